@@ -1,0 +1,476 @@
+package transparency
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// RecordFormat is the envelope version written by this package. Decoders
+// reject other versions rather than guess at their meaning.
+const RecordFormat = 1
+
+// timestampLayout is RFC 3339 in UTC with exactly nine fractional digits.
+// A fixed width (unlike time.RFC3339Nano, which trims zeros) keeps the
+// encoding of a given instant unique.
+const timestampLayout = "2006-01-02T15:04:05.000000000Z"
+
+// RecordType says which body a record carries.
+type RecordType string
+
+// Record types.
+const (
+	TypeDecision        RecordType = "decision"
+	TypeModelAdmitted   RecordType = "model_admitted"
+	TypePolicyActivated RecordType = "policy_activated"
+)
+
+// Record is the envelope written as one leaf of the ledger. Exactly one of
+// the body pointers is set, matching Type.
+//
+// Its byte form (Encode) is canonical JSON: the same record always gives the
+// same bytes, so the decision id (the RFC 6962 leaf hash of those bytes) can
+// be recomputed by anyone holding the record.
+type Record struct {
+	Format    int
+	Type      RecordType
+	Timestamp time.Time
+
+	Decision        *Decision
+	ModelAdmitted   *ModelAdmitted
+	PolicyActivated *PolicyActivated
+
+	// omitted lists decision body fields left out by Minimise. It is kept
+	// outside Decision so that zero values (a score of 0) stay
+	// distinguishable from fields that policy withheld.
+	omitted []string
+}
+
+// ModelRef identifies a scoring model by id and the SHA-256 of its artefact.
+type ModelRef struct {
+	ID     string `json:"id"`
+	SHA256 string `json:"sha256"`
+}
+
+// PolicyRef identifies the policy revision in force.
+type PolicyRef struct {
+	Revision int64 `json:"revision"`
+	// SHA256 of the policy document, when known.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Decision is the body of a "decision" record. It holds only derived and
+// pseudonymous data: the application id is the lender's reference, never a
+// name or national identifier.
+type Decision struct {
+	Lender               string                  `json:"lender"`
+	ApplicationID        string                  `json:"application_id"`
+	Model                ModelRef                `json:"model"`
+	Policy               PolicyRef               `json:"policy"`
+	Features             map[string]FeatureValue `json:"features"`
+	RawScore             float64                 `json:"raw_score"`
+	ProbabilityOfDefault float64                 `json:"probability_of_default"`
+	Score                float64                 `json:"score"`
+	Decision             string                  `json:"decision"`
+	Reasons              []Reason                `json:"reasons"`
+	Attributions         map[string]float64      `json:"attributions"`
+	ExpectedValue        float64                 `json:"expected_value"`
+	// Nonce is 16 random bytes in lowercase hex. It makes the record (and
+	// so its id) unguessable even when every other field could be guessed,
+	// which stops anyone confirming a suspected decision by hashing it.
+	Nonce string `json:"nonce"`
+}
+
+// Reason is one adverse-action reason with the feature it refers to.
+type Reason struct {
+	Code         string       `json:"code"`
+	Feature      string       `json:"feature"`
+	Value        FeatureValue `json:"value"`
+	Text         string       `json:"text"`
+	Contribution float64      `json:"contribution"`
+}
+
+// ModelAdmitted is the body of a "model_admitted" record: a model became
+// eligible for scoring.
+type ModelAdmitted struct {
+	Model ModelRef `json:"model"`
+	// Details carries free-form, non-personal attestations (e.g. the hash of
+	// a validation report).
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// PolicyActivated is the body of a "policy_activated" record: a policy
+// revision took effect.
+type PolicyActivated struct {
+	Policy  PolicyRef         `json:"policy"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// DecisionFields returns the names of the decision body members in
+// encoding order: the vocabulary Minimise accepts.
+func DecisionFields() []string {
+	return []string{
+		"application_id", "attributions", "decision", "expected_value", "features",
+		"lender", "model", "nonce", "policy", "probability_of_default", "raw_score",
+		"reasons", "score",
+	}
+}
+
+// requiredDecisionFields cannot be minimised away: without the nonce the
+// record's id could be confirmed by guessing its contents.
+func isRequiredDecisionField(name string) bool { return name == "nonce" }
+
+// NewNonce returns 16 random bytes as lowercase hex.
+func NewNonce() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("reading random nonce: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// NewRecord wraps body (a *Decision, *ModelAdmitted or *PolicyActivated)
+// in an envelope stamped with ts. A decision without a nonce gets a fresh
+// one.
+func NewRecord(ts time.Time, body any) (*Record, error) {
+	r := &Record{Format: RecordFormat, Timestamp: ts.UTC()}
+	switch b := body.(type) {
+	case *Decision:
+		if b.Nonce == "" {
+			n, err := NewNonce()
+			if err != nil {
+				return nil, err
+			}
+			b.Nonce = n
+		}
+		r.Type, r.Decision = TypeDecision, b
+	case *ModelAdmitted:
+		r.Type, r.ModelAdmitted = TypeModelAdmitted, b
+	case *PolicyActivated:
+		r.Type, r.PolicyActivated = TypePolicyActivated, b
+	default:
+		return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Minimise restricts a decision record to the allowed body fields (names
+// from DecisionFields); the others are left out of the encoding. The nonce
+// is always kept. Unknown names are an error so that a typo in a policy
+// cannot silently record more, or less, than intended. It is a no-op for
+// other record types.
+func (r *Record) Minimise(allowed []string) error {
+	if r.Type != TypeDecision {
+		return nil
+	}
+	fields := DecisionFields()
+	keep := map[string]bool{}
+	for _, name := range allowed {
+		if !slices.Contains(fields, name) {
+			return fmt.Errorf("%w: unknown decision field %q", ErrInvalidArgument, name)
+		}
+		keep[name] = true
+	}
+	var omitted []string
+	for _, name := range fields {
+		if !keep[name] && !isRequiredDecisionField(name) {
+			omitted = append(omitted, name)
+		}
+	}
+	r.omitted = omitted
+	return nil
+}
+
+// Omitted returns the decision body fields absent from the encoding.
+func (r *Record) Omitted() []string { return slices.Clone(r.omitted) }
+
+// Validate checks the envelope invariants that Encode relies on.
+func (r *Record) Validate() error {
+	if r.Format != RecordFormat {
+		return fmt.Errorf("%w: unsupported format %d", ErrInvalidRecord, r.Format)
+	}
+	if y := r.Timestamp.UTC().Year(); r.Timestamp.IsZero() || y < 1 || y > 9999 {
+		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
+	}
+	bodies := 0
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil} {
+		if set {
+			bodies++
+		}
+	}
+	if bodies != 1 {
+		return fmt.Errorf("%w: record must carry exactly one body, has %d", ErrInvalidRecord, bodies)
+	}
+	switch r.Type {
+	case TypeDecision:
+		if r.Decision == nil {
+			return fmt.Errorf("%w: decision record without decision body", ErrInvalidRecord)
+		}
+		if b, err := hex.DecodeString(r.Decision.Nonce); err != nil || len(b) != 16 || strings.ToLower(r.Decision.Nonce) != r.Decision.Nonce {
+			return fmt.Errorf("%w: nonce must be 32 lowercase hex digits", ErrInvalidRecord)
+		}
+	case TypeModelAdmitted:
+		if r.ModelAdmitted == nil {
+			return fmt.Errorf("%w: model_admitted record without body", ErrInvalidRecord)
+		}
+	case TypePolicyActivated:
+		if r.PolicyActivated == nil {
+			return fmt.Errorf("%w: policy_activated record without body", ErrInvalidRecord)
+		}
+	default:
+		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
+	}
+	return nil
+}
+
+// wireRecord is the JSON shape of the envelope.
+type wireRecord struct {
+	Format    int             `json:"format"`
+	Type      RecordType      `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Body      json.RawMessage `json:"body"`
+}
+
+// Encode returns the canonical bytes of the record: the exact leaf value
+// stored in the log.
+func (r *Record) Encode() ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	var body any
+	switch r.Type {
+	case TypeDecision:
+		d := *r.Decision
+		// nil and empty collections would otherwise encode differently
+		// (null vs [] / {}); pin them to the empty form.
+		if d.Features == nil {
+			d.Features = map[string]FeatureValue{}
+		}
+		if d.Reasons == nil {
+			d.Reasons = []Reason{}
+		}
+		if d.Attributions == nil {
+			d.Attributions = map[string]float64{}
+		}
+		body = &d
+	case TypeModelAdmitted:
+		body = r.ModelAdmitted
+	case TypePolicyActivated:
+		body = r.PolicyActivated
+	}
+	bodyJSON, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encoding body: %w", ErrInvalidRecord, err)
+	}
+	if len(r.omitted) > 0 {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(bodyJSON, &m); err != nil {
+			return nil, fmt.Errorf("minimising body: %w", err)
+		}
+		for _, name := range r.omitted {
+			delete(m, name)
+		}
+		if bodyJSON, err = json.Marshal(m); err != nil {
+			return nil, fmt.Errorf("minimising body: %w", err)
+		}
+	}
+	env, err := json.Marshal(wireRecord{
+		Format:    r.Format,
+		Type:      r.Type,
+		Timestamp: r.Timestamp.UTC().Format(timestampLayout),
+		Body:      bodyJSON,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: encoding envelope: %w", ErrInvalidRecord, err)
+	}
+	return Canonicalize(env)
+}
+
+// DecodeRecord parses record bytes and rejects anything that is not exactly
+// the canonical encoding of a valid record, so that one record can never be
+// logged under two ids.
+func DecodeRecord(data []byte) (*Record, error) {
+	canon, err := Canonicalize(data)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(canon, data) {
+		return nil, fmt.Errorf("%w: bytes are not in canonical form", ErrInvalidRecord)
+	}
+	var w wireRecord
+	if err := strictUnmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %w", ErrInvalidRecord, err)
+	}
+	ts, err := time.Parse(timestampLayout, w.Timestamp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: timestamp: %w", ErrInvalidRecord, err)
+	}
+	r := &Record{Format: w.Format, Type: w.Type, Timestamp: ts}
+	if len(w.Body) == 0 {
+		return nil, fmt.Errorf("%w: missing body", ErrInvalidRecord)
+	}
+	switch w.Type {
+	case TypeDecision:
+		var present map[string]json.RawMessage
+		if err := json.Unmarshal(w.Body, &present); err != nil {
+			return nil, fmt.Errorf("%w: decision body: %w", ErrInvalidRecord, err)
+		}
+		for _, name := range DecisionFields() {
+			if _, ok := present[name]; !ok {
+				if isRequiredDecisionField(name) {
+					return nil, fmt.Errorf("%w: decision body lacks %q", ErrInvalidRecord, name)
+				}
+				r.omitted = append(r.omitted, name)
+			}
+		}
+		r.Decision = &Decision{}
+		err = strictUnmarshal(w.Body, r.Decision)
+	case TypeModelAdmitted:
+		r.ModelAdmitted = &ModelAdmitted{}
+		err = strictUnmarshal(w.Body, r.ModelAdmitted)
+	case TypePolicyActivated:
+		r.PolicyActivated = &PolicyActivated{}
+		err = strictUnmarshal(w.Body, r.PolicyActivated)
+	default:
+		return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s body: %w", ErrInvalidRecord, w.Type, err)
+	}
+	// Re-encoding catches what field-level parsing cannot: null where an
+	// object is expected, members that decode to zero values, and so on.
+	again, err := r.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, data) {
+		return nil, fmt.Errorf("%w: record does not re-encode to the same bytes", ErrInvalidRecord)
+	}
+	return r, nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// ID is a decision (or any record) id: the RFC 6962 leaf hash
+// SHA-256(0x00 ‖ record bytes), which is also the key Trillian indexes
+// leaves by.
+type ID [32]byte
+
+// RecordID returns the id of the given record bytes.
+func RecordID(recordBytes []byte) ID {
+	var id ID
+	copy(id[:], rfc6962.DefaultHasher.HashLeaf(recordBytes))
+	return id
+}
+
+// ID encodes the record and returns its id.
+func (r *Record) ID() (ID, error) {
+	b, err := r.Encode()
+	if err != nil {
+		return ID{}, err
+	}
+	return RecordID(b), nil
+}
+
+// String returns the id as 64 lowercase hex digits.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// ParseID parses 64 hex digits. Upper case is accepted for convenience;
+// String always produces lower case.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("%w: id must be %d hex digits, got %d characters", ErrInvalidArgument, 2*len(id), len(s))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("%w: id is not hex: %w", ErrInvalidArgument, err)
+	}
+	return id, nil
+}
+
+// FeatureValue is a validated model input: a number, the level of a
+// categorical feature, or missing. The zero value is missing.
+type FeatureValue struct {
+	kind  featureKind
+	num   float64
+	level string
+}
+
+type featureKind uint8
+
+const (
+	featureMissing featureKind = iota
+	featureNumber
+	featureLevel
+)
+
+// NumberValue is a numeric feature value. It must be finite to be encoded.
+func NumberValue(v float64) FeatureValue { return FeatureValue{kind: featureNumber, num: v} }
+
+// LevelValue is a categorical feature value.
+func LevelValue(level string) FeatureValue { return FeatureValue{kind: featureLevel, level: level} }
+
+// MissingValue is an absent feature value (encoded as null).
+func MissingValue() FeatureValue { return FeatureValue{} }
+
+// Number returns the numeric value, if the value is numeric.
+func (v FeatureValue) Number() (float64, bool) { return v.num, v.kind == featureNumber }
+
+// Level returns the categorical level, if the value is categorical.
+func (v FeatureValue) Level() (string, bool) { return v.level, v.kind == featureLevel }
+
+// IsMissing reports whether the value is missing.
+func (v FeatureValue) IsMissing() bool { return v.kind == featureMissing }
+
+// MarshalJSON encodes a number, a string or null.
+func (v FeatureValue) MarshalJSON() ([]byte, error) {
+	switch v.kind {
+	case featureNumber:
+		if math.IsNaN(v.num) || math.IsInf(v.num, 0) {
+			return nil, fmt.Errorf("feature value %v is not finite", v.num)
+		}
+		s, err := FormatNumber(v.num)
+		return []byte(s), err
+	case featureLevel:
+		return json.Marshal(v.level)
+	default:
+		return []byte("null"), nil
+	}
+}
+
+// UnmarshalJSON accepts a number, a string or null.
+func (v *FeatureValue) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case bytes.Equal(data, []byte("null")):
+		*v = MissingValue()
+	case len(data) > 0 && data[0] == '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*v = LevelValue(s)
+	default:
+		var f float64
+		if err := json.Unmarshal(data, &f); err != nil {
+			return fmt.Errorf("feature value must be a number, string or null: %w", err)
+		}
+		*v = NumberValue(f)
+	}
+	return nil
+}
