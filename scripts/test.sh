@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command of the README: everything glassbox's tests need, then
+# the tests. Safe to run on a fresh machine (installs what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# MariaDB backs the production-path (remote Trillian) tests.
+bash scripts/trillian-mariadb.sh ensure-mariadb
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 40m ./...
+
+echo "== fuzz (short regression passes)"
+go test -run '^$' -fuzz '^FuzzLoadModel$' -fuzztime 10s ./scoring/
