@@ -100,8 +100,11 @@ func (t *Tree) Next(n int, fval float64) int {
 // GoesLeft reports whether fval follows the left branch of node n.
 func (t *Tree) GoesLeft(n int, fval float64) bool {
 	if t.IsCategorical(n) {
-		// NaN and negative categories never match a category set.
-		if math.IsNaN(fval) || fval < 0 {
+		// Like LightGBM (and leaves), the category is fval truncated to a
+		// 32-bit int: NaN, values that truncate below zero and values beyond
+		// int32 never match, and -1 < fval < 0 is category 0. Checking the
+		// range before converting also keeps huge values from wrapping.
+		if math.IsNaN(fval) || fval <= -1 || fval >= 1<<31 {
 			return false
 		}
 		c := int(fval)

@@ -1,11 +1,289 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"verify-receipt": runVerifyReceipt,
+		"monitor":        runMonitor,
+		"replay":         runReplay,
+	}
+	if len(args) == 0 || sub[args[0]] == nil {
+		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY FILE\n"+
+			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N]\n"+
+			"       glassbox audit replay --server URL --key KEY --api-key REGULATOR_KEY [--from N --to M] [--models DIR] [--policy DIR]")
+		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
+	}
+	return sub[args[0]](ctx, args[1:], stdout, stderr)
+}
+
+// Receipt is what an applicant or lender keeps to check a decision offline:
+// the exact ledger record, its inclusion proof and the signed checkpoint the
+// proof leads to. It is the body of GET /v1/decisions/{id}/proof.
+type Receipt struct {
+	DecisionID string   `json:"decision_id,omitempty"`
+	Record     string   `json:"record"`
+	LeafIndex  uint64   `json:"leaf_index"`
+	TreeSize   uint64   `json:"tree_size"`
+	Hashes     []string `json:"hashes"`
+	Checkpoint string   `json:"checkpoint"`
+}
+
+func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit verify-receipt", stderr)
+	key := fs.String("key", "", "the ledger's note verifier key (GET /v1/ledger/public-key)")
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	if *key == "" || fs.NArg() != 1 {
+		return fmt.Errorf("%w: --key and a receipt FILE are required", errUsage)
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var r Receipt
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return fmt.Errorf("receipt: %w", err)
+	}
+	id, err := verifyReceipt(&r, *key)
+	if err != nil {
+		return fmt.Errorf("receipt does NOT verify: %w", err)
+	}
+	fmt.Fprintf(stdout, "verified: decision %s is leaf %d of the log of size %d, checkpoint signed by %s\n",
+		id, r.LeafIndex, r.TreeSize, keyName(*key))
+	return nil
+}
+
+// verifyReceipt checks, with no help from glassbox, that the record is in
+// the log whose root the signed checkpoint states. It returns the id.
+func verifyReceipt(r *Receipt, key string) (string, error) {
+	record, err := base64.StdEncoding.DecodeString(r.Record)
+	if err != nil || len(record) == 0 {
+		return "", fmt.Errorf("record is not base64: %v", err)
+	}
+	if _, err := transparency.DecodeRecord(record); err != nil {
+		return "", fmt.Errorf("record: %w", err)
+	}
+	leaf := rfc6962.DefaultHasher.HashLeaf(record)
+	id := hex.EncodeToString(leaf)
+	if r.DecisionID != "" && r.DecisionID != id {
+		return "", fmt.Errorf("decision id %s is not the record's leaf hash %s", r.DecisionID, id)
+	}
+	cp, err := transparency.OpenCheckpoint([]byte(r.Checkpoint), key, "")
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if cp.Size != r.TreeSize {
+		return "", fmt.Errorf("proof is for tree size %d, checkpoint is for %d", r.TreeSize, cp.Size)
+	}
+	hashes, err := decodeHashes(r.Hashes)
+	if err != nil {
+		return "", err
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, r.LeafIndex, r.TreeSize, leaf, hashes, cp.Root); err != nil {
+		return "", fmt.Errorf("inclusion proof: %w", err)
+	}
+	return id, nil
+}
+
+func decodeHashes(in []string) ([][]byte, error) {
+	out := make([][]byte, len(in))
+	for i, h := range in {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != rfc6962.DefaultHasher.Size() {
+			return nil, fmt.Errorf("proof hash %d is not 32 bytes of hex", i)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func keyName(key string) string {
+	name, _, _ := strings.Cut(key, "+")
+	return name
+}
+
+// monitorState is what monitor remembers between runs: the last checkpoint
+// it verified.
+type monitorState struct {
+	Size       uint64 `json:"size"`
+	Root       string `json:"root"`
+	Checkpoint string `json:"checkpoint"`
+}
+
+// errInconsistent marks a ledger whose history was rewritten.
+var errInconsistent = errors.New("ledger history is INCONSISTENT")
+
+func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit monitor", stderr)
+	server := fs.String("server", "", "glassbox base URL")
+	key := fs.String("key", "", "the ledger's note verifier key")
+	statePath := fs.String("state", "", "file remembering the last verified checkpoint (created if missing)")
+	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key, for consistency proofs (default $GLASSBOX_API_KEY)")
+	interval := fs.Duration("interval", 10*time.Second, "time between checks when --count > 1")
+	count := fs.Int("count", 1, "number of checks (0 = until interrupted)")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *server == "" || *key == "" {
+		return fmt.Errorf("%w: --server and --key are required", errUsage)
+	}
+	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 30 * time.Second}}
+	var last *monitorState
+	if *statePath != "" {
+		if data, err := os.ReadFile(*statePath); err == nil {
+			last = &monitorState{}
+			if err := json.Unmarshal(data, last); err != nil {
+				return fmt.Errorf("state file %s: %w", *statePath, err)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	for i := 0; *count == 0 || i < *count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(*interval):
+			}
+		}
+		next, err := monitorOnce(ctx, c, *key, last)
+		if err != nil {
+			return err
+		}
+		if last == nil || next.Size != last.Size {
+			fmt.Fprintf(stdout, "ok: checkpoint size %d root %s verified", next.Size, next.Root)
+			if last != nil {
+				fmt.Fprintf(stdout, ", consistent with size %d", last.Size)
+			}
+			fmt.Fprintln(stdout)
+		} else {
+			fmt.Fprintf(stdout, "ok: size %d unchanged\n", next.Size)
+		}
+		last = next
+		if *statePath != "" {
+			data, _ := json.MarshalIndent(last, "", "  ")
+			if err := os.WriteFile(*statePath, data, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// monitorOnce fetches and verifies the latest checkpoint and, when a
+// previous one is known, that the log only grew from it.
+func monitorOnce(ctx context.Context, c *apiClient, key string, last *monitorState) (*monitorState, error) {
+	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := transparency.OpenCheckpoint(body, key, "")
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	next := &monitorState{Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root), Checkpoint: string(body)}
+	if last == nil {
+		return next, nil
+	}
+	lastRoot, err := base64.StdEncoding.DecodeString(last.Root)
+	if err != nil {
+		return nil, fmt.Errorf("state: root: %w", err)
+	}
+	switch {
+	case cp.Size < last.Size:
+		return nil, fmt.Errorf("%w: the tree shrank from %d to %d", errInconsistent, last.Size, cp.Size)
+	case cp.Size == last.Size:
+		if !bytes.Equal(cp.Root, lastRoot) {
+			return nil, fmt.Errorf("%w: two checkpoints of size %d with different roots (%s and %s): a forked history",
+				errInconsistent, cp.Size, last.Root, next.Root)
+		}
+		return next, nil
+	}
+	if last.Size == 0 {
+		return next, nil
+	}
+	raw, err := c.get(ctx, "/v1/ledger/consistency", url.Values{
+		"first": {strconv.FormatUint(last.Size, 10)}, "second": {strconv.FormatUint(cp.Size, 10)}})
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof: %w", err)
+	}
+	var cons struct {
+		First, Second uint64
+		Hashes        []string
+	}
+	if err := json.Unmarshal(raw, &cons); err != nil {
+		return nil, fmt.Errorf("consistency proof: %w", err)
+	}
+	if cons.First != last.Size || cons.Second != cp.Size {
+		return nil, fmt.Errorf("consistency proof is for %d→%d, asked for %d→%d", cons.First, cons.Second, last.Size, cp.Size)
+	}
+	hashes, err := decodeHashes(cons.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, last.Size, cp.Size, hashes, lastRoot, cp.Root); err != nil {
+		return nil, fmt.Errorf("%w: checkpoint %d is not an extension of checkpoint %d: %v", errInconsistent, cp.Size, last.Size, err)
+	}
+	return next, nil
+}
+
+// apiClient is a small client of glassbox's HTTP API for the audit tools.
+type apiClient struct {
+	base, key string
+	http      *http.Client
+}
+
+func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+	}
+	return body, nil
+}
+
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("replay: not implemented yet")
 }
