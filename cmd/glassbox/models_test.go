@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestModelsCheck(t *testing.T) {
+	tampered := t.TempDir()
+	for _, f := range []string{"manifest.json", "model.txt"} {
+		data, err := os.ReadFile(filepath.Join("../../models/credit-risk-v1", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "model.txt" {
+			i := bytes.Index(data, []byte("leaf_value=-0.9"))
+			data[i+len("leaf_value=-0.9")] ^= 1 // one digit of one leaf value
+		}
+		if err := os.WriteFile(filepath.Join(tampered, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name string
+		dir  string
+		code int
+		want []string
+	}{
+		{"default admitted", "../../models/credit-risk-v1", 0, []string{"credit-risk-v1 1.0.0: ADMITTED"}},
+		{"protected refused", "../../models/credit-risk-protected", 1, []string{
+			"REFUSED", `feature "Marital"`, "12 CFR 1002.6(b)(1)", "features: Age", "12 CFR 1002.6(b)(2)"}},
+		{"tampered refused", tampered, 1, []string{"REFUSED", "SHA-256"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"models", "check", tc.dir}, &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr %s", code, tc.code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, stdout.String())
+				}
+			}
+		})
+	}
+}
