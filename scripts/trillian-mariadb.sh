@@ -4,6 +4,8 @@
 #   scripts/trillian-mariadb.sh start [STATE_DIR]   # MariaDB database, log server, log signer, one tree
 #   scripts/trillian-mariadb.sh stop  [STATE_DIR]
 #   scripts/trillian-mariadb.sh ensure-mariadb     # only make sure MariaDB runs
+#   scripts/trillian-mariadb.sh start-server|start-signer [STATE_DIR]
+#                                 # (re)start one Trillian process after a fault
 #
 # start prints (and writes to STATE_DIR/env) TRILLIAN_ADDR and TREE_ID; run
 #   glassbox serve --trillian "$TRILLIAN_ADDR" --tree-id "$TREE_ID"
@@ -64,6 +66,24 @@ stop() {
 	done
 }
 
+uri="root@tcp($mysql_host:$mysql_port)/$db"
+
+start_server() {
+	"$state/bin/trillian_log_server" --storage_system=mysql --mysql_uri="$uri" \
+		--rpc_endpoint="127.0.0.1:$rpc_port" --http_endpoint="127.0.0.1:$http_port" \
+		>>"$state/server.log" 2>&1 &
+	echo $! >"$state/server.pid"
+	wait_port "$rpc_port"
+}
+
+start_signer() {
+	"$state/bin/trillian_log_signer" --storage_system=mysql --mysql_uri="$uri" --force_master \
+		--sequencer_interval=50ms --batch_size=1000 --num_sequencers=2 \
+		--rpc_endpoint="127.0.0.1:0" --http_endpoint="127.0.0.1:$signer_port" \
+		>>"$state/signer.log" 2>&1 &
+	echo $! >"$state/signer.pid"
+}
+
 start() {
 	mkdir -p "$state/bin"
 	ensure_mariadb
@@ -75,18 +95,9 @@ start() {
 	log "creating database $db with Trillian's schema"
 	mysql -h "$mysql_host" -P "$mysql_port" -uroot -e "DROP DATABASE IF EXISTS \`$db\`; CREATE DATABASE \`$db\`;"
 	mysql -h "$mysql_host" -P "$mysql_port" -uroot "$db" <"$schema"
-	uri="root@tcp($mysql_host:$mysql_port)/$db"
 	stop
-	"$state/bin/trillian_log_server" --storage_system=mysql --mysql_uri="$uri" \
-		--rpc_endpoint="127.0.0.1:$rpc_port" --http_endpoint="127.0.0.1:$http_port" \
-		>"$state/server.log" 2>&1 &
-	echo $! >"$state/server.pid"
-	"$state/bin/trillian_log_signer" --storage_system=mysql --mysql_uri="$uri" --force_master \
-		--sequencer_interval=50ms --batch_size=1000 --num_sequencers=2 \
-		--rpc_endpoint="127.0.0.1:0" --http_endpoint="127.0.0.1:$signer_port" \
-		>"$state/signer.log" 2>&1 &
-	echo $! >"$state/signer.pid"
-	wait_port "$rpc_port"
+	start_server
+	start_signer
 	tree=$("$state/bin/createtree" --admin_server="127.0.0.1:$rpc_port" --display_name=glassbox 2>>"$state/createtree.log")
 	cat >"$state/env" <<ENV
 TRILLIAN_ADDR=127.0.0.1:$rpc_port
@@ -100,9 +111,11 @@ ENV
 case "$cmd" in
 start) start ;;
 ensure-mariadb) ensure_mariadb ;;
+start-server) start_server ;;
+start-signer) start_signer ;;
 stop) stop ;;
 *)
-	echo "usage: $0 start|stop|ensure-mariadb [STATE_DIR]" >&2
+	echo "usage: $0 start|stop|ensure-mariadb|start-server|start-signer [STATE_DIR]" >&2
 	exit 2
 	;;
 esac

@@ -207,6 +207,10 @@ func load(ctx context.Context, urls []string, workers int, seq *int64Counter) *l
 				i := seq.next()
 				url := urls[i%len(urls)]
 				code, body, err := call(ctx, http.MethodPost, url+"/v1/decisions", lenderKey, sampleApplication(i))
+				if err != nil && ctx.Err() != nil {
+					// The run ended mid-request: not an outcome of the server.
+					return
+				}
 				r.mu.Lock()
 				switch {
 				case err != nil:

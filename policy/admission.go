@@ -1,0 +1,81 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Admission is the verdict on a model package.
+type Admission struct {
+	ModelID      string `json:"model_id"`
+	ModelVersion string `json:"model_version"`
+	Admitted     bool   `json:"admitted"`
+	// Violations lists every violated rule, not only the first.
+	Violations     []Finding `json:"violations,omitempty"`
+	PolicyRevision string    `json:"policy_revision"`
+}
+
+// AdmitModel decides whether the model described by m may serve.
+// actualSHA256 is the hex SHA-256 of the package's model file, computed by
+// the caller from the bytes it will load. A refused model returns the full
+// Admission and a *Violation wrapping ErrRejected.
+func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA256 string) (Admission, error) {
+	if m == nil {
+		return Admission{PolicyRevision: e.revision}, errors.New("policy: admit model: nil manifest")
+	}
+	a := Admission{ModelID: m.ID, ModelVersion: m.Version, PolicyRevision: e.revision}
+	manifest, err := toValue(m)
+	if err != nil {
+		return a, fmt.Errorf("policy: admit model %q: %w", m.ID, err)
+	}
+	input := ast.NewObject(
+		item("manifest", ast.NewTerm(manifest)),
+		item("actual_sha256", ast.StringTerm(actualSHA256)),
+	)
+	res, err := eval(ctx, e.admission, queryAdmission, input)
+	if err != nil {
+		return a, err
+	}
+	admitted, err := asBool(res["admitted"], queryAdmission, "admitted")
+	if err != nil {
+		return a, err
+	}
+	a.Violations = asFindings(res["violations"])
+	a.Admitted = admitted && len(a.Violations) == 0
+	if !a.Admitted {
+		return a, &Violation{Kind: ErrRejected, Op: fmt.Sprintf("admit model %q", m.ID), Findings: a.Violations}
+	}
+	return a, nil
+}
+
+// FormatAdmission renders an Admission for `glassbox models check`: the
+// verdict, then every violated rule with its features and citation.
+func FormatAdmission(a Admission) string {
+	var b strings.Builder
+	verdict := "ADMITTED"
+	if !a.Admitted {
+		verdict = "REFUSED"
+	}
+	id := a.ModelID
+	if a.ModelVersion != "" {
+		id += " " + a.ModelVersion
+	}
+	fmt.Fprintf(&b, "model %s: %s (policy revision %s)\n", id, verdict, a.PolicyRevision)
+	if !a.Admitted && len(a.Violations) == 0 {
+		b.WriteString("  no rule reported; the policy did not admit the model\n")
+	}
+	for _, v := range a.Violations {
+		fmt.Fprintf(&b, "  - %s: %s\n", v.ID, v.Title)
+		fmt.Fprintf(&b, "      %s\n", v.Message)
+		if len(v.Features) > 0 {
+			fmt.Fprintf(&b, "      features: %s\n", strings.Join(v.Features, ", "))
+		}
+		fmt.Fprintf(&b, "      citation: %s\n", v.Citation)
+	}
+	return b.String()
+}

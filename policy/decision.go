@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Reason is a candidate principal reason for a decision, derived from the
+// feature's contribution (TreeSHAP) and its manifest reason code.
+type Reason struct {
+	Code    string `json:"code"`
+	Feature string `json:"feature"`
+	// Meaning is the feature's manifest meaning; the policy checks it as
+	// well as the name for prohibited bases.
+	Meaning string `json:"meaning"`
+}
+
+// DecisionInput is what the decision rules see about one scored
+// application.
+type DecisionInput struct {
+	ModelID              string  `json:"model_id"`
+	ProbabilityOfDefault float64 `json:"probability_of_default"`
+	Score                float64 `json:"score"`
+	// Features are the applicant's feature values by manifest name; the
+	// policy reads the requested amount from here. Values are float64,
+	// int, string, bool or nil.
+	Features map[string]any `json:"features"`
+	// Reasons are the candidate principal reasons, most important first.
+	Reasons []Reason `json:"reasons"`
+}
+
+// Outcome is the policy's decision for one application.
+type Outcome struct {
+	Decision Decision `json:"decision"`
+	// Reasons are the principal reasons to disclose (at most four), empty
+	// for an approval.
+	Reasons []Reason `json:"reasons"`
+	// Rules are the decision rules that fired, with their citations.
+	Rules []Finding `json:"rules"`
+	// Violations are set only when the decision may not be issued.
+	Violations     []Finding `json:"violations,omitempty"`
+	PolicyRevision string    `json:"policy_revision"`
+}
+
+// Decide applies the decision rules. If the decision may not be issued (an
+// adverse outcome without reasons, a reason naming a prohibited basis, an
+// unknown model, an invalid PD) it returns the Outcome with its Violations
+// and a *Violation wrapping ErrRejected.
+func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
+	out := Outcome{PolicyRevision: e.revision}
+	input, err := decisionValue(in)
+	if err != nil {
+		return out, fmt.Errorf("policy: decide: %w", err)
+	}
+	res, err := eval(ctx, e.decision, queryDecision, input)
+	if err != nil {
+		return out, err
+	}
+	out.Decision = Decision(asString(res["decision"]))
+	out.Rules = asFindings(res["rules"])
+	out.Violations = asFindings(res["violations"])
+	out.Reasons = asReasons(res["reasons"])
+	switch {
+	case len(out.Violations) > 0:
+		return out, &Violation{Kind: ErrRejected, Op: fmt.Sprintf("decide (model %q)", in.ModelID), Findings: out.Violations}
+	case out.Decision != Approve && out.Decision != Refer && out.Decision != Decline:
+		return out, fmt.Errorf("policy: %s: decision %q: %w", queryDecision, out.Decision, ErrUndefined)
+	}
+	return out, nil
+}
+
+func decisionValue(in DecisionInput) (ast.Value, error) {
+	feats := ast.NewObject()
+	for k, v := range in.Features {
+		t, err := scalar(v)
+		if err != nil {
+			return nil, fmt.Errorf("feature %q: %w", k, err)
+		}
+		feats.Insert(ast.StringTerm(k), t)
+	}
+	rs := make([]*ast.Term, len(in.Reasons))
+	for i, r := range in.Reasons {
+		rs[i] = ast.ObjectTerm(
+			item("code", ast.StringTerm(r.Code)),
+			item("feature", ast.StringTerm(r.Feature)),
+			item("meaning", ast.StringTerm(r.Meaning)),
+		)
+	}
+	pd, err := number(in.ProbabilityOfDefault)
+	if err != nil {
+		return nil, fmt.Errorf("probability of default: %w", err)
+	}
+	score, err := number(in.Score)
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	return ast.NewObject(
+		item("model_id", ast.StringTerm(in.ModelID)),
+		item("probability_of_default", pd),
+		item("score", score),
+		item("features", ast.NewTerm(feats)),
+		item("reasons", ast.ArrayTerm(rs...)),
+	), nil
+}
+
+// number refuses NaN and infinities, which have no JSON form and would
+// otherwise compare false against every threshold.
+func number(f float64) (*ast.Term, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("%v is not a finite number", f)
+	}
+	return ast.NumberTerm(json.Number(strconv.FormatFloat(f, 'g', -1, 64))), nil
+}
+
+func scalar(v any) (*ast.Term, error) {
+	switch x := v.(type) {
+	case nil:
+		return ast.NullTerm(), nil
+	case float64:
+		return number(x)
+	case float32:
+		return number(float64(x))
+	case int:
+		return ast.IntNumberTerm(x), nil
+	case int64:
+		return ast.NumberTerm(json.Number(strconv.FormatInt(x, 10))), nil
+	case string:
+		return ast.StringTerm(x), nil
+	case bool:
+		return ast.BooleanTerm(x), nil
+	}
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewTerm(val), nil
+}

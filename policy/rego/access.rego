@@ -1,0 +1,126 @@
+# METADATA
+# title: Access control
+# description: >-
+#   Who may call which glassbox endpoint. The API asks this policy on every
+#   request; Go code holds no role logic. Access is denied unless a role (or
+#   the public list) grants the action and no deny rule fires.
+package glassbox.access
+
+import data.config.access as cfg
+import data.glassbox.lib
+
+# action is undefined for an unknown action; its flags say whether anyone
+# may call it (public) and whether it acts on one decision (decision).
+action := cfg.actions[input.action]
+
+known_action if action
+
+public if action.public
+
+role := cfg.roles[input.role]
+
+granted if public
+
+granted if input.action in role.actions
+
+# on_decision: the action reads one decision, so ownership or token binding
+# decides.
+on_decision if action.decision
+
+owns if {
+	input.subject != ""
+	input.resource_owner == input.subject
+}
+
+token_bound if {
+	input.decision_id != ""
+	input.token_decision_id == input.decision_id
+}
+
+default allow := false
+
+allow if {
+	granted
+	count(deny) == 0
+}
+
+decision := {"allow": allow, "deny": deny}
+
+# METADATA
+# title: Unknown actions are denied
+# custom:
+#   id: ACC-UNKNOWN-ACTION
+#   citation: "glassbox access policy AP-1 (deny by default); 16 CFR 314.4(c)(1)"
+deny contains lib.finding(rego.metadata.rule(), sprintf("unknown action %q", [input.action])) if {
+	not known_action
+}
+
+# METADATA
+# title: Unknown roles are denied
+# custom:
+#   id: ACC-UNKNOWN-ROLE
+#   citation: "glassbox access policy AP-1 (deny by default); 16 CFR 314.4(c)(1)"
+deny contains lib.finding(rego.metadata.rule(), sprintf("unknown role %q", [input.role])) if {
+	input.role != ""
+	not cfg.roles[input.role]
+}
+
+# METADATA
+# title: Non-public endpoints require authentication
+# custom:
+#   id: ACC-AUTHENTICATION
+#   citation: "16 CFR 314.4(c)(1)(i) (authenticate and permit access only to authorized users)"
+deny contains lib.finding(rego.metadata.rule(), sprintf("action %q requires authentication", [input.action])) if {
+	input.role == ""
+	known_action
+	not public
+}
+
+# METADATA
+# title: A role may perform only the actions granted to it
+# custom:
+#   id: ACC-ROLE
+#   citation: "16 CFR 314.4(c)(1)(ii) (limit access to what users need for their duties)"
+deny contains lib.finding(rego.metadata.rule(), sprintf("role %q may not perform %q", [input.role, input.action])) if {
+	role
+	known_action
+	not granted
+}
+
+# METADATA
+# title: Lenders must be identified
+# description: A lender's decisions are tied to its identity; without one it could neither own nor be refused anything.
+# custom:
+#   id: ACC-SUBJECT
+#   citation: "16 CFR 314.4(c)(1)(i) (authenticate and permit access only to authorized users)"
+deny contains lib.finding(rego.metadata.rule(), sprintf("role %q requires a subject", [input.role])) if {
+	role.scope == "owner"
+	input.subject == ""
+	not public
+}
+
+# METADATA
+# title: Lenders read only the decisions they created
+# custom:
+#   id: ACC-OWNER
+#   citation: "15 U.S.C. 6802 (disclosure of nonpublic personal information); 16 CFR 314.4(c)(1)(ii)"
+deny contains lib.finding(rego.metadata.rule(), msg) if {
+	role.scope == "owner"
+	on_decision
+	granted
+	not owns
+	msg := sprintf("%q may not %q decision %q created by %q", [input.subject, input.action, input.decision_id, input.resource_owner])
+}
+
+# METADATA
+# title: An applicant token opens only the decision it was issued for
+# custom:
+#   id: ACC-TOKEN
+#   citation: "15 U.S.C. 6802 (disclosure of nonpublic personal information); 16 CFR 314.4(c)(1)(ii)"
+deny contains lib.finding(rego.metadata.rule(), msg) if {
+	role.scope == "token"
+	on_decision
+	granted
+	not token_bound
+	msg := sprintf("applicant token is bound to decision %q, not %q", [input.token_decision_id, input.decision_id])
+}

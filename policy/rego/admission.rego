@@ -1,0 +1,136 @@
+# METADATA
+# title: Model admission
+# description: >-
+#   Whether a model package may serve decisions. Input: {"manifest": the
+#   package's manifest.json, "actual_sha256": hash of model.txt computed by
+#   the caller}. Every violated rule is reported, not only the first, so a
+#   model owner can fix a package in one round.
+package glassbox.admission
+
+import data.config.admission as cfg
+import data.glassbox.lib
+
+m := input.manifest
+
+default admitted := false
+
+admitted if count(violations) == 0
+
+result := {"admitted": admitted, "violations": violations}
+
+# features, with absent optional fields filled so rules need no guards.
+features contains {
+	"name": f.name,
+	"meaning": object.get(f, "meaning", ""),
+	"type": object.get(f, "type", ""),
+	"monotone": object.get(f, "monotone", 0),
+	"justification": object.get(f, "justification", ""),
+	"bases": lib.feature_bases(f.name, object.get(f, "meaning", "")),
+} if {
+	some f in object.get(m, "features", [])
+}
+
+describe(f) := sprintf("feature %q", [f.name]) if f.meaning == ""
+
+describe(f) := sprintf("feature %q (meaning %q)", [f.name, f.meaning]) if f.meaning != ""
+
+# METADATA
+# title: Model must be approved before use
+# custom:
+#   id: ADM-APPROVAL
+#   citation: "SR 11-7 / OCC 2011-12 §VI (model approval and use governance)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	status := object.get(m, ["approval", "status"], "")
+	status != "approved"
+	msg := sprintf("model %q is not approved (approval status %q)", [object.get(m, "id", ""), status])
+}
+
+# METADATA
+# title: Model file must match the hash in its manifest
+# custom:
+#   id: ADM-HASH
+#   citation: "SR 11-7 / OCC 2011-12 §VI (model inventory and change control)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	want := lower(object.get(m, "model_sha256", ""))
+	got := lower(object.get(input, "actual_sha256", ""))
+	not hash_matches(want, got)
+	msg := sprintf("model file SHA-256 %q does not match manifest model_sha256 %q", [got, want])
+}
+
+hash_matches(want, got) if {
+	want != ""
+	want == got
+}
+
+# METADATA
+# title: Test AUC must reach the policy floor
+# custom:
+#   id: ADM-AUC
+#   citation: "12 CFR 1002.2(p)(1)(iii) (validated using accepted statistical principles); SR 11-7 §V (outcomes analysis)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	auc := object.get(m, ["provenance", "test_auc"], 0)
+	auc < cfg.min_test_auc
+	msg := sprintf("test AUC %v is below the floor %v", [auc, cfg.min_test_auc])
+}
+
+# METADATA
+# title: Key features must declare a monotone direction
+# description: >-
+#   Reasons for adverse action must be specific and accurate; a declared
+#   direction keeps a feature's reason consistent across applicants.
+# custom:
+#   id: ADM-MONOTONE
+#   citation: "12 CFR 1002.9(b)(2) (specific principal reasons); CFPB Circular 2022-03"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if {
+	some f in features
+	f.type != "categorical"
+	f.monotone == 0
+	ts := lib.terms(f.name) | lib.terms(f.meaning)
+	needs := {cfg.monotone_required[t] | some t in ts}
+	count(needs) > 0
+	msg := sprintf("%s is a %s feature and must declare a monotone direction (+1 or -1)", [describe(f), concat(", ", sort(needs))])
+}
+
+# METADATA
+# title: No feature may be a prohibited basis
+# custom:
+#   id: ADM-PROHIBITED-BASIS
+#   citation: "12 CFR 1002.6(b)(1); prohibited basis as defined in 12 CFR 1002.2(z)"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if {
+	some f in features
+	unconditional := f.bases - {"age"}
+	count(unconditional) > 0
+	msg := sprintf("%s is a prohibited basis: %s", [describe(f), lib.labels(unconditional)])
+}
+
+# METADATA
+# title: Age may be used only with a declared justification
+# description: >-
+#   An empirically derived, demonstrably and statistically sound scoring
+#   system may use age; the manifest must say under which provision.
+# custom:
+#   id: ADM-AGE-JUSTIFICATION
+#   citation: "12 CFR 1002.6(b)(2)(ii)"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if {
+	some f in features
+	"age" in f.bases
+	trim_space(f.justification) == ""
+	msg := sprintf("%s is age, a prohibited basis unless justified under 12 CFR 1002.6(b)(2); the manifest declares no justification", [describe(f)])
+}
+
+# METADATA
+# title: Age must never lower the score of an older applicant
+# description: >-
+#   The age of an elderly applicant may not be assigned a negative factor or
+#   value, so the probability of default must not rise with age: the
+#   monotone constraint must be declared as one of the allowed directions
+#   (-1). Undeclared (0) is not enough, the trees could still go either way.
+# custom:
+#   id: ADM-AGE-MONOTONE
+#   citation: "12 CFR 1002.6(b)(2)(ii)"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if {
+	some f in features
+	"age" in f.bases
+	not f.monotone in cfg.age_allowed_monotone
+	msg := sprintf("%s is age and declares monotone %v; it must be one of %v so that probability of default never rises with age", [describe(f), f.monotone, cfg.age_allowed_monotone])
+}

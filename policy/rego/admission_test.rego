@@ -1,0 +1,130 @@
+package glassbox.admission_test
+
+import data.glassbox.admission
+
+sha := "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+feature(name, meaning, monotone) := {"name": name, "meaning": meaning, "type": "numeric", "monotone": monotone}
+
+compliant := {
+	"id": "credit-risk-v1",
+	"version": "1.0.0",
+	"model_sha256": sha,
+	"features": [
+		feature("Seniority", "employment_seniority", -1),
+		feature("Income", "income", -1),
+		feature("Debt", "debt", 1),
+		feature("Amount", "requested_amount", 1),
+		{"name": "Home", "meaning": "housing", "type": "categorical", "monotone": 0},
+		feature("Records", "credit_records", 1),
+	],
+	"provenance": {"test_auc": 0.827},
+	"approval": {"status": "approved"},
+}
+
+with_features(fs) := object.union(compliant, {"features": array.concat(compliant.features, fs)})
+
+ids(findings) := {f.id | some f in findings}
+
+test_compliant_model_admitted if {
+	r := admission.result with input as {"manifest": compliant, "actual_sha256": sha}
+	r.admitted
+	count(r.violations) == 0
+}
+
+test_hash_compared_case_insensitively if {
+	admission.admitted with input as {"manifest": compliant, "actual_sha256": upper(sha)}
+}
+
+test_unapproved_refused if {
+	r := admission.result with input as {"manifest": object.union(compliant, {"approval": {"status": "pending"}}), "actual_sha256": sha}
+	not r.admitted
+	ids(r.violations) == {"ADM-APPROVAL"}
+}
+
+test_missing_approval_refused if {
+	r := admission.result with input as {"manifest": object.remove(compliant, ["approval"]), "actual_sha256": sha}
+	ids(r.violations) == {"ADM-APPROVAL"}
+}
+
+test_hash_mismatch_refused if {
+	r := admission.result with input as {"manifest": compliant, "actual_sha256": concat("", ["ff", substring(sha, 2, 62)])}
+	not r.admitted
+	ids(r.violations) == {"ADM-HASH"}
+}
+
+test_empty_hashes_never_match if {
+	r := admission.result with input as {"manifest": object.union(compliant, {"model_sha256": ""}), "actual_sha256": ""}
+	ids(r.violations) == {"ADM-HASH"}
+}
+
+test_auc_floor if {
+	low := object.union(compliant, {"provenance": {"test_auc": 0.69}})
+	r := admission.result with input as {"manifest": low, "actual_sha256": sha}
+	ids(r.violations) == {"ADM-AUC"}
+	at := object.union(compliant, {"provenance": {"test_auc": 0.70}})
+	admission.admitted with input as {"manifest": at, "actual_sha256": sha}
+}
+
+test_auc_floor_from_data if {
+	r := admission.result with input as {"manifest": compliant, "actual_sha256": sha}
+		with data.config.admission.min_test_auc as 0.9
+	ids(r.violations) == {"ADM-AUC"}
+}
+
+test_monotone_required_for_key_features if {
+	m := object.union(compliant, {"features": [feature("Income", "income", 0), feature("LoanAmount", "", 0), feature("Time", "loan_term_months", 0)]})
+	r := admission.result with input as {"manifest": m, "actual_sha256": sha}
+	ids(r.violations) == {"ADM-MONOTONE"}
+	{f.features[0] | some f in r.violations} == {"Income", "LoanAmount"}
+}
+
+test_prohibited_bases_refused_by_name_and_meaning if {
+	m := with_features([
+		feature("Marital", "marital_status", 0),
+		feature("Gender", "", 0),
+		feature("X7", "race", 0),
+		feature("CivilStatus", "household", 0),
+		feature("Nationality", "", 0),
+		feature("Religion", "", 0),
+		feature("SkinColor", "", 0),
+		feature("PublicAssistance", "", 0),
+	])
+	r := admission.result with input as {"manifest": m, "actual_sha256": sha}
+	not r.admitted
+	ids(r.violations) == {"ADM-PROHIBITED-BASIS"}
+	{f.features[0] | some f in r.violations} == {"Marital", "Gender", "X7", "CivilStatus", "Nationality", "Religion", "SkinColor", "PublicAssistance"}
+	every f in r.violations {
+		contains(f.citation, "12 CFR 1002.6(b)(1)")
+	}
+}
+
+test_age_without_justification_refused if {
+	r := admission.result with input as {"manifest": with_features([feature("Age", "age", -1)]), "actual_sha256": sha}
+	ids(r.violations) == {"ADM-AGE-JUSTIFICATION"}
+	some f in r.violations
+	f.citation == "12 CFR 1002.6(b)(2)(ii)"
+	f.features == ["Age"]
+}
+
+for_age(monotone) := r if {
+	justified := object.union(feature("BirthYear", "", monotone), {"justification": "12 CFR 1002.6(b)(2)(ii): empirically derived system"})
+	r := admission.result with input as {"manifest": with_features([justified]), "actual_sha256": sha}
+}
+
+test_age_must_be_monotone_decreasing if {
+	ids(for_age(0).violations) == {"ADM-AGE-MONOTONE"}
+	ids(for_age(1).violations) == {"ADM-AGE-MONOTONE"}
+	for_age(-1).admitted
+}
+
+test_protected_manifest_reports_every_violation if {
+	m := object.union(with_features([feature("Marital", "marital_status", 0), feature("Age", "age", 0)]), {"approval": {"status": "approved"}})
+	r := admission.result with input as {"manifest": m, "actual_sha256": sha}
+	not r.admitted
+	ids(r.violations) == {"ADM-PROHIBITED-BASIS", "ADM-AGE-JUSTIFICATION", "ADM-AGE-MONOTONE"}
+}
+
+test_describe_without_meaning if {
+	admission.describe({"name": "Gender", "meaning": ""}) == `feature "Gender"`
+}

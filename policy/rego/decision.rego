@@ -1,0 +1,201 @@
+# METADATA
+# title: Decision rules
+# description: >-
+#   Turns a model's probability of default into approve, refer (human
+#   review) or decline, and checks the principal reasons an adverse outcome
+#   carries. Input: {"model_id", "probability_of_default", "score",
+#   "features": {name: value}, "reasons": [{"code", "feature", "meaning"}]}
+#   with reasons ranked most important first. A violation means the
+#   decision must not be issued.
+package glassbox.decision
+
+import data.config.decision as cfg
+import data.glassbox.lib
+
+params := cfg.models[input.model_id]
+
+pd := input.probability_of_default
+
+valid_pd if {
+	is_number(pd)
+	pd >= 0
+	pd <= 1
+}
+
+# The most adverse outcome any rule asks for wins: a referral rule can
+# stop an automatic approval but never soften a decline.
+default verdict := ""
+
+verdict := "decline" if {
+	some r in outcome_rules
+	r.outcome == "decline"
+} else := "refer" if {
+	some r in outcome_rules
+	r.outcome == "refer"
+} else := "approve" if {
+	some r in outcome_rules
+	r.outcome == "approve"
+}
+
+adverse if verdict == "refer"
+
+adverse if verdict == "decline"
+
+candidates := object.get(input, "reasons", [])
+
+# Reasons are ranked by the caller; the notice carries the top ones only.
+default reasons := []
+
+reasons := array.slice(candidates, 0, cfg.max_reasons) if adverse
+
+rules := outcome_rules | reason_rules
+
+outcome := {
+	"decision": verdict,
+	"rules": rules,
+	"reasons": reasons,
+	"violations": violations,
+}
+
+# METADATA
+# title: Approve below the approval cut-off
+# custom:
+#   id: DEC-APPROVE
+#   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
+outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "approve", msg) if {
+	valid_pd
+	pd < params.approve_below
+	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [pd, params.approve_below])
+}
+
+# METADATA
+# title: Refer between the approval and decline cut-offs
+# custom:
+#   id: DEC-REFER-BAND
+#   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
+outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+	valid_pd
+	pd >= params.approve_below
+	pd < params.decline_at
+	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [pd, params.approve_below, params.decline_at])
+}
+
+# METADATA
+# title: Decline at or above the decline cut-off
+# custom:
+#   id: DEC-DECLINE
+#   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
+outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "decline", msg) if {
+	valid_pd
+	pd >= params.decline_at
+	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [pd, params.decline_at])
+}
+
+# METADATA
+# title: Refer approvals close to the cut-off
+# description: >-
+#   Model error near the cut-off is of the same order as the margin; a
+#   person looks at these instead of the model approving alone.
+# custom:
+#   id: DEC-REFER-MARGIN
+#   citation: "glassbox credit policy CP-2 (borderline cases to human review)"
+outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+	valid_pd
+	pd < params.approve_below
+	pd >= params.approve_below - params.approve_margin
+	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [pd, params.approve_margin, params.approve_below])
+}
+
+# METADATA
+# title: Refer large requested amounts
+# custom:
+#   id: DEC-REFER-AMOUNT
+#   citation: "glassbox credit policy CP-3 (exposure limit for automated approval)"
+outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+	amount := input.features[params.amount_feature]
+	is_number(amount)
+	amount > params.amount_limit
+	msg := sprintf("requested %s %v is above the automated limit %v", [params.amount_feature, amount, params.amount_limit])
+}
+
+# METADATA
+# title: Adverse outcomes state their principal reasons, at most four
+# custom:
+#   id: DEC-REASONS
+#   citation: "12 CFR 1002.9(b)(2) and comment 9(b)(2)-1 (specific principal reasons; more than four not likely helpful)"
+reason_rules contains lib.finding(rego.metadata.rule(), msg) if {
+	adverse
+	count(reasons) > 0
+	msg := sprintf("%s carries %d principal reason(s) of %d candidate(s)", [verdict, count(reasons), count(candidates)])
+}
+
+# METADATA
+# title: Decisions need thresholds for their model
+# custom:
+#   id: DEC-UNKNOWN-MODEL
+#   citation: "SR 11-7 / OCC 2011-12 §VI (models used only as approved)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	not params
+	msg := sprintf("policy has no decision thresholds for model %q", [input.model_id])
+}
+
+# METADATA
+# title: Probability of default must be a number in [0, 1]
+# custom:
+#   id: DEC-PD-INVALID
+#   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	not valid_pd
+	msg := sprintf("probability of default %v is not a number in [0, 1]", [object.get(input, "probability_of_default", null)])
+}
+
+# METADATA
+# title: Adverse outcomes must carry at least one reason
+# custom:
+#   id: DEC-REASONS-MISSING
+#   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	adverse
+	count(reasons) == 0
+	msg := sprintf("a %s needs at least one principal reason and none was given", [verdict])
+}
+
+# METADATA
+# title: Every reason needs a code and a feature
+# custom:
+#   id: DEC-REASON-INCOMPLETE
+#   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	some i, r in reasons
+	object.get(r, "code", "") == ""
+	msg := sprintf("reason %d has no code", [i + 1])
+}
+
+# METADATA
+# title: Every reason needs a code and a feature
+# custom:
+#   id: DEC-REASON-INCOMPLETE
+#   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	some i, r in reasons
+	object.get(r, "feature", "") == ""
+	msg := sprintf("reason %d (code %q) names no feature", [i + 1, object.get(r, "code", "")])
+}
+
+# METADATA
+# title: No reason may name a prohibited basis
+# description: >-
+#   Checked on the disclosed reasons, by feature name and by meaning, each
+#   as a whole identifier with case and underscores ignored. Model admission
+#   already matched every feature word by word; this check runs on every
+#   decision, so it stays to one lookup per string, and stops a decision if
+#   anything slipped through admission.
+# custom:
+#   id: DEC-PROHIBITED-REASON
+#   citation: "12 CFR 1002.6(b)(1); 12 CFR 1002.9(b)(2)"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [r.feature]) if {
+	some r in reasons
+	some s in [r.feature, r.meaning]
+	basis := data.config.prohibited.terms[concat("", split(lower(s), "_"))]
+	msg := sprintf("reason %q names feature %q, a prohibited basis: %s", [r.code, r.feature, data.config.prohibited.bases[basis].label])
+}
