@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 # MariaDB backs the production-path (remote Trillian) tests.
 bash scripts/trillian-mariadb.sh ensure-mariadb
 
+# Headless Chromium runs the in-browser proof checks of the web pages.
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "installing chromium from Debian packages"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -23,12 +23,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"predict": {"print the probability of default (or --raw score) for every CSV row", runPredict},
-		"explain": {"print per-feature TreeSHAP contributions for every CSV row", runExplain},
-		"bench":   {"time single-row predict and explain over CSV rows", runBench},
-		"models":  {"model package tools: models check DIR", runModels},
-		"serve":   {"run the scoring API", runServe},
-		"audit":   {"verify receipts, monitor checkpoints, replay decisions", runAudit},
+		"predict":  {"print the probability of default (or --raw score) for every CSV row", runPredict},
+		"explain":  {"print per-feature TreeSHAP contributions for every CSV row", runExplain},
+		"bench":    {"time single-row predict and explain over CSV rows", runBench},
+		"models":   {"model package tools: models check DIR", runModels},
+		"serve":    {"run the scoring API", runServe},
+		"audit":    {"verify receipts, monitor checkpoints, replay decisions", runAudit},
+		"loadtest": {"drive POST /v1/decisions and report decisions/s and latency", runLoadtest},
 	}
 }
 
@@ -79,7 +80,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'glassbox COMMAND -h' for a command's flags.")
 }

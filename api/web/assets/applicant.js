@@ -1,0 +1,62 @@
+// applicant.js: the "Check this decision in the ledger" panel. It fetches
+// the decision's proof and the ledger's public key from the API and hands
+// them to GlassboxVerify; this page's server is not trusted for the
+// outcome, only for delivering the data.
+(() => {
+  const panel = document.getElementById("ledger-check");
+  if (!panel) return;
+  const button = document.getElementById("check-button");
+  const result = document.getElementById("check-result");
+  const list = document.getElementById("check-steps");
+  const api = panel.dataset.api || "/v1";
+  const id = panel.dataset.decisionId || "";
+  const token = panel.dataset.token || "";
+
+  function show(message, ok, steps) {
+    result.textContent = message;
+    result.className = "result " + (ok === true ? "ok" : ok === false ? "fail" : "");
+    list.replaceChildren();
+    for (const s of steps || []) {
+      const li = document.createElement("li");
+      li.className = s.ok === true ? "s-pass" : s.ok === false ? "s-fail" : "s-skip";
+      li.dataset.check = s.id;
+      const mark = document.createElement("span");
+      mark.className = "mark";
+      mark.textContent = s.ok === true ? "✓ Passed:" : s.ok === false ? "✕ Failed:" : "– Not checked:";
+      li.append(mark, s.title + (s.detail ? " — " + s.detail : "") + ".");
+      list.append(li);
+    }
+  }
+
+  async function fetchOK(url, as) {
+    const res = await fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: as === "json" ? "application/json" : "text/plain" } });
+    if (!res.ok) throw new Error(`${url.split("?")[0]} answered ${res.status}`);
+    return as === "json" ? res.json() : res.text();
+  }
+
+  async function check() {
+    button.disabled = true;
+    show("Checking…", null, []);
+    try {
+      let proof, key;
+      try {
+        const q = token ? "?token=" + encodeURIComponent(token) : "";
+        [proof, key] = await Promise.all([
+          fetchOK(`${api}/decisions/${encodeURIComponent(id)}/proof${q}`, "json"),
+          fetchOK(`${api}/ledger/public-key`, "text"),
+        ]);
+      } catch (e) {
+        show(`Verification failed: could not fetch the proof from the ledger (${e.message}). It may not be in the ledger yet; try again in a moment.`, false, []);
+        return;
+      }
+      const r = await GlassboxVerify.checkDecision({ decisionId: id, expectedDecision: panel.dataset.decision, proof, verifierKey: key });
+      show(r.message, r.ok, r.steps);
+    } catch (e) {
+      show(`Verification failed: the check could not run (${e && e.message ? e.message : e}).`, false, []);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  button.addEventListener("click", check);
+})();
