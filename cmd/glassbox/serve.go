@@ -3,9 +3,156 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/trillian"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
+	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
+// runServe starts the API with everything embedded unless told otherwise:
+// Trillian in-process, the default model and the built-in policy.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := newFlags("serve", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dataDir := fs.String("data-dir", "./data", "data directory: ledger, checkpoint key, API keys, applicant token key")
+	modelsDir := fs.String("models", "", "model package folder, or folder of packages (default: the embedded "+models.DefaultID+")")
+	policyDir := fs.String("policy", "", "policy folder with *.rego and data.json (default: the embedded policy)")
+	trillianAddr := fs.String("trillian", "", "host:port of a Trillian log server (default: embedded Trillian)")
+	treeID := fs.Int64("tree-id", 0, "Trillian tree id (with --trillian)")
+	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
+	burst := fs.Int("rate-burst", api.DefaultRateBurst, "rate limit burst")
+	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if (*trillianAddr == "") != (*treeID == 0) {
+		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	// Everything that can be refused is checked before the ledger opens.
+	pol, err := policy.New(ctx, *policyDir)
+	if err != nil {
+		return err
+	}
+	served, err := loadModels(*modelsDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	keys, generated, err := api.LoadOrCreateKeys(os.Getenv("GLASSBOX_API_KEYS"), *dataDir)
+	if err != nil {
+		return err
+	}
+	tokenKey, err := api.LoadOrCreateTokenKey(*dataDir)
+	if err != nil {
+		return err
+	}
+	tokens, err := api.NewTokens(tokenKey)
+	if err != nil {
+		return err
+	}
+
+	ledger, closeLedger, err := openLedger(ctx, filepath.Join(*dataDir, "ledger"), *trillianAddr, *treeID, logger)
+	if err != nil {
+		return err
+	}
+	// Closed after the HTTP server has drained, so that no in-flight
+	// decision loses its ledger.
+	defer func() {
+		if cerr := closeLedger(); cerr != nil {
+			logger.Error("closing ledger", slog.Any("err", cerr))
+		}
+	}()
+
+	limit := rate.Limit(*rps)
+	if *rps <= 0 {
+		limit = rate.Inf
+	}
+	srv, err := api.New(ctx, api.Config{
+		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
+		RateLimit: limit, RateBurst: *burst,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	fmt.Fprintf(stdout, "glassbox listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "ledger tree %d, checkpoint verifier key: %s\n", ledger.TreeID(), ledger.VerifierKey())
+	fmt.Fprintf(stdout, "policy revision %s\n", pol.Revision())
+	if generated != "" {
+		fmt.Fprintf(stdout, "generated API keys (stored in %s, shown only now):\n%s", filepath.Join(*dataDir, api.KeysFile), generated)
+	} else if os.Getenv("GLASSBOX_API_KEYS") == "" {
+		fmt.Fprintf(stdout, "API keys: %s\n", filepath.Join(*dataDir, api.KeysFile))
+	}
+	return srv.Serve(ctx, ln, *grace)
+}
+
+// loadModels reads the model packages to serve.
+func loadModels(dir string) ([]*scoring.Model, error) {
+	var pkgs []*models.Package
+	if dir == "" {
+		p, err := models.Default()
+		if err != nil {
+			return nil, err
+		}
+		pkgs = []*models.Package{p}
+	} else {
+		var err error
+		if pkgs, err = models.LoadAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*scoring.Model, 0, len(pkgs))
+	for _, p := range pkgs {
+		m, err := scoring.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// openLedger opens the embedded ledger, or one on a remote Trillian, and
+// returns what closes it (and its connection).
+func openLedger(ctx context.Context, dir, trillianAddr string, treeID int64, logger *slog.Logger) (*transparency.Ledger, func() error, error) {
+	if trillianAddr == "" {
+		l, err := transparency.OpenEmbedded(ctx, transparency.EmbeddedConfig{DataDir: dir, Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		return l, l.Close, nil
+	}
+	conn, err := grpc.NewClient(trillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to Trillian at %s: %w", trillianAddr, err)
+	}
+	l, err := transparency.OpenRemote(ctx, transparency.RemoteConfig{
+		Client: trillian.NewTrillianLogClient(conn), TreeID: treeID, DataDir: dir, Logger: logger,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return l, func() error { return errors.Join(l.Close(), conn.Close()) }, nil
 }

@@ -1,0 +1,539 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/transparency"
+)
+
+// appendConcurrency bounds concurrent ledger appends of one batch; the
+// ledger's storage commits concurrent appends together.
+const appendConcurrency = 32
+
+// scored is an application carried through scoring, policy and the
+// ledger.
+type scored struct {
+	app      *application
+	lender   string
+	raw, pd  float64
+	score    float64
+	contrib  []float64 // per feature, then the expected value
+	reasons  []explain.Reason
+	outcome  policy.Outcome
+	record   []byte
+	id       transparency.ID
+	queuedAt time.Time
+	proof    *transparency.InclusionProof
+}
+
+// Response shapes. Pointers mark members a ledger record may lack (policy
+// decides which decision fields are logged), so a decision read back shows
+// exactly what the ledger holds.
+type (
+	reasonJSON struct {
+		Code         string  `json:"code"`
+		Feature      string  `json:"feature"`
+		Value        any     `json:"value"`
+		Text         string  `json:"text"`
+		Contribution float64 `json:"contribution"`
+	}
+	modelRefJSON struct {
+		ID     string `json:"id"`
+		SHA256 string `json:"sha256"`
+	}
+	policyRefJSON struct {
+		Revision string `json:"revision"`
+	}
+	proofJSON struct {
+		LeafIndex  uint64   `json:"leaf_index"`
+		TreeSize   uint64   `json:"tree_size"`
+		Hashes     []string `json:"hashes"`
+		Checkpoint string   `json:"checkpoint,omitempty"`
+	}
+	ledgerJSON struct {
+		TreeID         int64      `json:"tree_id"`
+		Status         string     `json:"status"`
+		QueuedAt       string     `json:"queued_at"`
+		LeafIndex      *uint64    `json:"leaf_index,omitempty"`
+		InclusionProof *proofJSON `json:"inclusion_proof,omitempty"`
+		Checkpoint     string     `json:"checkpoint,omitempty"`
+	}
+	decisionJSON struct {
+		DecisionID           string             `json:"decision_id"`
+		ApplicationID        *string            `json:"application_id,omitempty"`
+		Lender               *string            `json:"lender,omitempty"`
+		CreatedAt            string             `json:"created_at"`
+		Decision             *string            `json:"decision,omitempty"`
+		ProbabilityOfDefault *float64           `json:"probability_of_default,omitempty"`
+		Score                *float64           `json:"score,omitempty"`
+		Reasons              []reasonJSON       `json:"reasons"`
+		Attributions         map[string]float64 `json:"attributions,omitempty"`
+		ExpectedValue        *float64           `json:"expected_value,omitempty"`
+		Features             map[string]any     `json:"features,omitempty"`
+		Model                *modelRefJSON      `json:"model,omitempty"`
+		Policy               *policyRefJSON     `json:"policy,omitempty"`
+		Ledger               ledgerJSON         `json:"ledger"`
+		ApplicantToken       string             `json:"applicant_token"`
+		// Record is the exact leaf bytes (reads only).
+		Record string `json:"record,omitempty"`
+	}
+	batchJSON struct {
+		Decisions []decisionJSON `json:"decisions"`
+	}
+)
+
+func ptr[T any](v T) *T { return &v }
+
+const timeLayout = time.RFC3339Nano
+
+// createDecision scores one application: POST /v1/decisions.
+func (s *Server) createDecision(c *gin.Context) {
+	wait, ok := waitParam(c)
+	if !ok {
+		return
+	}
+	body, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+	if err != nil {
+		abortBody(c, err)
+		return
+	}
+	app, errs := s.parseApplication(body, "")
+	if len(errs) > 0 {
+		abortValidation(c, "the application is not valid", errs)
+		return
+	}
+	who := callerOf(c)
+	sc, err := s.score(c.Request.Context(), app, who.Subject)
+	if err != nil {
+		s.abortScoring(c, err, "")
+		return
+	}
+	if !s.appendAll(c, []*scored{sc}, wait) {
+		return
+	}
+	c.JSON(http.StatusCreated, s.receipt(sc))
+}
+
+// createBatch scores up to MaxBatch applications: POST
+// /v1/decisions/batch. Every application is validated, scored and
+// checked by policy before any is logged, so a bad one costs nothing.
+func (s *Server) createBatch(c *gin.Context) {
+	wait, ok := waitParam(c)
+	if !ok {
+		return
+	}
+	body, err := readJSONBody(c, s.cfg.MaxBatchBytes)
+	if err != nil {
+		abortBody(c, err)
+		return
+	}
+	obj, isObj := body.(map[string]any)
+	if !isObj {
+		abortValidation(c, "the batch is not valid", []FieldError{{Field: "", Message: "must be an object, not " + jsonType(body)}})
+		return
+	}
+	var errs []FieldError
+	for _, k := range sortedKeys(obj) {
+		if k != "applications" {
+			errs = append(errs, FieldError{Field: k, Message: "unknown field; allowed: applications"})
+		}
+	}
+	list, isList := obj["applications"].([]any)
+	switch _, present := obj["applications"]; {
+	case !present:
+		errs = append(errs, FieldError{Field: "applications", Message: "required"})
+	case !isList:
+		errs = append(errs, FieldError{Field: "applications", Message: "must be an array, not " + jsonType(obj["applications"])})
+	case len(list) == 0:
+		errs = append(errs, FieldError{Field: "applications", Message: "must hold at least one application"})
+	case len(list) > s.cfg.MaxBatch:
+		errs = append(errs, FieldError{Field: "applications", Message: fmt.Sprintf("holds %d applications; at most %d are allowed", len(list), s.cfg.MaxBatch)})
+		list = nil
+	}
+	apps := make([]*application, len(list))
+	for i, v := range list {
+		app, aerrs := s.parseApplication(v, fmt.Sprintf("applications[%d]", i))
+		errs = append(errs, aerrs...)
+		apps[i] = app
+	}
+	if len(errs) > 0 {
+		abortValidation(c, "the batch is not valid; no application was scored", errs)
+		return
+	}
+	who := callerOf(c)
+	out, scoreErrs := s.scoreAll(c.Request.Context(), apps, who.Subject)
+	for i, err := range scoreErrs {
+		if err != nil {
+			s.abortScoring(c, err, fmt.Sprintf("applications[%d]", i))
+			return
+		}
+	}
+	if !s.appendAll(c, out, wait) {
+		return
+	}
+	resp := batchJSON{Decisions: make([]decisionJSON, len(out))}
+	for i, sc := range out {
+		resp.Decisions[i] = s.receipt(sc)
+	}
+	c.JSON(http.StatusCreated, resp)
+}
+
+// scoreAll scores applications on every core; the explainer and the
+// policy engine are safe for concurrent use.
+func (s *Server) scoreAll(ctx context.Context, apps []*application, lender string) ([]*scored, []error) {
+	out := make([]*scored, len(apps))
+	errs := make([]error, len(apps))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(apps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = s.score(ctx, apps[i], lender)
+			}
+		}()
+	}
+	for i := range apps {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, errs
+}
+
+// waitParam reads ?wait=integrated.
+func waitParam(c *gin.Context) (bool, bool) {
+	for k := range c.Request.URL.Query() {
+		if k != "wait" {
+			abortKind(c, "invalid-query", fmt.Sprintf("unknown query parameter %q", k))
+			return false, false
+		}
+	}
+	switch w, present := c.GetQuery("wait"); {
+	case !present:
+		return false, true
+	case w == "integrated":
+		return true, true
+	default:
+		abortKind(c, "invalid-query", `wait must be "integrated"`)
+		return false, false
+	}
+}
+
+// errRejected is the decision policy refusing to issue a decision: the
+// application's problem (422), not a failure of the server.
+type errRejected struct{ v *policy.Violation }
+
+func (e *errRejected) Error() string { return e.v.Error() }
+func (e *errRejected) Unwrap() error { return e.v }
+
+// score runs the model, the explainer and the decision policy, and builds
+// the ledger record. Nothing is written.
+func (s *Server) score(ctx context.Context, app *application, lender string) (*scored, error) {
+	m := app.Model.model
+	n := m.NumFeatures()
+	pred := m.Predict(app.X)
+	contrib := make([]float64, n+1)
+	if err := app.Model.explainer.ExplainScored(app.X, pred.Raw, contrib); err != nil {
+		return nil, fmt.Errorf("explaining: %w", err)
+	}
+	// Every candidate goes to policy, which picks how many to disclose.
+	candidates := explain.Reasons(m, app.X, contrib, explain.MaxReasons)
+	in := policy.DecisionInput{
+		ModelID:              m.Manifest.ID,
+		ProbabilityOfDefault: pred.PD,
+		Score:                pred.Score,
+		Features:             m.FeatureValues(app.X),
+		Reasons:              make([]policy.Reason, len(candidates)),
+	}
+	for i, r := range candidates {
+		in.Reasons[i] = policy.Reason{Code: r.Code, Feature: r.Feature}
+		// The fallback reason names no feature.
+		if j := m.Manifest.FeatureIndex(r.Feature); j >= 0 {
+			in.Reasons[i].Meaning = m.Manifest.Features[j].Meaning
+		}
+	}
+	out, err := s.policy.Decide(ctx, in)
+	if err != nil {
+		if v, ok := policy.AsViolation(err); ok {
+			return nil, &errRejected{v}
+		}
+		return nil, fmt.Errorf("deciding: %w", err)
+	}
+	sc := &scored{app: app, lender: lender, raw: pred.Raw, pd: pred.PD, score: pred.Score, contrib: contrib, outcome: out}
+	// Disclose the reasons policy chose, in policy order, with the
+	// explainer's wording and numbers.
+	byFeature := make(map[string]explain.Reason, len(candidates))
+	for _, r := range candidates {
+		byFeature[r.Feature] = r
+	}
+	for _, r := range out.Reasons {
+		er, ok := byFeature[r.Feature]
+		if !ok {
+			return nil, fmt.Errorf("policy chose reason %q (%s), which the explainer did not offer", r.Code, r.Feature)
+		}
+		sc.reasons = append(sc.reasons, er)
+	}
+	if err := s.buildRecord(sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// buildRecord turns a scored application into canonical record bytes
+// with only the fields policy lets into the ledger.
+func (s *Server) buildRecord(sc *scored) error {
+	m := sc.app.Model.model
+	feats := make(map[string]transparency.FeatureValue, len(sc.app.X))
+	attr := make(map[string]float64, len(sc.app.X))
+	for i, f := range m.Manifest.Features {
+		feats[f.Name] = featureValue(&f, sc.app.X[i])
+		attr[f.Name] = sc.contrib[i]
+	}
+	reasons := make([]transparency.Reason, len(sc.reasons))
+	for i, r := range sc.reasons {
+		reasons[i] = transparency.Reason{
+			Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
+			Value: reasonValue(sc.app, r.Feature),
+		}
+	}
+	sc.queuedAt = s.now().UTC()
+	rec, err := transparency.NewRecord(sc.queuedAt, &transparency.Decision{
+		Lender:               sc.lender,
+		ApplicationID:        sc.app.ID,
+		Model:                transparency.ModelRef{ID: m.Manifest.ID, SHA256: m.SHA256},
+		Policy:               transparency.PolicyRef{SHA256: sc.outcome.PolicyRevision},
+		Features:             feats,
+		RawScore:             sc.raw,
+		ProbabilityOfDefault: sc.pd,
+		Score:                sc.score,
+		Decision:             string(sc.outcome.Decision),
+		Reasons:              reasons,
+		Attributions:         attr,
+		ExpectedValue:        sc.contrib[len(sc.contrib)-1],
+	})
+	if err != nil {
+		return fmt.Errorf("building record: %w", err)
+	}
+	if err := rec.Minimise(s.ledgerFields); err != nil {
+		return fmt.Errorf("minimising record: %w", err)
+	}
+	if sc.record, err = rec.Encode(); err != nil {
+		return fmt.Errorf("encoding record: %w", err)
+	}
+	sc.id = transparency.RecordID(sc.record)
+	return nil
+}
+
+// reasonValue is the applicant's value of a reason's feature (missing for
+// the fallback reason, which names none).
+func reasonValue(app *application, feature string) transparency.FeatureValue {
+	man := app.Model.model.Manifest
+	i := man.FeatureIndex(feature)
+	if i < 0 {
+		return transparency.MissingValue()
+	}
+	return featureValue(&man.Features[i], app.X[i])
+}
+
+func featureValue(f *models.Feature, x float64) transparency.FeatureValue {
+	switch {
+	case math.IsNaN(x):
+		return transparency.MissingValue()
+	case f.Type == models.Categorical:
+		return transparency.LevelValue(f.Levels[int(x)])
+	}
+	return transparency.NumberValue(x)
+}
+
+// appendAll queues every record in the ledger and, if asked, waits for
+// integration. On failure it writes the problem and returns false.
+func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
+	ctx := c.Request.Context()
+	errs := make([]error, len(scs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, appendConcurrency)
+	for i, sc := range scs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
+			_, err := s.ledger.Append(ctx, sc.record)
+			s.metrics.ledgerOps.WithLabelValues("append", result(err)).Observe(time.Since(start).Seconds())
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	var recorded []RecordedDecision
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Sprint(i))
+			s.log.ErrorContext(ctx, "ledger append failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
+			continue
+		}
+		recorded = append(recorded, RecordedDecision{Index: i, DecisionID: scs[i].id.String(), ApplicantToken: s.tokens.Issue(scs[i].id)})
+	}
+	if len(failed) > 0 {
+		p := newProblem("ledger-unavailable", "the ledger could not record the decision; no decision was made")
+		if len(scs) > 1 {
+			// Appends are independent, so part of a batch may be in the
+			// ledger: those decisions exist, and the lender needs their
+			// ids and tokens.
+			p.Detail = fmt.Sprintf("the ledger could not record %d of %d decisions (indexes %s); those were not made, the ones listed in recorded were", len(failed), len(scs), strings.Join(failed, ", "))
+			p.Recorded = recorded
+		}
+		c.Header("Retry-After", "1")
+		abortProblem(c, p)
+		return false
+	}
+	for _, sc := range scs {
+		s.metrics.decisions.WithLabelValues(sc.app.Model.model.Manifest.ID, string(sc.outcome.Decision)).Inc()
+	}
+	if !wait {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
+	defer cancel()
+	for i, sc := range scs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
+			p, err := s.ledger.WaitIntegrated(wctx, sc.id)
+			s.metrics.ledgerOps.WithLabelValues("wait_integrated", result(err)).Observe(time.Since(start).Seconds())
+			sc.proof, errs[i] = p, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			// The decisions exist (they are durably queued): answering an
+			// error would invite a retry and a second decision. The
+			// receipt says "queued" instead, and the proof can be fetched
+			// later.
+			s.log.WarnContext(ctx, "waiting for integration failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
+			break
+		}
+	}
+	return true
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+// receipt is the answer to a decision just made.
+func (s *Server) receipt(sc *scored) decisionJSON {
+	m := sc.app.Model.model
+	attr := make(map[string]float64, m.NumFeatures())
+	for i, f := range m.Manifest.Features {
+		attr[f.Name] = sc.contrib[i]
+	}
+	d := decisionJSON{
+		DecisionID:           sc.id.String(),
+		ApplicationID:        ptr(sc.app.ID),
+		CreatedAt:            sc.queuedAt.Format(timeLayout),
+		Decision:             ptr(string(sc.outcome.Decision)),
+		ProbabilityOfDefault: ptr(sc.pd),
+		Score:                ptr(sc.score),
+		Reasons:              make([]reasonJSON, len(sc.reasons)),
+		Attributions:         attr,
+		ExpectedValue:        ptr(sc.contrib[len(sc.contrib)-1]),
+		Model:                &modelRefJSON{ID: m.Manifest.ID, SHA256: m.SHA256},
+		Policy:               &policyRefJSON{Revision: sc.outcome.PolicyRevision},
+		Ledger: ledgerJSON{
+			TreeID:   s.ledger.TreeID(),
+			Status:   string(transparency.StatusQueued),
+			QueuedAt: sc.queuedAt.Format(timeLayout),
+		},
+		ApplicantToken: s.tokens.Issue(sc.id),
+	}
+	for i, r := range sc.reasons {
+		d.Reasons[i] = reasonJSON{Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
+			Value: featureJSON(reasonValue(sc.app, r.Feature))}
+	}
+	if sc.proof != nil {
+		d.Ledger.Status = string(transparency.StatusIntegrated)
+		d.Ledger.LeafIndex = ptr(sc.proof.LeafIndex)
+		d.Ledger.InclusionProof = proofView(sc.proof)
+		if sc.proof.Checkpoint != nil {
+			d.Ledger.Checkpoint = string(sc.proof.Checkpoint.Note)
+		}
+	}
+	return d
+}
+
+func proofView(p *transparency.InclusionProof) *proofJSON {
+	out := &proofJSON{LeafIndex: p.LeafIndex, TreeSize: p.TreeSize, Hashes: make([]string, len(p.Hashes))}
+	for i, h := range p.Hashes {
+		out.Hashes[i] = hex.EncodeToString(h)
+	}
+	if p.Checkpoint != nil {
+		out.Checkpoint = string(p.Checkpoint.Note)
+	}
+	return out
+}
+
+// featureJSON is a feature value as plain JSON (number, string or null).
+func featureJSON(v transparency.FeatureValue) any {
+	if x, ok := v.Number(); ok {
+		return x
+	}
+	if l, ok := v.Level(); ok {
+		return l
+	}
+	return nil
+}
+
+func abortBody(c *gin.Context, err error) {
+	var eb *errBody
+	if errors.As(err, &eb) {
+		abortProblem(c, eb.p)
+		return
+	}
+	abortKind(c, "bad-request", err.Error())
+}
+
+func abortValidation(c *gin.Context, detail string, errs []FieldError) {
+	p := newProblem("validation", detail)
+	p.Errors = errs
+	abortProblem(c, p)
+}
+
+// abortScoring maps a failure of score: a policy refusal is the
+// application's (422, nothing logged); anything else is ours (500).
+func (s *Server) abortScoring(c *gin.Context, err error, field string) {
+	var rej *errRejected
+	if errors.As(err, &rej) {
+		p := newProblem("policy-rejected", "policy does not allow this decision to be issued; nothing was recorded")
+		for _, f := range rej.v.Findings {
+			p.Errors = append(p.Errors, FieldError{Field: field, Message: f.ID + ": " + f.Message})
+		}
+		abortProblem(c, p)
+		return
+	}
+	s.log.ErrorContext(c.Request.Context(), "scoring failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
+	abortKind(c, "internal", "the application could not be scored; nothing was recorded")
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+)
+
+// maxJSONDepth bounds the nesting of request bodies. Legitimate requests
+// nest three levels (batch → application → features); anything deeper is
+// refused before a parser recurses into it.
+const maxJSONDepth = 16
+
+// errBody is a request-body failure already turned into a problem.
+type errBody struct{ p *Problem }
+
+func (e *errBody) Error() string { return e.p.Detail }
+
+// readJSONBody checks the media type, reads at most limit bytes and parses
+// them as one JSON value: objects become map[string]any, numbers
+// json.Number (so 1e400 reaches validation as a number out of range
+// instead of failing the parse). Duplicate member names and nesting beyond
+// maxJSONDepth are refused.
+func readJSONBody(c *gin.Context, limit int64) (any, error) {
+	ct := c.GetHeader("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return nil, &errBody{newProblem("unsupported-media-type", "the request body must be application/json")}
+	}
+	if c.Request.ContentLength > limit {
+		return nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
+		}
+		return nil, &errBody{newProblem("bad-request", "reading the request body failed")}
+	}
+	v, err := parseJSON(data)
+	if err != nil {
+		return nil, &errBody{newProblem("bad-request", err.Error())}
+	}
+	return v, nil
+}
+
+// parseJSON parses one JSON document strictly.
+func parseJSON(data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("the request body is empty")
+	}
+	if !utf8.Valid(data) {
+		return nil, errors.New("the request body is not valid UTF-8")
+	}
+	// A byte scan rejects deep nesting before any recursion happens.
+	if err := checkDepth(data, maxJSONDepth); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := decodeValue(dec)
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %s", jsonErrText(err, dec))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("invalid JSON: data after the top-level value")
+	}
+	return v, nil
+}
+
+func jsonErrText(err error, dec *json.Decoder) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return fmt.Sprintf("%s (near byte %d)", err.Error(), dec.InputOffset())
+}
+
+// checkDepth fails when arrays and objects nest deeper than limit. It
+// skips strings so that brackets inside them do not count.
+func checkDepth(data []byte, limit int) error {
+	depth, inString, escaped := 0, false, false
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+			if depth > limit {
+				return fmt.Errorf("invalid JSON: nesting deeper than %d levels", limit)
+			}
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// decodeValue reads one value token by token, to see duplicate member
+// names that json.Unmarshal would silently resolve to the last one.
+func decodeValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil
+	}
+	switch d {
+	case '{':
+		obj := map[string]any{}
+		for dec.More() {
+			nt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			name, _ := nt.(string)
+			if _, dup := obj[name]; dup {
+				return nil, fmt.Errorf("duplicate member %q", name)
+			}
+			v, err := decodeValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			obj[name] = v
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+		return obj, nil
+	case '[':
+		arr := []any{}
+		for dec.More() {
+			v, err := decodeValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+		return arr, nil
+	}
+	return nil, fmt.Errorf("unexpected %q", d)
+}
+
+// jsonType names the JSON type of a decoded value for error messages.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

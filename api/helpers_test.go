@@ -1,0 +1,300 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"golang.org/x/time/rate"
+
+	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
+	"github.com/glassbox-ledger/glassbox/transparency"
+)
+
+// Test credentials: two lenders, a regulator and an admin.
+const (
+	keyLender      = "test-lender-key-acme-0001"
+	keyOtherLender = "test-lender-key-other-0002"
+	keyRegulator   = "test-regulator-key-0003"
+	keyAdmin       = "test-admin-key-00000004"
+	testKeys       = "lender/acme:" + keyLender + ",lender/other:" + keyOtherLender +
+		",regulator:" + keyRegulator + ",admin:" + keyAdmin
+)
+
+// env is a running server on the real embedded ledger, real policy and
+// real default model.
+type env struct {
+	t      testing.TB
+	srv    *api.Server
+	ledger *transparency.Ledger
+	http   *httptest.Server
+	dir    string
+	oas    routers.Router
+	model  *scoring.Model
+	// closed is set by tests that close the ledger themselves.
+	closed bool
+}
+
+type envOptions struct {
+	dir       string
+	rateLimit rate.Limit
+	rateBurst int
+	logger    *slog.Logger
+	wait      time.Duration
+}
+
+var (
+	oasOnce   sync.Once
+	oasRouter routers.Router
+	oasErr    error
+)
+
+// openAPIRouter loads the embedded document once per test binary.
+func openAPIRouter(t testing.TB) routers.Router {
+	t.Helper()
+	oasOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(api.OpenAPI())
+		if err != nil {
+			oasErr = err
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			oasErr = err
+			return
+		}
+		oasRouter, oasErr = legacy.NewRouter(doc)
+	})
+	if oasErr != nil {
+		t.Fatalf("openapi.json: %v", oasErr)
+	}
+	return oasRouter
+}
+
+func openLedger(t testing.TB, dir string) *transparency.Ledger {
+	t.Helper()
+	l, err := transparency.OpenEmbedded(context.Background(), transparency.EmbeddedConfig{
+		DataDir:             dir,
+		IntegrationInterval: 20 * time.Millisecond,
+		Logger:              slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("opening ledger: %v", err)
+	}
+	return l
+}
+
+func newEnv(t testing.TB, opts envOptions) *env {
+	t.Helper()
+	ctx := context.Background()
+	if opts.dir == "" {
+		opts.dir = t.TempDir()
+	}
+	ledger := openLedger(t, opts.dir)
+	pol, err := policy.New(ctx, "")
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	pkg, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scoring.Load(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := api.ParseKeys(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenKey := make([]byte, 32)
+	rand.Read(tokenKey)
+	tokens, err := api.NewTokens(tokenKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.rateLimit == 0 {
+		opts.rateLimit = rate.Inf
+	}
+	if opts.logger == nil {
+		opts.logger = slog.New(slog.DiscardHandler)
+	}
+	srv, err := api.New(ctx, api.Config{
+		Ledger: ledger, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
+		Logger:    opts.logger,
+		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
+		WaitTimeout: opts.wait,
+	})
+	if err != nil {
+		ledger.Close()
+		t.Fatalf("api.New: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	e := &env{t: t, srv: srv, ledger: ledger, http: hs, dir: opts.dir, oas: openAPIRouter(t), model: m}
+	t.Cleanup(func() {
+		hs.Close()
+		if e.closed {
+			return
+		}
+		if err := ledger.Close(); err != nil {
+			t.Errorf("closing ledger: %v", err)
+		}
+	})
+	return e
+}
+
+// response is a completed exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+// req describes a request; zero values mean "none".
+type req struct {
+	method, path string
+	key          string // bearer credential
+	body         any    // []byte or string sent raw; anything else JSON-encoded
+	contentType  string // default application/json when there is a body
+	headers      map[string]string
+}
+
+// do sends r and checks the response against the OpenAPI document.
+func (e *env) do(r req) *response {
+	e.t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case string:
+		body = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = bytes.NewReader(data)
+	}
+	hr, err := http.NewRequest(r.method, e.http.URL+r.path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if r.body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		if ct != "-" {
+			hr.Header.Set("Content-Type", ct)
+		}
+	}
+	if r.key != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.key)
+	}
+	for k, v := range r.headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := e.http.Client().Do(hr)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := &response{status: resp.StatusCode, header: resp.Header, body: data}
+	e.validate(hr, out)
+	return out
+}
+
+// validate checks a response against /openapi.json, and that every error
+// is a problem document.
+func (e *env) validate(hr *http.Request, r *response) {
+	e.t.Helper()
+	if r.header.Get("X-Request-ID") == "" {
+		e.t.Errorf("%s %s: no X-Request-ID", hr.Method, hr.URL.Path)
+	}
+	if r.status >= 400 {
+		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+			e.t.Errorf("%s %s: status %d with content type %q, want application/problem+json", hr.Method, hr.URL.Path, r.status, ct)
+		}
+		var p api.Problem
+		if err := json.Unmarshal(r.body, &p); err != nil || p.Type == "" || p.Title == "" || p.Status != r.status {
+			e.t.Errorf("%s %s: bad problem document %s", hr.Method, hr.URL.Path, r.body)
+		}
+	}
+	route, params, err := e.oas.FindRoute(hr)
+	if err != nil {
+		// Only requests to undocumented paths may miss; they must be 404/405.
+		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+			e.t.Errorf("%s %s: no OpenAPI route: %v", hr.Method, hr.URL.Path, err)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: hr, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status: r.status,
+		Header: r.header,
+		Body:   io.NopCloser(bytes.NewReader(r.body)),
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			MultiError:            true,
+		},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		e.t.Errorf("%s %s: status %d: response does not match openapi.json: %v\nbody: %.600s", hr.Method, hr.URL.Path, r.status, err, r.body)
+	}
+}
+
+// checkpointSize is the size of the latest signed checkpoint.
+func (e *env) checkpointSize() uint64 {
+	e.t.Helper()
+	cp, err := e.ledger.LatestCheckpoint(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cp.Size
+}
+
+// settle waits until the signed tree stops growing, so that sizes compare.
+func (e *env) settle() uint64 {
+	e.t.Helper()
+	last := e.checkpointSize()
+	for stable := 0; stable < 5; {
+		time.Sleep(40 * time.Millisecond)
+		if n := e.checkpointSize(); n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+	return last
+}

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus collectors, in a registry the server
+// owns so that two servers in one process (tests) do not collide.
+type metrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	inflight  prometheus.Gauge
+	decisions *prometheus.CounterVec
+	ledgerOps *prometheus.HistogramVec
+	limited   prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "glassbox_http_requests_total",
+			Help: "HTTP requests by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "glassbox_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route template.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "glassbox_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "glassbox_decisions_total",
+			Help: "Decisions queued in the ledger by model and outcome.",
+		}, []string{"model", "decision"}),
+		ledgerOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "glassbox_ledger_operation_duration_seconds",
+			Help:    "Ledger calls by operation and result.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"operation", "result"}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "glassbox_rate_limited_total",
+			Help: "Requests refused by the per-key rate limit.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.inflight, m.decisions, m.ledgerOps, m.limited,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

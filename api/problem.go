@@ -1,0 +1,96 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// problemContentType is the media type of RFC 9457 problem documents.
+const problemContentType = "application/problem+json"
+
+// problemTypeBase prefixes the type URIs of glassbox's problems. The URIs
+// are identifiers (RFC 9457 §3.1.1), documented in the OpenAPI description;
+// a relative reference keeps every host name out of the responses.
+const problemTypeBase = "/problems/"
+
+// FieldError is one problem with one field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+	// RequestID lets a caller quote the request to an operator.
+	RequestID string `json:"request_id,omitempty"`
+	// Recorded lists the decisions of a batch that did reach the ledger
+	// when others failed to.
+	Recorded []RecordedDecision `json:"recorded,omitempty"`
+}
+
+// RecordedDecision is a decision of a failed batch that exists anyway.
+type RecordedDecision struct {
+	Index          int    `json:"index"`
+	DecisionID     string `json:"decision_id"`
+	ApplicantToken string `json:"applicant_token"`
+}
+
+// problemKinds maps a problem type to its title and status, so that one
+// kind always has the same title and status wherever it is raised.
+var problemKinds = map[string]struct {
+	title  string
+	status int
+}{
+	"bad-request":            {"Malformed request", http.StatusBadRequest},
+	"invalid-query":          {"Invalid query parameter", http.StatusBadRequest},
+	"invalid-id":             {"Invalid decision id", http.StatusBadRequest},
+	"unauthenticated":        {"Authentication required", http.StatusUnauthorized},
+	"forbidden":              {"Forbidden", http.StatusForbidden},
+	"not-found":              {"Not found", http.StatusNotFound},
+	"method-not-allowed":     {"Method not allowed", http.StatusMethodNotAllowed},
+	"payload-too-large":      {"Request body too large", http.StatusRequestEntityTooLarge},
+	"unsupported-media-type": {"Unsupported media type", http.StatusUnsupportedMediaType},
+	"validation":             {"Invalid request", http.StatusUnprocessableEntity},
+	"policy-rejected":        {"Rejected by policy", http.StatusUnprocessableEntity},
+	"not-integrated":         {"Not yet integrated", http.StatusNotFound},
+	"rate-limited":           {"Too many requests", http.StatusTooManyRequests},
+	"internal":               {"Internal error", http.StatusInternalServerError},
+	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},
+	"not-ready":              {"Not ready", http.StatusServiceUnavailable},
+}
+
+// newProblem builds a problem of a registered kind.
+func newProblem(kind, detail string) *Problem {
+	k, ok := problemKinds[kind]
+	if !ok {
+		k = problemKinds["internal"]
+		kind = "internal"
+	}
+	return &Problem{Type: problemTypeBase + kind, Title: k.title, Status: k.status, Detail: detail}
+}
+
+// abortProblem writes p and stops the handler chain.
+func abortProblem(c *gin.Context, p *Problem) {
+	if p.RequestID == "" {
+		p.RequestID = requestID(c)
+	}
+	if p.Status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="glassbox"`)
+	}
+	c.Header("Content-Type", problemContentType)
+	c.Header("Cache-Control", "no-store")
+	// c.JSON would overwrite the content type with application/json.
+	c.Render(p.Status, problemRender{p})
+	c.Abort()
+}
+
+func abortKind(c *gin.Context, kind, detail string) {
+	abortProblem(c, newProblem(kind, detail))
+}
