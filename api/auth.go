@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 
@@ -75,6 +76,16 @@ func credential(c *gin.Context) (cred string, fromQuery, ok bool) {
 	if h := c.GetHeader("Authorization"); h != "" {
 		scheme, value, found := strings.Cut(h, " ")
 		value = strings.TrimSpace(value)
+		if found && strings.EqualFold(scheme, "Basic") {
+			// Browsers can only send a key on a page navigation through
+			// Basic authentication: the key is the password.
+			raw, err := base64.StdEncoding.DecodeString(value)
+			_, pass, ok := strings.Cut(string(raw), ":")
+			if err != nil || !ok || pass == "" {
+				return "", false, false
+			}
+			return pass, false, true
+		}
 		if !found || !strings.EqualFold(scheme, "Bearer") || value == "" {
 			return "", false, false
 		}

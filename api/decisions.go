@@ -246,50 +246,12 @@ func (e *errRejected) Unwrap() error { return e.v }
 // score runs the model, the explainer and the decision policy, and builds
 // the ledger record. Nothing is written.
 func (s *Server) score(ctx context.Context, app *application, lender string) (*scored, error) {
-	m := app.Model.model
-	n := m.NumFeatures()
-	pred := m.Predict(app.X)
-	contrib := make([]float64, n+1)
-	if err := app.Model.explainer.ExplainScored(app.X, pred.Raw, contrib); err != nil {
-		return nil, fmt.Errorf("explaining: %w", err)
-	}
-	// Every candidate goes to policy, which picks how many to disclose.
-	candidates := explain.Reasons(m, app.X, contrib, explain.MaxReasons)
-	in := policy.DecisionInput{
-		ModelID:              m.Manifest.ID,
-		ProbabilityOfDefault: pred.PD,
-		Score:                pred.Score,
-		Features:             m.FeatureValues(app.X),
-		Reasons:              make([]policy.Reason, len(candidates)),
-	}
-	for i, r := range candidates {
-		in.Reasons[i] = policy.Reason{Code: r.Code, Feature: r.Feature}
-		// The fallback reason names no feature.
-		if j := m.Manifest.FeatureIndex(r.Feature); j >= 0 {
-			in.Reasons[i].Meaning = m.Manifest.Features[j].Meaning
-		}
-	}
-	out, err := s.policy.Decide(ctx, in)
+	ev, err := Evaluate(ctx, s.policy, app.Model.model, app.Model.explainer, app.X)
 	if err != nil {
-		if v, ok := policy.AsViolation(err); ok {
-			return nil, &errRejected{v}
-		}
-		return nil, fmt.Errorf("deciding: %w", err)
+		return nil, err
 	}
-	sc := &scored{app: app, lender: lender, raw: pred.Raw, pd: pred.PD, score: pred.Score, contrib: contrib, outcome: out}
-	// Disclose the reasons policy chose, in policy order, with the
-	// explainer's wording and numbers.
-	byFeature := make(map[string]explain.Reason, len(candidates))
-	for _, r := range candidates {
-		byFeature[r.Feature] = r
-	}
-	for _, r := range out.Reasons {
-		er, ok := byFeature[r.Feature]
-		if !ok {
-			return nil, fmt.Errorf("policy chose reason %q (%s), which the explainer did not offer", r.Code, r.Feature)
-		}
-		sc.reasons = append(sc.reasons, er)
-	}
+	sc := &scored{app: app, lender: lender, raw: ev.Prediction.Raw, pd: ev.Prediction.PD, score: ev.Prediction.Score,
+		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons}
 	if err := s.buildRecord(sc); err != nil {
 		return nil, err
 	}
@@ -318,7 +280,7 @@ func (s *Server) buildRecord(sc *scored) error {
 		Lender:               sc.lender,
 		ApplicationID:        sc.app.ID,
 		Model:                transparency.ModelRef{ID: m.Manifest.ID, SHA256: m.SHA256},
-		Policy:               transparency.PolicyRef{SHA256: sc.outcome.PolicyRevision},
+		Policy:               transparency.PolicyRef{Revision: sc.outcome.PolicyRevision},
 		Features:             feats,
 		RawScore:             sc.raw,
 		ProbabilityOfDefault: sc.pd,

@@ -315,12 +315,6 @@ func TestDecisionsMatchLightGBM(t *testing.T) {
 	}
 	allowed := map[string]bool{"nonce": true}
 	for _, f := range pol.LedgerFields() {
-		switch f {
-		case "model_id", "model_version", "model_sha256":
-			f = "model"
-		case "policy_revision":
-			f = "policy"
-		}
 		allowed[f] = true
 	}
 	for i := 0; i < len(got); i += 97 {

@@ -24,7 +24,7 @@ func (s *Server) recordGovernance(ctx context.Context) error {
 	rev := s.policy.Revision()
 	recs := []*transparency.Record{}
 	pa, err := transparency.NewRecord(governanceTime, &transparency.PolicyActivated{
-		Policy: transparency.PolicyRef{SHA256: rev},
+		Policy: transparency.PolicyRef{Revision: rev},
 	})
 	if err != nil {
 		return fmt.Errorf("api: policy activation record: %w", err)
@@ -70,31 +70,20 @@ func (s *Server) recordGovernance(ctx context.Context) error {
 	return nil
 }
 
-// ledgerRecordFields translates the policy's ledger field list into the
-// record's decision fields. decision_id and created_at are the record's
-// id and envelope timestamp, always present; the model and policy
-// references are single record members.
-func ledgerRecordFields(policyFields []string) (fields, unknown []string) {
+// ledgerRecordFields checks the policy's ledger field list against the
+// decision record's vocabulary. A name the record does not have is an
+// error: a policy that asks for a field nobody writes, or misspells one,
+// must not start a service that silently logs something else.
+func ledgerRecordFields(policyFields []string) ([]string, error) {
 	known := transparency.DecisionFields()
-	aliases := map[string]string{
-		"model_id": "model", "model_version": "model", "model_sha256": "model",
-		"policy_revision": "policy",
-	}
-	var out []string
+	var unknown []string
 	for _, f := range policyFields {
-		switch {
-		case f == "decision_id" || f == "created_at":
-			continue
-		case slices.Contains(known, f):
-		case aliases[f] != "":
-			f = aliases[f]
-		default:
+		if !slices.Contains(known, f) {
 			unknown = append(unknown, f)
-			continue
-		}
-		if !slices.Contains(out, f) {
-			out = append(out, f)
 		}
 	}
-	return out, unknown
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("api: policy ledger fields %q are not decision record fields (known: %q)", unknown, known)
+	}
+	return slices.Clone(policyFields), nil
 }

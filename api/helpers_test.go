@@ -69,6 +69,8 @@ var (
 func openAPIRouter(t testing.TB) routers.Router {
 	t.Helper()
 	oasOnce.Do(func() {
+		// Pages and notices are text; the filter must know how to read them.
+		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 		loader := openapi3.NewLoader()
 		doc, err := loader.LoadFromData(api.OpenAPI())
 		if err != nil {

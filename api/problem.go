@@ -82,7 +82,9 @@ func abortProblem(c *gin.Context, p *Problem) {
 		p.RequestID = requestID(c)
 	}
 	if p.Status == http.StatusUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer realm="glassbox"`)
+		if c.Writer.Header().Get("WWW-Authenticate") == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="glassbox"`)
+		}
 	}
 	c.Header("Content-Type", problemContentType)
 	c.Header("Cache-Control", "no-store")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -166,7 +167,7 @@ func (s *Server) decisionView(ctx context.Context, entry *transparency.Entry, re
 		v.Model = &modelRefJSON{ID: d.Model.ID, SHA256: d.Model.SHA256}
 	}
 	if !omitted["policy"] {
-		v.Policy = &policyRefJSON{Revision: d.Policy.SHA256}
+		v.Policy = &policyRefJSON{Revision: d.Policy.Revision}
 	}
 	for _, r := range d.Reasons {
 		v.Reasons = append(v.Reasons, reasonJSON{Code: r.Code, Feature: r.Feature, Value: featureJSON(r.Value), Text: r.Text, Contribution: r.Contribution})
@@ -252,6 +253,11 @@ type (
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
 		Model                *modelRefJSON      `json:"model,omitempty"`
 		Policy               *policyRefJSON     `json:"policy,omitempty"`
+		// Counterfactuals are verified changes that would lead to
+		// approval (empty for an approval, or when none exists: then
+		// Recourse says so plainly).
+		Counterfactuals []explain.Counterfactual `json:"counterfactuals"`
+		Recourse        string                   `json:"recourse,omitempty"`
 	}
 )
 
@@ -306,6 +312,15 @@ func (s *Server) getExplanation(c *gin.Context) {
 		return e.Contributions[i].Feature < e.Contributions[j].Feature
 	})
 	e.Summary = summary(e)
+	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
+		e.Counterfactuals = cfs
+		if len(cfs) == 0 && e.Decision != string(policy.Approve) {
+			e.Recourse = noRecourse
+		}
+	} else {
+		e.Counterfactuals = []explain.Counterfactual{}
+		e.Recourse = "What would change the decision cannot be worked out here: the model or the features of this decision are not available to this service."
+	}
 	c.JSON(http.StatusOK, e)
 }
 
@@ -370,7 +385,7 @@ func (s *Server) getProof(c *gin.Context) {
 		s.abortLedger(c, err, "")
 		return
 	}
-	c.JSON(http.StatusOK, proofView(p))
+	c.JSON(http.StatusOK, receiptJSON{DecisionID: entry.ID.String(), Record: base64.StdEncoding.EncodeToString(entry.Data), proofJSON: proofView(p)})
 }
 
 // checkpoint: GET /v1/ledger/checkpoint, the latest signed note.
@@ -399,9 +414,19 @@ func (s *Server) publicKey(c *gin.Context) {
 }
 
 type consistencyJSON struct {
-	First  uint64   `json:"first"`
-	Second uint64   `json:"second"`
-	Hashes []string `json:"hashes"`
+	First            uint64   `json:"first"`
+	Second           uint64   `json:"second"`
+	Hashes           []string `json:"hashes"`
+	FirstCheckpoint  string   `json:"first_checkpoint,omitempty"`
+	SecondCheckpoint string   `json:"second_checkpoint,omitempty"`
+}
+
+// receiptJSON is the proof endpoint's answer: everything needed to check
+// the decision offline (glassbox audit verify-receipt, the applicant page).
+type receiptJSON struct {
+	DecisionID string `json:"decision_id"`
+	Record     string `json:"record"`
+	*proofJSON
 }
 
 // consistency: GET /v1/ledger/consistency?first=A&second=B.
@@ -433,6 +458,12 @@ func (s *Server) consistency(c *gin.Context) {
 	out := consistencyJSON{First: p.First, Second: p.Second, Hashes: make([]string, len(p.Hashes))}
 	for i, h := range p.Hashes {
 		out.Hashes[i] = hex.EncodeToString(h)
+	}
+	if p.FirstCheckpoint != nil {
+		out.FirstCheckpoint = string(p.FirstCheckpoint.Note)
+	}
+	if p.SecondCheckpoint != nil {
+		out.SecondCheckpoint = string(p.SecondCheckpoint.Note)
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -552,23 +583,5 @@ func (s *Server) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
 }
 
-// ledgerReady asks the ledger to prove it can reach its log: through a
-// Ready method when the ledger has one, else by reading the last leaf.
-func (s *Server) ledgerReady(ctx context.Context) error {
-	if r, ok := s.ledger.(interface{ Ready(context.Context) error }); ok {
-		return r.Ready(ctx)
-	}
-	cp, err := s.ledger.LatestCheckpoint(ctx)
-	if err != nil {
-		return err
-	}
-	if cp == nil {
-		return errors.New("no signed checkpoint")
-	}
-	if cp.Size > 0 {
-		if _, err := s.ledger.Entries(ctx, cp.Size-1, 1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// ledgerReady asks the ledger whether its log answers.
+func (s *Server) ledgerReady(ctx context.Context) error { return s.ledger.Ready(ctx) }

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/glassbox-ledger/glassbox/api/notice"
+	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -37,6 +39,8 @@ type Ledger interface {
 	LatestCheckpoint(ctx context.Context) (*transparency.Checkpoint, error)
 	VerifierKey() string
 	TreeID() int64
+	// Ready reports whether the log can be reached now.
+	Ready(ctx context.Context) error
 }
 
 // Policy is what the API needs of the policy engine (*policy.Engine
@@ -87,6 +91,8 @@ type Config struct {
 	WaitTimeout time.Duration
 	// Now is the clock for record timestamps (default time.Now).
 	Now func() time.Time
+	// Creditor is printed on adverse-action notices.
+	Creditor notice.Creditor
 }
 
 // Server is the glassbox HTTP API.
@@ -105,6 +111,8 @@ type Server struct {
 	metrics      *metrics
 	limits       *limiters
 	engine       *gin.Engine
+	pages        *web.Renderer
+	notices      *notice.Renderer
 }
 
 // servedModel is an admitted model with its explainer.
@@ -166,11 +174,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(),
 		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, 100_000),
 	}
-	fields, unknown := ledgerRecordFields(cfg.Policy.LedgerFields())
-	if len(unknown) > 0 {
-		// Fields the record format lacks are simply not logged; say so
-		// rather than pretend they are.
-		s.log.WarnContext(ctx, "policy lists ledger fields the record format does not have; they are not logged", slog.Any("fields", unknown))
+	var err error
+	if s.pages, err = web.New(); err != nil {
+		return nil, err
+	}
+	if s.notices, err = notice.NewRenderer(); err != nil {
+		return nil, err
+	}
+	if s.cfg.Creditor == (notice.Creditor{}) {
+		s.cfg.Creditor = notice.DefaultCreditor()
+	}
+	fields, err := ledgerRecordFields(cfg.Policy.LedgerFields())
+	if err != nil {
+		return nil, err
 	}
 	if !slices.Contains(fields, "lender") {
 		s.log.WarnContext(ctx, "policy keeps the lender out of the ledger: lenders will not be able to read their decisions back")
@@ -312,6 +328,9 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id", s.getDecision)
 	v1.GET("/decisions/:id/explanation", s.getExplanation)
 	v1.GET("/decisions/:id/proof", s.getProof)
+	v1.GET("/decisions/:id/notice", s.getNotice)
+	e.GET("/ui/decisions/:id", s.uiDecision)
+	e.GET("/ui/audit", s.uiAudit)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)
 	v1.GET("/ledger/public-key", s.allow(policy.ActionLedgerPublicKey), s.publicKey)
 	v1.GET("/ledger/consistency", s.allow(policy.ActionLedgerConsistency), s.consistency)

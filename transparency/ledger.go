@@ -698,3 +698,14 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 		delete(l.waiters, e.ID)
 	}
 }
+
+// Ready reports whether the log answers: it asks Trillian for the latest
+// log root, which needs both the log server and its storage.
+func (l *Ledger) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := l.log.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: l.treeID}); err != nil {
+		return grpcErr("ready", err)
+	}
+	return nil
+}

@@ -62,9 +62,9 @@ type ModelRef struct {
 
 // PolicyRef identifies the policy revision in force.
 type PolicyRef struct {
-	Revision int64 `json:"revision"`
-	// SHA256 of the policy document, when known.
-	SHA256 string `json:"sha256,omitempty"`
+	// Revision is the policy package's revision: the lowercase hex SHA-256
+	// over its policy files and data (policy.Engine.Revision).
+	Revision string `json:"revision"`
 }
 
 // Decision is the body of a "decision" record. It holds only derived and

@@ -153,7 +153,7 @@ func testDecision() *Decision {
 		Lender:        "acme-bank",
 		ApplicationID: "app-0001",
 		Model:         ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("ab", 32)},
-		Policy:        PolicyRef{Revision: 7},
+		Policy:        PolicyRef{Revision: "7"},
 		Features: map[string]FeatureValue{
 			"income":         NumberValue(52000),
 			"debt_ratio":     NumberValue(0.3127),
@@ -221,7 +221,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"empty decision", mustRecord(t, &Decision{Nonce: "ffeeddccbbaa99887766554433221100"})},
 		{"minimised decision", minimised},
 		{"model admitted", mustRecord(t, &ModelAdmitted{Model: ModelRef{ID: "m", SHA256: "00"}, Details: map[string]string{"report": "x"}})},
-		{"policy activated", mustRecord(t, &PolicyActivated{Policy: PolicyRef{Revision: 3, SHA256: "cafe"}})},
+		{"policy activated", mustRecord(t, &PolicyActivated{Policy: PolicyRef{Revision: "cafe"}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,7 +263,7 @@ func TestDecisionIDIsLeafHash(t *testing.T) {
 
 func TestDecodeRecordRejectsNonCanonical(t *testing.T) {
 	good := string(mustEncode(t, mustRecord(t, testDecision())))
-	policy := string(mustEncode(t, mustRecord(t, &PolicyActivated{Policy: PolicyRef{Revision: 3}})))
+	policy := string(mustEncode(t, mustRecord(t, &PolicyActivated{Policy: PolicyRef{Revision: "3"}})))
 	tests := []struct {
 		name string
 		in   string
@@ -368,7 +368,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		testDecision(),
 		&Decision{Nonce: "ffeeddccbbaa99887766554433221100"},
 		&ModelAdmitted{Model: ModelRef{ID: "m", SHA256: "00"}},
-		&PolicyActivated{Policy: PolicyRef{Revision: 1}, Details: map[string]string{"k": "v"}},
+		&PolicyActivated{Policy: PolicyRef{Revision: "1"}, Details: map[string]string{"k": "v"}},
 	} {
 		r, err := NewRecord(testTime, body)
 		if err != nil {

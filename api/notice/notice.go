@@ -92,7 +92,7 @@ func Build(id string, rec *transparency.Record, c Creditor, scoreMin, scoreMax f
 		ScoreMin:       scoreMin,
 		ScoreMax:       scoreMax,
 		ScoreSource:    fmt.Sprintf("%s (model SHA-256 %s), the creditor's own scoring model run by glassbox", d.Model.ID, d.Model.SHA256),
-		PolicyRevision: fmt.Sprint(d.Policy.Revision),
+		PolicyRevision: d.Policy.Revision,
 	}
 	switch d.Decision {
 	case "approve":

@@ -163,7 +163,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	appendWait(ma)
 	pa, err := transparency.NewRecord(ts.Add(time.Minute), &transparency.PolicyActivated{
-		Policy:  transparency.PolicyRef{Revision: 7, SHA256: strings.Repeat("c0", 32)},
+		Policy:  transparency.PolicyRef{Revision: strings.Repeat("c0", 32)},
 		Details: map[string]string{"approved_by": "credit-risk-committee"},
 	})
 	if err != nil {

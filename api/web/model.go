@@ -146,7 +146,7 @@ func DecisionPageFromRecord(id transparency.ID, token string, rec *transparency.
 		CreatedAt:            rec.Timestamp,
 	}
 	if !omitted["policy"] {
-		p.PolicyRevision = strconv.FormatInt(d.Policy.Revision, 10)
+		p.PolicyRevision = d.Policy.Revision
 	}
 	if omitted["probability_of_default"] {
 		p.ProbabilityOfDefault = -1
@@ -286,10 +286,10 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 				Subject: "model " + ma.Model.ID, SHA256: ma.Model.SHA256, Details: details(ma.Details)})
 		case transparency.TypePolicyActivated:
 			pa := rec.PolicyActivated
-			rev := "revision " + strconv.FormatInt(pa.Policy.Revision, 10)
+			rev := "revision " + pa.Policy.Revision
 			ae.Summary = "policy " + rev + " activated"
 			gov = append(gov, GovernanceEvent{Index: e.Index, ID: ae.ID, Type: ae.Type, Time: ae.Time,
-				Subject: "policy " + rev, SHA256: pa.Policy.SHA256, Details: details(pa.Details)})
+				Subject: "policy " + rev, SHA256: pa.Policy.Revision, Details: details(pa.Details)})
 		}
 		list = append(list, ae)
 	}

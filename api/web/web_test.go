@@ -404,7 +404,7 @@ func sampleRecord(t testing.TB, m *models.Manifest) *transparency.Record {
 		Lender:               "lender-demo",
 		ApplicationID:        "app-0042",
 		Model:                transparency.ModelRef{ID: m.ID, SHA256: m.ModelSHA256},
-		Policy:               transparency.PolicyRef{Revision: 7},
+		Policy:               transparency.PolicyRef{Revision: "7"},
 		Features:             feats,
 		RawScore:             -1.5,
 		ProbabilityOfDefault: 0.183,
@@ -435,7 +435,7 @@ func TestAuditPage(t *testing.T) {
 		entries = append(entries, transparency.Entry{ID: transparency.RecordID(b), Data: b, Type: rec.Type, Status: transparency.StatusIntegrated, Index: uint64(len(entries))})
 	}
 	add(&transparency.ModelAdmitted{Model: transparency.ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("1", 64)}, Details: map[string]string{"validation": hostile}})
-	add(&transparency.PolicyActivated{Policy: transparency.PolicyRef{Revision: 7}})
+	add(&transparency.PolicyActivated{Policy: transparency.PolicyRef{Revision: "7"}})
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a1", Decision: "approve", Score: 700})
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a2", Decision: "decline", Score: 480})
 	entries = append(entries, transparency.Entry{Index: 4, Type: "decision", Data: []byte("{not json")})

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/klog/v2"
 
 	"github.com/glassbox-ledger/glassbox/api"
 	"github.com/glassbox-ledger/glassbox/models"
@@ -36,6 +37,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
 	burst := fs.Int("rate-burst", api.DefaultRateBurst, "rate limit burst")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
+	interval := fs.Duration("integration-interval", transparency.DefaultIntegrationInterval, "embedded Trillian: time between sequencing passes")
+	batch := fs.Int("batch-size", transparency.DefaultBatchSize, "embedded Trillian: leaves integrated per pass at most")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -69,7 +72,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	ledger, closeLedger, err := openLedger(ctx, filepath.Join(*dataDir, "ledger"), *trillianAddr, *treeID, logger)
+	if *interval <= 0 || *batch <= 0 {
+		return fmt.Errorf("%w: --integration-interval and --batch-size must be positive", errUsage)
+	}
+	quietTrillian()
+	ledger, closeLedger, err := openLedger(ctx, transparency.EmbeddedConfig{
+		DataDir: filepath.Join(*dataDir, "ledger"), IntegrationInterval: *interval, BatchSize: *batch, Logger: logger,
+	}, *trillianAddr, *treeID)
 	if err != nil {
 		return err
 	}
@@ -135,9 +144,9 @@ func loadModels(dir string) ([]*scoring.Model, error) {
 
 // openLedger opens the embedded ledger, or one on a remote Trillian, and
 // returns what closes it (and its connection).
-func openLedger(ctx context.Context, dir, trillianAddr string, treeID int64, logger *slog.Logger) (*transparency.Ledger, func() error, error) {
+func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, trillianAddr string, treeID int64) (*transparency.Ledger, func() error, error) {
 	if trillianAddr == "" {
-		l, err := transparency.OpenEmbedded(ctx, transparency.EmbeddedConfig{DataDir: dir, Logger: logger})
+		l, err := transparency.OpenEmbedded(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -148,11 +157,19 @@ func openLedger(ctx context.Context, dir, trillianAddr string, treeID int64, log
 		return nil, nil, fmt.Errorf("connecting to Trillian at %s: %w", trillianAddr, err)
 	}
 	l, err := transparency.OpenRemote(ctx, transparency.RemoteConfig{
-		Client: trillian.NewTrillianLogClient(conn), TreeID: treeID, DataDir: dir, Logger: logger,
+		Client: trillian.NewTrillianLogClient(conn), TreeID: treeID, DataDir: cfg.DataDir, Logger: cfg.Logger,
 	})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
 	return l, func() error { return errors.Join(l.Close(), conn.Close()) }, nil
+}
+
+// quietTrillian stops the Trillian sequencer's per-pass glog lines (klog)
+// from flooding the service's structured log; glassbox logs what matters
+// about the ledger itself through slog.
+func quietTrillian() {
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 }

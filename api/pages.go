@@ -1,0 +1,185 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/glassbox-ledger/glassbox/api/notice"
+	"github.com/glassbox-ledger/glassbox/api/web"
+	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/transparency"
+)
+
+// noRecourse is said when no allowed change leads to approval.
+const noRecourse = "No change to the details you can change (within their valid ranges, at most two at a time) would lead to approval under the current model and policy."
+
+// recourseFor finds verified counterfactuals for an adverse logged
+// decision. It re-derives the feature vector from the record and runs
+// every suggestion through Evaluate, policy included. ok is false when the
+// record cannot be replayed here (model not served, features withheld).
+func (s *Server) recourseFor(ctx context.Context, rec *transparency.Record) (cfs []explain.Counterfactual, ok bool) {
+	d := rec.Decision
+	if d.Decision == string(policy.Approve) {
+		return []explain.Counterfactual{}, true
+	}
+	sm := s.models[d.Model.ID]
+	if sm == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
+		return nil, false
+	}
+	feats := make(map[string]any, len(d.Features))
+	for k, f := range d.Features {
+		if v := featureJSON(f); v != nil {
+			feats[k] = v
+		}
+	}
+	x, err := sm.model.Vectorize(feats)
+	if err != nil {
+		return nil, false
+	}
+	cfs, err = explain.Recourse(ctx, sm.model, x, policyApprover{pol: s.policy, m: sm.model, ex: sm.explainer}, explain.RecourseOptions{})
+	if err != nil {
+		s.log.WarnContext(ctx, "recourse search failed", slog.Any("err", err))
+		return nil, false
+	}
+	if cfs == nil {
+		cfs = []explain.Counterfactual{}
+	}
+	return cfs, true
+}
+
+// getNotice: GET /v1/decisions/{id}/notice, the notice of action taken,
+// as text (default) or HTML (Accept: text/html).
+func (s *Server) getNotice(c *gin.Context) {
+	if !checkQuery(c, "token") {
+		return
+	}
+	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsNotice)
+	if !ok {
+		return
+	}
+	lo, hi := 0.0, 0.0
+	if sm := s.models[rec.Decision.Model.ID]; sm != nil {
+		lo, hi = sm.model.Scale().Min, sm.model.Scale().Max
+	}
+	n, err := notice.Build(entry.ID.String(), rec, s.cfg.Creditor, lo, hi)
+	if err != nil {
+		abortKind(c, "internal", "the notice could not be built from the ledger record: "+err.Error())
+		return
+	}
+	var b bytes.Buffer
+	switch c.NegotiateFormat(gin.MIMEPlain, gin.MIMEHTML) {
+	case gin.MIMEHTML:
+		err = s.notices.HTML(&b, n)
+		c.Header("Content-Type", "text/html; charset=utf-8")
+	default:
+		err = s.notices.Text(&b, n)
+		c.Header("Content-Type", "text/plain; charset=utf-8")
+	}
+	if err != nil {
+		abortKind(c, "internal", "the notice could not be rendered")
+		return
+	}
+	c.Header("Vary", "Accept")
+	c.Status(http.StatusOK)
+	c.Writer.Write(b.Bytes())
+}
+
+// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page.
+func (s *Server) uiDecision(c *gin.Context) {
+	if !checkQuery(c, "token") {
+		return
+	}
+	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsExplanation)
+	if !ok {
+		return
+	}
+	var manifest *models.Manifest
+	if sm := s.models[rec.Decision.Model.ID]; sm != nil {
+		manifest = sm.model.Manifest
+	}
+	// The page's ledger check sends the token back for the proof.
+	page, err := web.DecisionPageFromRecord(entry.ID, c.Query("token"), rec, manifest)
+	if err != nil {
+		abortKind(c, "internal", "the page could not be built from the ledger record")
+		return
+	}
+	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
+		for _, cf := range cfs {
+			page.Counterfactuals = append(page.Counterfactuals, cf.Text)
+		}
+		if len(cfs) == 0 && rec.Decision.Decision != string(policy.Approve) {
+			page.NoRecourseText = noRecourse
+		}
+	}
+	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
+}
+
+// auditWindow is how many entries at each end of the log the audit page
+// shows: the first ones hold the initial governance events, the last ones
+// the recent activity.
+const auditWindow = 200
+
+// uiAudit: GET /ui/audit, the regulator's page. Browsers cannot attach a
+// bearer key to a navigation, so the key may come as the password of
+// HTTP Basic authentication, which the browser prompts for.
+func (s *Server) uiAudit(c *gin.Context) {
+	if !checkQuery(c) {
+		return
+	}
+	if callerOf(c).Role == "" {
+		c.Header("WWW-Authenticate", `Basic realm="glassbox audit", charset="UTF-8"`)
+	}
+	if !s.authorize(c, policy.ActionAuditRead, "", "") {
+		return
+	}
+	ctx := c.Request.Context()
+	cp, err := s.ledger.LatestCheckpoint(ctx)
+	if err != nil {
+		s.abortLedger(c, err, "")
+		return
+	}
+	var entries []transparency.Entry
+	if cp.Size > 0 {
+		head := min(cp.Size, auditWindow)
+		first, err := s.ledger.Entries(ctx, 0, int(head))
+		if err != nil {
+			s.abortLedger(c, err, "")
+			return
+		}
+		entries = append(entries, first...)
+		if cp.Size > head {
+			start := max(head, cp.Size-auditWindow)
+			last, err := s.ledger.Entries(ctx, start, int(cp.Size-start))
+			if err != nil {
+				s.abortLedger(c, err, "")
+				return
+			}
+			entries = append(entries, last...)
+		}
+	}
+	list, gov := web.AuditFromEntries(entries)
+	page := web.AuditPage{
+		Checkpoint: string(cp.Note), TreeSize: cp.Size, VerifierKey: s.ledger.VerifierKey(),
+		Entries: list, Governance: gov, GeneratedAt: s.now().UTC(),
+	}
+	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderAudit(b, page) })
+}
+
+func (s *Server) renderPage(c *gin.Context, render func(*bytes.Buffer) error) {
+	var b bytes.Buffer
+	if err := render(&b); err != nil {
+		s.log.ErrorContext(c.Request.Context(), "rendering page", slog.Any("err", err))
+		abortKind(c, "internal", "the page could not be rendered")
+		return
+	}
+	s.pages.SetHeaders(c.Writer.Header())
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Status(http.StatusOK)
+	c.Writer.Write(b.Bytes())
+}
