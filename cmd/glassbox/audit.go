@@ -284,6 +284,3 @@ func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte,
 	return body, nil
 }
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("replay: not implemented yet")
-}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
+	"github.com/glassbox-ledger/glassbox/transparency"
+)
+
+// runReplay re-runs every logged decision in a range with the model the
+// record pins (by SHA-256) and the policy revision it names, and compares
+// score, PD, decision, reasons and attributions bit for bit.
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit replay", stderr)
+	server := fs.String("server", "", "glassbox base URL")
+	key := fs.String("key", "", "the ledger's note verifier key")
+	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key (default $GLASSBOX_API_KEY)")
+	from := fs.Uint64("from", 0, "first entry index")
+	to := fs.Uint64("to", 0, "end of the range, exclusive (default: the checkpoint's tree size)")
+	modelsDir := fs.String("models", "", "model packages besides the embedded default")
+	policyDir := fs.String("policy", "", "policy folder (default: the embedded policy)")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *server == "" || *key == "" || *apiKey == "" {
+		return fmt.Errorf("%w: --server, --key and --api-key are required", errUsage)
+	}
+	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 60 * time.Second}}
+	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
+	if err != nil {
+		return err
+	}
+	cp, err := transparency.OpenCheckpoint(body, *key, "")
+	if err != nil {
+		return fmt.Errorf("checkpoint signature: %w", err)
+	}
+	end := cp.Size
+	if *to != 0 {
+		end = *to
+	}
+	if end > cp.Size || *from > end {
+		return fmt.Errorf("%w: range %d..%d is outside the signed tree of size %d", errUsage, *from, end, cp.Size)
+	}
+	// Entries are fetched from the start of the log so that their Merkle
+	// root can be checked against the signed checkpoint: replay judges the
+	// logged bytes, not whatever the server chooses to show.
+	entries, err := fetchEntries(ctx, c, 0, cp.Size)
+	if err != nil {
+		return err
+	}
+	if err := checkRoot(entries, cp); err != nil {
+		return err
+	}
+	r, err := newReplayer(ctx, *modelsDir, *policyDir)
+	if err != nil {
+		return err
+	}
+	rep := r.replay(ctx, entries[*from:end])
+	for _, p := range rep.problems {
+		fmt.Fprintln(stdout, p)
+	}
+	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
+		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
+	if rep.mismatches > 0 || rep.refused > 0 {
+		return errors.New("replay found differences")
+	}
+	return nil
+}
+
+func fetchEntries(ctx context.Context, c *apiClient, start, end uint64) ([][]byte, error) {
+	var out [][]byte
+	for next := start; next < end; {
+		n := min(end-next, transparency.MaxEntriesPerRequest)
+		raw, err := c.get(ctx, "/v1/ledger/entries", url.Values{
+			"start": {strconv.FormatUint(next, 10)}, "count": {strconv.FormatUint(n, 10)}})
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Entries []struct {
+				Index uint64
+				Data  string
+			}
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, fmt.Errorf("entries: %w", err)
+		}
+		if len(page.Entries) == 0 {
+			return nil, fmt.Errorf("entries: none returned at %d", next)
+		}
+		for _, e := range page.Entries {
+			if e.Index != next {
+				return nil, fmt.Errorf("entries: got index %d, want %d", e.Index, next)
+			}
+			data, err := base64.StdEncoding.DecodeString(e.Data)
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+			}
+			out = append(out, data)
+			next++
+		}
+	}
+	return out, nil
+}
+
+// checkRoot recomputes the RFC 6962 root of the entries and compares it
+// with the signed checkpoint.
+func checkRoot(entries [][]byte, cp *transparency.Checkpoint) error {
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, e := range entries {
+		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil); err != nil {
+			return err
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	if !bytes.Equal(root, cp.Root) {
+		return fmt.Errorf("the entries served do not hash to the signed checkpoint's root (size %d): %w", cp.Size, errInconsistent)
+	}
+	return nil
+}
+
+// replayer holds what re-deciding needs: the policy and the models at hand.
+type replayer struct {
+	pol    *policy.Engine
+	models map[string]*scoring.Model // by SHA-256
+	byID   map[string][]string       // id → available SHA-256s
+	ex     map[string]*explain.Explainer
+}
+
+func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, error) {
+	pol, err := policy.New(ctx, policyDir)
+	if err != nil {
+		return nil, err
+	}
+	pkgs := []*models.Package{}
+	def, err := models.Default()
+	if err != nil {
+		return nil, err
+	}
+	pkgs = append(pkgs, def)
+	if modelsDir != "" {
+		more, err := models.LoadAll(modelsDir)
+		if err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, more...)
+	}
+	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*explain.Explainer{}}
+	for _, p := range pkgs {
+		m, err := scoring.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		ex, err := explain.New(m)
+		if err != nil {
+			return nil, err
+		}
+		r.models[m.SHA256], r.ex[m.SHA256] = m, ex
+		r.byID[m.Manifest.ID] = append(r.byID[m.Manifest.ID], m.SHA256)
+	}
+	return r, nil
+}
+
+type replayReport struct {
+	replayed, mismatches, refused int
+	problems                      []string
+}
+
+func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
+	var rep replayReport
+	for _, data := range entries {
+		rec, err := transparency.DecodeRecord(data)
+		id := transparency.RecordID(data).String()
+		if err != nil {
+			rep.refused++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: record does not decode: %v", id, err))
+			continue
+		}
+		if rec.Type != transparency.TypeDecision {
+			continue
+		}
+		diffs, err := r.replayOne(ctx, rec)
+		switch {
+		case err != nil:
+			rep.refused++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: NOT REPLAYED: %v", id, err))
+		case len(diffs) > 0:
+			rep.replayed++
+			rep.mismatches++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: MISMATCH: %s", id, strings.Join(diffs, "; ")))
+		default:
+			rep.replayed++
+		}
+	}
+	return rep
+}
+
+// replayOne re-decides one record. An error means it could not be
+// replayed at all (model or policy not the pinned ones, fields withheld).
+func (r *replayer) replayOne(ctx context.Context, rec *transparency.Record) ([]string, error) {
+	d := rec.Decision
+	for _, f := range rec.Omitted() {
+		switch f {
+		case "features", "model", "policy", "decision", "probability_of_default", "raw_score", "score", "reasons", "attributions", "expected_value":
+			return nil, fmt.Errorf("the record withholds %q", f)
+		}
+	}
+	m := r.models[d.Model.SHA256]
+	if m == nil || m.Manifest.ID != d.Model.ID {
+		if have := r.byID[d.Model.ID]; len(have) > 0 {
+			return nil, fmt.Errorf("refusing to replay with model %s %s: the record pins SHA-256 %s", d.Model.ID, have[0], d.Model.SHA256)
+		}
+		return nil, fmt.Errorf("model %s (SHA-256 %s) is not available (--models)", d.Model.ID, d.Model.SHA256)
+	}
+	if d.Policy.Revision != r.pol.Revision() {
+		return nil, fmt.Errorf("the record was decided under policy revision %s, this is %s (--policy)", d.Policy.Revision, r.pol.Revision())
+	}
+	feats := make(map[string]any, len(d.Features))
+	for k, v := range d.Features {
+		if x, ok := v.Number(); ok {
+			feats[k] = x
+		} else if l, ok := v.Level(); ok {
+			feats[k] = l
+		}
+	}
+	x, err := m.Vectorize(feats)
+	if err != nil {
+		return nil, fmt.Errorf("logged features do not validate: %w", err)
+	}
+	ev, err := api.Evaluate(ctx, r.pol, m, r.ex[m.SHA256], x)
+	if err != nil {
+		return []string{fmt.Sprintf("re-deciding fails: %v", err)}, nil
+	}
+	var diffs []string
+	num := func(name string, logged, now float64) {
+		if math.Float64bits(logged) != math.Float64bits(now) {
+			diffs = append(diffs, fmt.Sprintf("%s logged %v, replayed %v", name, logged, now))
+		}
+	}
+	num("raw_score", d.RawScore, ev.Prediction.Raw)
+	num("probability_of_default", d.ProbabilityOfDefault, ev.Prediction.PD)
+	num("score", d.Score, ev.Prediction.Score)
+	num("expected_value", d.ExpectedValue, ev.Contributions[len(ev.Contributions)-1])
+	if d.Decision != string(ev.Outcome.Decision) {
+		diffs = append(diffs, fmt.Sprintf("decision logged %q, replayed %q", d.Decision, ev.Outcome.Decision))
+	}
+	for i, f := range m.Manifest.Features {
+		num("attributions."+f.Name, d.Attributions[f.Name], ev.Contributions[i])
+	}
+	if len(d.Attributions) != m.NumFeatures() {
+		diffs = append(diffs, fmt.Sprintf("%d attributions logged, model has %d features", len(d.Attributions), m.NumFeatures()))
+	}
+	if len(d.Reasons) != len(ev.Reasons) {
+		diffs = append(diffs, fmt.Sprintf("%d reasons logged, %d replayed", len(d.Reasons), len(ev.Reasons)))
+	} else {
+		for i, lr := range d.Reasons {
+			er := ev.Reasons[i]
+			if lr.Code != er.Code || lr.Feature != er.Feature || lr.Text != er.Text {
+				diffs = append(diffs, fmt.Sprintf("reason %d logged %s/%s, replayed %s/%s", i+1, lr.Code, lr.Feature, er.Code, er.Feature))
+			}
+			num(fmt.Sprintf("reasons[%d].contribution", i), lr.Contribution, er.Contribution)
+		}
+	}
+	return diffs, nil
+}
