@@ -38,8 +38,8 @@ type Creditor struct {
 // DefaultCreditor is a placeholder to be configured by the operator.
 func DefaultCreditor() Creditor {
 	return Creditor{
-		Name:            "The lender (configure with --creditor-name)",
-		Address:         "(creditor address not configured)",
+		Name:            "(creditor name not configured: glassbox serve --creditor-name)",
+		Address:         "(creditor address not configured: --creditor-address)",
 		Reconsideration: "Write to the creditor at the address above within 60 days, quoting the decision id, and include any information you believe was missing or wrong. A person, not the model, will review your application again.",
 		Agency:          "Consumer Financial Protection Bureau, 1700 G Street NW, Washington, DC 20552",
 	}

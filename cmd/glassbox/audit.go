@@ -283,4 +283,3 @@ func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte,
 	}
 	return body, nil
 }
-

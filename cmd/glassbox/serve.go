@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
@@ -39,6 +40,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
 	interval := fs.Duration("integration-interval", transparency.DefaultIntegrationInterval, "embedded Trillian: time between sequencing passes")
 	batch := fs.Int("batch-size", transparency.DefaultBatchSize, "embedded Trillian: leaves integrated per pass at most")
+	creditor := notice.DefaultCreditor()
+	fs.StringVar(&creditor.Name, "creditor-name", creditor.Name, "creditor's name on adverse-action notices")
+	fs.StringVar(&creditor.Address, "creditor-address", creditor.Address, "creditor's address on notices")
+	fs.StringVar(&creditor.Reconsideration, "creditor-reconsideration", creditor.Reconsideration, "how applicants ask for reconsideration, on notices")
+	fs.StringVar(&creditor.Agency, "creditor-agency", creditor.Agency, "federal agency administering ECOA compliance for the creditor, on notices")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -96,7 +102,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv, err := api.New(ctx, api.Config{
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
-		RateLimit: limit, RateBurst: *burst,
+		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 	})
 	if err != nil {
 		return err
