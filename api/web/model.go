@@ -262,6 +262,12 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 			continue
 		}
 		ae.Type, ae.Time = string(rec.Type), rec.Timestamp
+		if rec.Type != transparency.TypeDecision && rec.Timestamp.Equal(time.Unix(0, 0)) {
+			// Governance records are content-addressed (every replica and
+			// restart writes the same bytes), so they carry the epoch
+			// rather than a time; showing 1970 would mislead.
+			ae.Time = time.Time{}
+		}
 		switch rec.Type {
 		case transparency.TypeDecision:
 			d := rec.Decision
