@@ -39,6 +39,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
@@ -303,9 +304,16 @@ func single(rs rego.ResultSet, query string) (any, error) {
 // eval runs a prepared query on a pre-converted input and returns the
 // result object. A missing field reads as Null.
 func eval(ctx context.Context, pq rego.PreparedEvalQuery, query string, input ast.Value) (map[string]ast.Value, error) {
+	// Cancellation is wired with context.AfterFunc instead of OPA's default,
+	// which starts a goroutine per evaluation to watch ctx: ~1.5 µs, a
+	// quarter of a one-rule query. A cancelled ctx still stops the
+	// evaluation at its next step.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
 	// No-op metrics: OPA otherwise allocates a metrics set and timers per
 	// evaluation that nothing here reads.
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()))
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(cancel))
 	if err != nil {
 		return nil, fmt.Errorf("policy: %s: %w", query, err)
 	}

@@ -537,7 +537,7 @@ func TestNewErrors(t *testing.T) {
 		"no rego":              {DataFile: "{}"},
 		"syntax error":         with("access.rego", "package glassbox.access\nallow if {"),
 		"data not an object":   with(DataFile, "[]"),
-		"identifier in ledger": with(DataFile, strings.Replace(all[DataFile], `"decision_id",`, `"decision_id", "applicant_email",`, 1)),
+		"identifier in ledger": with(DataFile, strings.Replace(all[DataFile], `"application_id",`, `"application_id", "applicant_email",`, 1)),
 		"missing rule":         with("ledger.rego", "package glassbox.ledger\n"),
 	}
 	for name, files := range cases {

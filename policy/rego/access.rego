@@ -9,23 +9,15 @@ package glassbox.access
 import data.config.access as cfg
 import data.glassbox.lib
 
-# action is undefined for an unknown action; its flags say whether anyone
-# may call it (public) and whether it acts on one decision (decision).
-action := cfg.actions[input.action]
+# The rules read cfg.actions[input.action] (undefined for an unknown
+# action; its flags say whether anyone may call it and whether it acts on
+# one decision) and cfg.roles[input.role] directly rather than through
+# helper rules: every helper is one more rule evaluation on every request,
+# and this policy runs on every API call.
 
-known_action if action
+granted if cfg.actions[input.action].public
 
-public if action.public
-
-role := cfg.roles[input.role]
-
-granted if public
-
-granted if input.action in role.actions
-
-# on_decision: the action reads one decision, so ownership or token binding
-# decides.
-on_decision if action.decision
+granted if input.action in cfg.roles[input.role].actions
 
 owns if {
 	input.subject != ""
@@ -52,7 +44,7 @@ decision := {"allow": allow, "deny": deny}
 #   id: ACC-UNKNOWN-ACTION
 #   citation: "glassbox access policy AP-1 (deny by default); 16 CFR 314.4(c)(1)"
 deny contains lib.finding(rego.metadata.rule(), sprintf("unknown action %q", [input.action])) if {
-	not known_action
+	not cfg.actions[input.action]
 }
 
 # METADATA
@@ -72,8 +64,8 @@ deny contains lib.finding(rego.metadata.rule(), sprintf("unknown role %q", [inpu
 #   citation: "16 CFR 314.4(c)(1)(i) (authenticate and permit access only to authorized users)"
 deny contains lib.finding(rego.metadata.rule(), sprintf("action %q requires authentication", [input.action])) if {
 	input.role == ""
-	known_action
-	not public
+	cfg.actions[input.action]
+	not cfg.actions[input.action].public
 }
 
 # METADATA
@@ -82,8 +74,8 @@ deny contains lib.finding(rego.metadata.rule(), sprintf("action %q requires auth
 #   id: ACC-ROLE
 #   citation: "16 CFR 314.4(c)(1)(ii) (limit access to what users need for their duties)"
 deny contains lib.finding(rego.metadata.rule(), sprintf("role %q may not perform %q", [input.role, input.action])) if {
-	role
-	known_action
+	cfg.roles[input.role]
+	cfg.actions[input.action]
 	not granted
 }
 
@@ -94,9 +86,9 @@ deny contains lib.finding(rego.metadata.rule(), sprintf("role %q may not perform
 #   id: ACC-SUBJECT
 #   citation: "16 CFR 314.4(c)(1)(i) (authenticate and permit access only to authorized users)"
 deny contains lib.finding(rego.metadata.rule(), sprintf("role %q requires a subject", [input.role])) if {
-	role.scope == "owner"
+	cfg.roles[input.role].scope == "owner"
 	input.subject == ""
-	not public
+	not cfg.actions[input.action].public
 }
 
 # METADATA
@@ -105,8 +97,8 @@ deny contains lib.finding(rego.metadata.rule(), sprintf("role %q requires a subj
 #   id: ACC-OWNER
 #   citation: "15 U.S.C. 6802 (disclosure of nonpublic personal information); 16 CFR 314.4(c)(1)(ii)"
 deny contains lib.finding(rego.metadata.rule(), msg) if {
-	role.scope == "owner"
-	on_decision
+	cfg.roles[input.role].scope == "owner"
+	cfg.actions[input.action].decision
 	granted
 	not owns
 	msg := sprintf("%q may not %q decision %q created by %q", [input.subject, input.action, input.decision_id, input.resource_owner])
@@ -118,8 +110,8 @@ deny contains lib.finding(rego.metadata.rule(), msg) if {
 #   id: ACC-TOKEN
 #   citation: "15 U.S.C. 6802 (disclosure of nonpublic personal information); 16 CFR 314.4(c)(1)(ii)"
 deny contains lib.finding(rego.metadata.rule(), msg) if {
-	role.scope == "token"
-	on_decision
+	cfg.roles[input.role].scope == "token"
+	cfg.actions[input.action].decision
 	granted
 	not token_bound
 	msg := sprintf("applicant token is bound to decision %q, not %q", [input.token_decision_id, input.decision_id])

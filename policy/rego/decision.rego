@@ -14,12 +14,12 @@ import data.glassbox.lib
 
 params := cfg.models[input.model_id]
 
-pd := input.probability_of_default
-
+# The rules read input.probability_of_default directly: a helper rule for
+# it would be one more rule evaluation in every reference on every decision.
 valid_pd if {
-	is_number(pd)
-	pd >= 0
-	pd <= 1
+	is_number(input.probability_of_default)
+	input.probability_of_default >= 0
+	input.probability_of_default <= 1
 }
 
 # The most adverse outcome any rule asks for wins: a referral rule can
@@ -64,8 +64,8 @@ outcome := {
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "approve", msg) if {
 	valid_pd
-	pd < params.approve_below
-	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [pd, params.approve_below])
+	input.probability_of_default < params.approve_below
+	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [input.probability_of_default, params.approve_below])
 }
 
 # METADATA
@@ -75,9 +75,9 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "approve", msg)
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
 	valid_pd
-	pd >= params.approve_below
-	pd < params.decline_at
-	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [pd, params.approve_below, params.decline_at])
+	input.probability_of_default >= params.approve_below
+	input.probability_of_default < params.decline_at
+	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [input.probability_of_default, params.approve_below, params.decline_at])
 }
 
 # METADATA
@@ -87,8 +87,8 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) i
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "decline", msg) if {
 	valid_pd
-	pd >= params.decline_at
-	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [pd, params.decline_at])
+	input.probability_of_default >= params.decline_at
+	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [input.probability_of_default, params.decline_at])
 }
 
 # METADATA
@@ -101,9 +101,9 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "decline", msg)
 #   citation: "glassbox credit policy CP-2 (borderline cases to human review)"
 outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
 	valid_pd
-	pd < params.approve_below
-	pd >= params.approve_below - params.approve_margin
-	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [pd, params.approve_margin, params.approve_below])
+	input.probability_of_default < params.approve_below
+	input.probability_of_default >= params.approve_below - params.approve_margin
+	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [input.probability_of_default, params.approve_margin, params.approve_below])
 }
 
 # METADATA
@@ -194,8 +194,11 @@ violations contains lib.finding(rego.metadata.rule(), msg) if {
 #   id: DEC-PROHIBITED-REASON
 #   citation: "12 CFR 1002.6(b)(1); 12 CFR 1002.9(b)(2)"
 violations contains lib.feature_finding(rego.metadata.rule(), msg, [r.feature]) if {
+	# Bound once: indexing a local value is a map lookup, where
+	# data.config.prohibited.terms[key] would be a store read per key.
+	terms := data.config.prohibited.terms
 	some r in reasons
 	some s in [r.feature, r.meaning]
-	basis := data.config.prohibited.terms[concat("", split(lower(s), "_"))]
+	basis := terms[concat("", split(lower(s), "_"))]
 	msg := sprintf("reason %q names feature %q, a prohibited basis: %s", [r.code, r.feature, data.config.prohibited.bases[basis].label])
 }
