@@ -25,5 +25,10 @@ go vet ./...
 echo "== go test"
 go test -count=1 -timeout 40m ./...
 
-echo "== fuzz (short regression passes)"
+echo "== go test -race (process-level tests, which run the binary, are in the run above)"
+go test -count=1 -race -short -timeout 30m ./...
+
+echo "== fuzz (short passes; the seed corpora also run in every go test)"
 go test -run '^$' -fuzz '^FuzzLoadModel$' -fuzztime 10s ./scoring/
+go test -run '^$' -fuzz '^FuzzRecordRoundTrip$' -fuzztime 10s ./transparency/
+go test -run '^$' -fuzz '^FuzzDecodeApplication$' -fuzztime 10s ./api/
