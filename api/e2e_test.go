@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/glassbox-ledger/glassbox/scoring/scoringtest"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -65,29 +66,6 @@ type (
 		Record         string `json:"record"`
 	}
 )
-
-func readTSV(t *testing.T, path string) [][]float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]float64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var row []float64
-		for _, s := range strings.Split(sc.Text(), "\t") {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			row = append(row, v)
-		}
-		out = append(out, row)
-	}
-	return out
-}
 
 // testApplications turns every row of testdata/credit_test.csv into an
 // application: categorical codes become level names, nan is left out.
@@ -162,8 +140,8 @@ func mustHex(t *testing.T, hs []string) [][]byte {
 func TestDecisionsMatchLightGBM(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	apps := testApplications(t, e.model)
-	prob := readTSV(t, "../testdata/reference/credit-risk-v1.prob.tsv")
-	contrib := readTSV(t, "../testdata/reference/credit-risk-v1.contrib.tsv")
+	prob := scoringtest.ReadTSV(t, "../testdata/reference/credit-risk-v1.prob.tsv")
+	contrib := scoringtest.ReadTSV(t, "../testdata/reference/credit-risk-v1.contrib.tsv")
 	if len(prob) != len(apps) || len(contrib) != len(apps) {
 		t.Fatalf("%d rows, %d probabilities, %d contribution rows", len(apps), len(prob), len(contrib))
 	}

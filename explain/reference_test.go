@@ -1,15 +1,14 @@
 package explain
 
 import (
-	"bufio"
 	"context"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/glassbox-ledger/glassbox/scoring/scoringtest"
 
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -21,32 +20,6 @@ var referenceCases = []struct {
 	{"credit-risk-v1", "../models/credit-risk-v1", "../testdata/credit_test.csv"},
 	{"credit-risk-protected", "../models/credit-risk-protected", "../testdata/credit_protected_test.csv"},
 	{"credit-risk-large", "../testdata/models/credit-risk-large/model.txt", "../testdata/credit_test.csv"},
-}
-
-func readTSV(t testing.TB, path string) [][]float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]float64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var row []float64
-		for _, s := range strings.Split(sc.Text(), "\t") {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			row = append(row, v)
-		}
-		out = append(out, row)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // fixture is a loaded reference model with its rows and explainer; models
@@ -91,7 +64,7 @@ func loadFixture(t testing.TB, name string) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fx := &fixture{m: m, e: e, rows: rows, want: readTSV(t, filepath.Join("../testdata/reference", name+".contrib.tsv"))}
+		fx := &fixture{m: m, e: e, rows: rows, want: scoringtest.ReadTSV(t, filepath.Join("../testdata/reference", name+".contrib.tsv"))}
 		fixtures[name] = fx
 		return fx
 	}

@@ -1,38 +1,13 @@
 package scoring
 
 import (
-	"bufio"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-// readColumn reads the first tab-separated value of every line.
-func readTSV(t testing.TB, path string) [][]float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]float64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var row []float64
-		for _, s := range strings.Split(sc.Text(), "\t") {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			row = append(row, v)
-		}
-		out = append(out, row)
-	}
-	return out
-}
+	"github.com/glassbox-ledger/glassbox/scoring/scoringtest"
+)
 
 func readRows(t testing.TB, m *Model, csvPath string) [][]float64 {
 	t.Helper()
@@ -65,8 +40,8 @@ func TestPredictMatchesLightGBM(t *testing.T) {
 				t.Fatal(err)
 			}
 			rows := readRows(t, m, tc.data)
-			raw := readTSV(t, filepath.Join("../testdata/reference", tc.name+".raw.tsv"))
-			prob := readTSV(t, filepath.Join("../testdata/reference", tc.name+".prob.tsv"))
+			raw := scoringtest.ReadTSV(t, filepath.Join("../testdata/reference", tc.name+".raw.tsv"))
+			prob := scoringtest.ReadTSV(t, filepath.Join("../testdata/reference", tc.name+".prob.tsv"))
 			if len(rows) != len(raw) || len(rows) != len(prob) || len(rows) == 0 {
 				t.Fatalf("rows %d, raw %d, prob %d", len(rows), len(raw), len(prob))
 			}

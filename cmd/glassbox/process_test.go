@@ -174,19 +174,9 @@ func call(ctx context.Context, method, url, key string, body any) (int, []byte, 
 	return resp.StatusCode, data, err
 }
 
-// sampleApplication returns a valid application that varies with i.
-func sampleApplication(i int) map[string]any {
-	homes := []string{"rent", "owner", "parents", "priv", "other"}
-	return map[string]any{
-		"application_id": "app-" + strconv.Itoa(i),
-		"features": map[string]any{
-			"Seniority": float64(i % 30), "Home": homes[i%len(homes)], "Time": float64(12 + 12*(i%5)),
-			"Records": []string{"no", "yes"}[i%7/6], "Job": "fixed", "Expenses": float64(35 + i%80),
-			"Income": float64(80 + i%300), "Assets": float64(1000 * (i % 20)), "Debt": float64(100 * (i % 10)),
-			"Amount": float64(300 + 25*(i%100)), "Price": float64(800 + 30*(i%100)),
-		},
-	}
-}
+// sampleApplication returns a valid application that varies with i (the
+// load generator's own).
+func sampleApplication(i int) map[string]any { return sampleApp(i) }
 
 // loadResult is what a load run saw.
 type loadResult struct {
