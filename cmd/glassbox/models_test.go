@@ -50,3 +50,17 @@ func TestModelsCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestServeRefusesRefusedModel(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--models", "../../models/credit-risk-protected"}, &stdout, &stderr)
+	if code == 0 {
+		t.Fatal("serve started with a refused model")
+	}
+	for _, want := range []string{"credit-risk-protected", "Marital", "Age"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("refusal does not name %q:\n%s", want, stderr.String())
+		}
+	}
+}

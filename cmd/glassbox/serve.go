@@ -31,7 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dataDir := fs.String("data-dir", "./data", "data directory: ledger, checkpoint key, API keys, applicant token key")
-	modelsDir := fs.String("models", "", "model package folder, or folder of packages (default: the embedded "+models.DefaultID+")")
+	modelsDir := fs.String("models", "", "model package folder, or folder of packages, served besides the embedded "+models.DefaultID)
 	policyDir := fs.String("policy", "", "policy folder with *.rego and data.json (default: the embedded policy)")
 	trillianAddr := fs.String("trillian", "", "host:port of a Trillian log server (default: embedded Trillian)")
 	treeID := fs.Int64("tree-id", 0, "Trillian tree id (with --trillian)")
@@ -124,21 +124,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // loadModels reads the model packages to serve.
 func loadModels(dir string) ([]*scoring.Model, error) {
-	var pkgs []*models.Package
-	if dir == "" {
-		p, err := models.Default()
+	def, err := models.Default()
+	if err != nil {
+		return nil, err
+	}
+	pkgs := []*models.Package{def}
+	if dir != "" {
+		more, err := models.LoadAll(dir)
 		if err != nil {
 			return nil, err
 		}
-		pkgs = []*models.Package{p}
-	} else {
-		var err error
-		if pkgs, err = models.LoadAll(dir); err != nil {
-			return nil, err
-		}
+		pkgs = append(pkgs, more...)
 	}
 	out := make([]*scoring.Model, 0, len(pkgs))
+	seen := map[string]string{}
 	for _, p := range pkgs {
+		id := p.Manifest.ID
+		if sha, dup := seen[id]; dup {
+			if sha == p.SHA256 {
+				continue // the embedded package, also present in DIR
+			}
+			return nil, fmt.Errorf("model id %q is given twice with different model files (%s from %s)", id, p.SHA256, p.Source)
+		}
+		seen[id] = p.SHA256
 		m, err := scoring.Load(p)
 		if err != nil {
 			return nil, err
