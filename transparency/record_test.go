@@ -199,7 +199,7 @@ func TestRecordEncodingIsCanonical(t *testing.T) {
 	want := `{"body":{"application_id":"app-0001","attributions":{"debt_ratio":0.41,"home_ownership":0.05,"income":-0.12,"months_since":0},` +
 		`"decision":"decline","expected_value":-1.6,"features":{"debt_ratio":0.3127,"home_ownership":"RENT","income":52000,"months_since":null},` +
 		`"lender":"acme-bank","model":{"id":"credit-risk-v1","sha256":"` + strings.Repeat("ab", 32) + `"},"nonce":"00112233445566778899aabbccddeeff",` +
-		`"policy":{"revision":7},"probability_of_default":0.22541,"raw_score":-1.2345678901234567,` +
+		`"policy":{"revision":"7"},"probability_of_default":0.22541,"raw_score":-1.2345678901234567,` +
 		`"reasons":[{"code":"R01","contribution":0.41,"feature":"debt_ratio","text":"Debt ratio too high","value":0.3127},` +
 		`{"code":"R07","contribution":1e-7,"feature":"home_ownership","text":"Housing <status> & \"tenure\"","value":"RENT"}],"score":612},` +
 		`"format":1,"timestamp":"2026-03-14T15:09:26.535897000Z","type":"decision"}`
