@@ -102,7 +102,7 @@ start() {
 	cat >"$state/env" <<ENV
 TRILLIAN_ADDR=127.0.0.1:$rpc_port
 TREE_ID=$tree
-TRILLIAN_MYSQL_URI=$uri
+TRILLIAN_MYSQL_URI='$uri'
 TRILLIAN_STATE=$state
 ENV
 	cat "$state/env"
