@@ -35,7 +35,7 @@ type scored struct {
 	contrib  []float64 // per feature, then the expected value
 	reasons  []explain.Reason
 	outcome  policy.Outcome
-	record   []byte
+	sealed   transparency.Sealed
 	id       transparency.ID
 	queuedAt time.Time
 	proof    *transparency.InclusionProof
@@ -296,10 +296,10 @@ func (s *Server) buildRecord(sc *scored) error {
 	if err := rec.Minimise(s.ledgerFields); err != nil {
 		return fmt.Errorf("minimising record: %w", err)
 	}
-	if sc.record, err = rec.Encode(); err != nil {
+	if sc.sealed, err = rec.Seal(); err != nil {
 		return fmt.Errorf("encoding record: %w", err)
 	}
-	sc.id = transparency.RecordID(sc.record)
+	sc.id = sc.sealed.ID()
 	return nil
 }
 
@@ -337,7 +337,7 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			start := time.Now()
-			_, err := s.ledger.Append(ctx, sc.record)
+			_, err := s.ledger.AppendSealed(ctx, sc.sealed)
 			s.metrics.ledgerOps.WithLabelValues("append", result(err)).Observe(time.Since(start).Seconds())
 			errs[i] = err
 		}()

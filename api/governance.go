@@ -56,11 +56,11 @@ func (s *Server) recordGovernance(ctx context.Context) error {
 		recs = append(recs, ma)
 	}
 	for _, r := range recs {
-		data, err := r.Encode()
+		sealed, err := r.Seal()
 		if err != nil {
 			return fmt.Errorf("api: encoding %s record: %w", r.Type, err)
 		}
-		rc, err := s.ledger.Append(ctx, data)
+		rc, err := s.ledger.AppendSealed(ctx, sealed)
 		if err != nil {
 			return fmt.Errorf("api: logging %s: %w", r.Type, err)
 		}

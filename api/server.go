@@ -26,8 +26,8 @@ import (
 // Ledger is what the API needs of the verifiable log
 // (*transparency.Ledger satisfies it).
 type Ledger interface {
-	// Append durably queues canonical record bytes.
-	Append(ctx context.Context, record []byte) (transparency.Receipt, error)
+	// AppendSealed durably queues a sealed (encoded) record.
+	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed
 	// checkpoint and returns its inclusion proof.
 	WaitIntegrated(ctx context.Context, id transparency.ID) (*transparency.InclusionProof, error)

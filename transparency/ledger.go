@@ -238,11 +238,28 @@ func (l *Ledger) CheckpointSizes(ctx context.Context, from, to uint64, limit int
 
 // Append queues record bytes in the log. It returns once Trillian has
 // durably accepted them; integration happens later (see WaitIntegrated).
-// The bytes must be a canonical record (see DecodeRecord).
+// The bytes must be a canonical record (see DecodeRecord); they are
+// decoded and re-encoded to make sure.
 func (l *Ledger) Append(ctx context.Context, record []byte) (Receipt, error) {
 	if _, err := DecodeRecord(record); err != nil {
 		return Receipt{}, err
 	}
+	return l.queue(ctx, record)
+}
+
+// AppendSealed queues a sealed record. Only Record.Seal makes a Sealed, so
+// its bytes are canonical by construction and, unlike Append, it does not
+// decode them again: on the decision path that check would repeat, for
+// every decision, the work Encode has just done.
+func (l *Ledger) AppendSealed(ctx context.Context, s Sealed) (Receipt, error) {
+	if len(s.data) == 0 {
+		return Receipt{}, fmt.Errorf("%w: empty sealed record", ErrInvalidRecord)
+	}
+	return l.queue(ctx, s.data)
+}
+
+// queue sends canonical record bytes to Trillian.
+func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	id := RecordID(record)
 	l.mu.Lock()
 	pr, known := l.pending[id]

@@ -297,6 +297,29 @@ func (r *Record) Encode() ([]byte, error) {
 	return Canonicalize(env)
 }
 
+// Sealed is a record's canonical encoding, made only by Record.Seal: a
+// value of this type is known to be exactly the bytes Encode produced.
+type Sealed struct {
+	data []byte
+	id   ID
+}
+
+// Seal encodes the record; the result can be appended without being
+// checked again (Ledger.AppendSealed).
+func (r *Record) Seal() (Sealed, error) {
+	data, err := r.Encode()
+	if err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{data: data, id: RecordID(data)}, nil
+}
+
+// Bytes returns the leaf bytes; the caller must not modify them.
+func (s Sealed) Bytes() []byte { return s.data }
+
+// ID returns the record's id, the RFC 6962 leaf hash of its bytes.
+func (s Sealed) ID() ID { return s.id }
+
 // DecodeRecord parses record bytes and rejects anything that is not exactly
 // the canonical encoding of a valid record, so that one record can never be
 // logged under two ids.
