@@ -278,7 +278,19 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		done <- result{status: resp.StatusCode}
 	}()
-	time.Sleep(5 * time.Millisecond)
+	// Shut down only once the request is being served: the in-flight
+	// gauge counts it (and the metrics request itself).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := e.do(req{method: "GET", path: "/metrics", key: keyAdmin})
+		if strings.Contains(string(m.body), "\nglassbox_http_requests_in_flight 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never became in flight")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	res := <-done
 	if res.err != nil || res.status != http.StatusCreated {
