@@ -8,31 +8,17 @@ import (
 
 var benchModels = []string{"credit-risk-v1", "credit-risk-large"}
 
-func BenchmarkPredict(b *testing.B) {
-	for _, name := range benchModels {
-		b.Run(name, func(b *testing.B) {
-			fx := loadFixture(b, name)
-			var sink float64
-			i := 0
-			for b.Loop() {
-				sink += fx.m.Raw(fx.rows[i])
-				if i++; i == len(fx.rows) {
-					i = 0
-				}
-			}
-			_ = sink
-		})
-	}
-}
-
-func BenchmarkExplain(b *testing.B) {
+// benchRows runs f once per iteration on the next row of each benchmark
+// model's reference set, cycling through the rows so that branch patterns
+// are those of real data.
+func benchRows(b *testing.B, f func(fx *fixture, x, out []float64) error) {
 	for _, name := range benchModels {
 		b.Run(name, func(b *testing.B) {
 			fx := loadFixture(b, name)
 			out := make([]float64, fx.e.NumFeatures()+1)
 			i := 0
 			for b.Loop() {
-				if err := fx.e.Explain(fx.rows[i], out); err != nil {
+				if err := f(fx, fx.rows[i], out); err != nil {
 					b.Fatal(err)
 				}
 				if i++; i == len(fx.rows) {
@@ -41,39 +27,28 @@ func BenchmarkExplain(b *testing.B) {
 			}
 		})
 	}
+}
+
+func BenchmarkPredict(b *testing.B) {
+	benchRows(b, func(fx *fixture, x, out []float64) error {
+		out[0] = fx.m.Raw(x)
+		return nil
+	})
+}
+
+func BenchmarkExplain(b *testing.B) {
+	benchRows(b, func(fx *fixture, x, out []float64) error { return fx.e.Explain(x, out) })
 }
 
 // BenchmarkContributions is Explain without the consistency check's
 // prediction: the TreeSHAP work alone.
 func BenchmarkContributions(b *testing.B) {
-	for _, name := range benchModels {
-		b.Run(name, func(b *testing.B) {
-			fx := loadFixture(b, name)
-			out := make([]float64, fx.e.NumFeatures()+1)
-			i := 0
-			for b.Loop() {
-				if err := fx.e.contributions(fx.rows[i], out); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i == len(fx.rows) {
-					i = 0
-				}
-			}
-		})
-	}
+	benchRows(b, func(fx *fixture, x, out []float64) error { return fx.e.contributions(x, out) })
 }
 
 func BenchmarkReference(b *testing.B) {
-	for _, name := range benchModels {
-		b.Run(name, func(b *testing.B) {
-			fx := loadFixture(b, name)
-			i := 0
-			for b.Loop() {
-				Reference(fx.m, fx.rows[i])
-				if i++; i == len(fx.rows) {
-					i = 0
-				}
-			}
-		})
-	}
+	benchRows(b, func(fx *fixture, x, out []float64) error {
+		Reference(fx.m, x)
+		return nil
+	})
 }
