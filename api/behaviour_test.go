@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -264,10 +265,13 @@ func TestGracefulShutdown(t *testing.T) {
 		status int
 		err    error
 	}
+	// The request's body arrives in two parts, so that it is certainly in
+	// flight, its handler waiting for the rest, when shutdown begins.
+	const app = `{"application_id":"drain-1","features":{"Seniority":3,"Home":"rent","Time":48,"Records":"no","Job":"fixed","Expenses":60,"Income":130,"Assets":2000,"Debt":0,"Amount":1000,"Price":1400}}`
+	pr, pw := io.Pipe()
 	done := make(chan result, 1)
 	go func() {
-		body := strings.NewReader(`{"application_id":"drain-1","features":{"Seniority":3,"Home":"rent","Time":48,"Records":"no","Job":"fixed","Expenses":60,"Income":130,"Assets":2000,"Debt":0,"Amount":1000,"Price":1400}}`)
-		hr, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/decisions?wait=integrated", body)
+		hr, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/decisions?wait=integrated", pr)
 		hr.Header.Set("Content-Type", "application/json")
 		hr.Header.Set("Authorization", "Bearer "+keyLender)
 		resp, err := http.DefaultClient.Do(hr)
@@ -278,8 +282,10 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		done <- result{status: resp.StatusCode}
 	}()
-	// Shut down only once the request is being served: the in-flight
-	// gauge counts it (and the metrics request itself).
+	if _, err := io.WriteString(pw, app[:40]); err != nil {
+		t.Fatal(err)
+	}
+	// The in-flight gauge counts the request (and the metrics request).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		m := e.do(req{method: "GET", path: "/metrics", key: keyAdmin})
@@ -292,6 +298,19 @@ func TestGracefulShutdown(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
+	// Shutdown has begun (the listener closes first); then the rest of
+	// the body arrives and the decision must still be made and answered.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", ln.Addr().String(), 50*time.Millisecond); err != nil {
+			break
+		} else {
+			c.Close()
+		}
+	}
+	if _, err := io.WriteString(pw, app[40:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
 	res := <-done
 	if res.err != nil || res.status != http.StatusCreated {
 		t.Errorf("in-flight request: %d %v", res.status, res.err)
