@@ -32,13 +32,7 @@ func (s *Server) recourseFor(ctx context.Context, rec *transparency.Record) (cfs
 	if sm == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
 		return nil, false
 	}
-	feats := make(map[string]any, len(d.Features))
-	for k, f := range d.Features {
-		if v := featureJSON(f); v != nil {
-			feats[k] = v
-		}
-	}
-	x, err := sm.model.Vectorize(feats)
+	x, err := sm.model.Vectorize(d.Inputs())
 	if err != nil {
 		return nil, false
 	}

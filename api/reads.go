@@ -204,13 +204,7 @@ func (s *Server) replay(ctx context.Context, rec *transparency.Record, omitted m
 	if sm == nil || sm.model.SHA256 != d.Model.SHA256 {
 		return nil, 0, false
 	}
-	feats := make(map[string]any, len(d.Features))
-	for k, f := range d.Features {
-		if x := featureJSON(f); x != nil {
-			feats[k] = x
-		}
-	}
-	x, err := sm.model.Vectorize(feats)
+	x, err := sm.model.Vectorize(d.Inputs())
 	if err != nil {
 		s.log.WarnContext(ctx, "logged features do not validate against the model", slog.String("model", d.Model.ID), slog.Any("err", err))
 		return nil, 0, false

@@ -89,6 +89,21 @@ type Decision struct {
 	Nonce string `json:"nonce"`
 }
 
+// Inputs returns the logged feature values as an application's feature
+// map (numbers, level names; missing values left out), ready to be
+// validated and scored again.
+func (d *Decision) Inputs() map[string]any {
+	out := make(map[string]any, len(d.Features))
+	for k, v := range d.Features {
+		if x, ok := v.Number(); ok {
+			out[k] = x
+		} else if l, ok := v.Level(); ok {
+			out[k] = l
+		}
+	}
+	return out
+}
+
 // Reason is one adverse-action reason with the feature it refers to.
 type Reason struct {
 	Code         string       `json:"code"`

@@ -242,15 +242,7 @@ func (r *replayer) replayOne(ctx context.Context, rec *transparency.Record) ([]s
 	if d.Policy.Revision != r.pol.Revision() {
 		return nil, fmt.Errorf("the record was decided under policy revision %s, this is %s (--policy)", d.Policy.Revision, r.pol.Revision())
 	}
-	feats := make(map[string]any, len(d.Features))
-	for k, v := range d.Features {
-		if x, ok := v.Number(); ok {
-			feats[k] = x
-		} else if l, ok := v.Level(); ok {
-			feats[k] = l
-		}
-	}
-	x, err := m.Vectorize(feats)
+	x, err := m.Vectorize(d.Inputs())
 	if err != nil {
 		return nil, fmt.Errorf("logged features do not validate: %w", err)
 	}
