@@ -8,6 +8,7 @@ import (
 
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
 )
 
 // Admission is the verdict on a model package.
@@ -49,6 +50,16 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 	a.Admitted = admitted && len(a.Violations) == 0
 	if !a.Admitted {
 		return a, &Violation{Kind: ErrRejected, Op: fmt.Sprintf("admit model %q", m.ID), Findings: a.Violations}
+	}
+	// Recorded only now, for an admitted model: decisions for it may then
+	// take the decision rules' fast path.
+	disclosable, ok := res["disclosable"].(ast.Object)
+	if !ok {
+		return a, fmt.Errorf("policy: %s: disclosable is %v, not an object", queryAdmission, res["disclosable"])
+	}
+	record := ast.NewObject(item("disclosable", ast.NewTerm(disclosable)))
+	if err := storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{admittedRoot, m.ID}, record); err != nil {
+		return a, fmt.Errorf("policy: admit model %q: recording admission: %w", m.ID, err)
 	}
 	return a, nil
 }

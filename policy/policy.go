@@ -55,6 +55,10 @@ const DataFile = "data.json"
 // Queries the engine prepares. They are part of the contract between the Go
 // side and the Rego files: an override directory must define them.
 const (
+	// admittedRoot is the top-level data document the engine writes: one
+	// entry per admitted model.
+	admittedRoot = "admitted"
+
 	queryAccess    = "data.glassbox.access.decision"
 	queryAdmission = "data.glassbox.admission.result"
 	queryDecision  = "data.glassbox.decision.outcome"
@@ -63,9 +67,14 @@ const (
 )
 
 // Engine evaluates glassbox policy. All queries are prepared in New; an
-// Engine is immutable afterwards and safe for concurrent use.
+// Engine is safe for concurrent use. Its only change after New is the
+// record AdmitModel keeps of admitted models, which makes later decisions
+// for them cheaper but never different.
 type Engine struct {
-	revision     string
+	revision string
+	// store holds data.json and, under admittedRoot, what admission found
+	// about each admitted model (see AdmitModel); nothing else is written.
+	store        storage.Store
 	access       rego.PreparedEvalQuery
 	admission    rego.PreparedEvalQuery
 	decision     rego.PreparedEvalQuery
@@ -213,6 +222,10 @@ func Compile(files []File) (map[string]*ast.Module, storage.Store, error) {
 	if data == nil {
 		return nil, nil, fmt.Errorf("%s must be a JSON object", DataFile)
 	}
+	if _, ok := data[admittedRoot]; ok {
+		return nil, nil, fmt.Errorf("%s: %q is written by the engine and may not be set", DataFile, admittedRoot)
+	}
+	data[admittedRoot] = map[string]any{}
 	// AST values on read: data is converted once here instead of on every
 	// evaluation.
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
@@ -231,7 +244,7 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
-	e := &Engine{revision: Revision(files)}
+	e := &Engine{revision: Revision(files), store: store}
 	for _, q := range []struct {
 		query string
 		dst   *rego.PreparedEvalQuery

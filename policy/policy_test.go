@@ -3,13 +3,17 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/open-policy-agent/opa/v1/storage"
 )
 
 func testEngine(t testing.TB) *Engine {
@@ -539,6 +543,7 @@ func TestNewErrors(t *testing.T) {
 		"data not an object":   with(DataFile, "[]"),
 		"identifier in ledger": with(DataFile, strings.Replace(all[DataFile], `"application_id",`, `"application_id", "applicant_email",`, 1)),
 		"missing rule":         with("ledger.rego", "package glassbox.ledger\n"),
+		"sets engine data":     with(DataFile, strings.Replace(all[DataFile], `"config": {`, `"admitted": {}, "config": {`, 1)),
 	}
 	for name, files := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -553,6 +558,69 @@ func TestNewErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAdmissionRecord checks the record AdmitModel keeps: written for an
+// admitted model only, and changing what decisions cost, never what they
+// are. Two engines, one that admitted the default model and one that did
+// not, must give identical outcomes and errors on every input, including
+// reasons relabelled with a prohibited meaning and reasons for features
+// the model does not have.
+func TestAdmissionRecord(t *testing.T) {
+	ctx := context.Background()
+	admitted, fresh := testEngine(t), testEngine(t)
+	pkg, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admitted.AdmitModel(ctx, pkg.Manifest, pkg.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	protected, err := models.LoadDir(filepath.Join("..", "models", "credit-risk-protected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admitted.AdmitModel(ctx, protected.Manifest, protected.SHA256); err == nil {
+		t.Fatal("protected model admitted")
+	}
+	for id, want := range map[string]bool{pkg.Manifest.ID: true, protected.Manifest.ID: false} {
+		_, err := storage.ReadOne(ctx, admitted.store, storage.Path{admittedRoot, id})
+		if got := err == nil; got != want {
+			t.Errorf("admission record for %s: present %v, want %v (%v)", id, got, want, err)
+		}
+	}
+
+	var manifestReasons []Reason
+	for _, f := range pkg.Manifest.Features {
+		manifestReasons = append(manifestReasons, Reason{Code: f.Reason.Code, Feature: f.Name, Meaning: f.Meaning})
+	}
+	reasonSets := map[string][]Reason{
+		"manifest":          manifestReasons,
+		"first":             manifestReasons[:1],
+		"none":              nil,
+		"relabelled":        append([]Reason{{Code: "R01", Feature: manifestReasons[0].Feature, Meaning: "marital_status"}}, manifestReasons[1:]...),
+		"foreign feature":   append([]Reason{{Code: "R99", Feature: "Sex", Meaning: "sex"}}, manifestReasons...),
+		"no code":           append([]Reason{{Feature: manifestReasons[0].Feature, Meaning: manifestReasons[0].Meaning}}, manifestReasons[1:]...),
+		"fallback":          {{Code: "R00"}},
+		"prohibited beyond": append(slices.Clone(manifestReasons[:4]), Reason{Code: "R98", Feature: "Marital", Meaning: "marital_status"}),
+	}
+	var n int
+	for name, rs := range reasonSets {
+		for _, pd := range []float64{0, 0.1, 0.235, 0.25, 0.31, 0.5, 0.9, 1, 1.2} {
+			for _, amount := range []float64{1000, 4000.5} {
+				for _, model := range []string{pkg.Manifest.ID, "unknown-model"} {
+					in := DecisionInput{ModelID: model, ProbabilityOfDefault: pd, Score: 600, Features: map[string]any{"Amount": amount}, Reasons: rs}
+					a, errA := admitted.Decide(ctx, in)
+					f, errF := fresh.Decide(ctx, in)
+					if fmt.Sprint(errA) != fmt.Sprint(errF) || !reflect.DeepEqual(a, f) {
+						t.Errorf("%s pd %v amount %v model %s:\nadmitted: %+v %v\nfresh:    %+v %v", name, pd, amount, model, a, errA, f, errF)
+					}
+					n++
+				}
+			}
+		}
+	}
+	t.Logf("%d inputs decided alike", n)
 }
 
 // TestConcurrent exercises one Engine from many goroutines (run with -race).

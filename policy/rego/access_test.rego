@@ -129,3 +129,47 @@ test_deny_rules_carry_metadata if {
 	f.title == "Non-public endpoints require authentication"
 	startswith(f.citation, "16 CFR 314.4")
 }
+
+# Every combination of role, action and identity fields, including unknown
+# roles and actions and empty strings: the fast path in access.decision must
+# agree with the reference allow (granted and no deny rule) on each.
+matrix_roles := array.concat([r | some r, _ in data.config.access.roles], ["", "superuser"])
+
+matrix_actions := array.concat([a | some a, _ in data.config.access.actions], ["decisions.delete"])
+
+test_fast_path_agrees_with_deny_rules_everywhere if {
+	cases := [c |
+		some role in matrix_roles
+		some action in matrix_actions
+		some subject in ["", "bank-a"]
+		some owner in ["", "bank-a", "bank-b"]
+		some id in ["", "d1"]
+		some token in ["", "d1", "d2"]
+		c := {"role": role, "subject": subject, "action": action, "resource_owner": owner, "decision_id": id, "token_decision_id": token}
+	]
+	count(cases) > 4000
+	disagreements := [c |
+		some c in cases
+		d := access.decision with input as c
+		reference := access.allow with input as c
+		d.allow != reference
+	]
+	disagreements == []
+}
+
+test_fast_path_grants_with_empty_denials if {
+	d := access.decision with input as req("lender", "bank-a", "decisions.create")
+	d == {"allow": true, "deny": set()}
+}
+
+# A token role granted an action that names no decision: the shipped data
+# has none, so the fast path's branch for it is checked on altered data.
+test_token_role_non_decision_action if {
+	granted := array.concat(data.config.access.roles.applicant.actions, ["models.read"])
+	d := access.decision with input as req("applicant", "tok", "models.read")
+		with data.config.access.roles.applicant.actions as granted
+	d.allow
+	reference := access.allow with input as req("applicant", "tok", "models.read")
+		with data.config.access.roles.applicant.actions as granted
+	reference
+}

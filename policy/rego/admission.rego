@@ -16,7 +16,16 @@ default admitted := false
 
 admitted if count(violations) == 0
 
-result := {"admitted": admitted, "violations": violations}
+result := {"admitted": admitted, "violations": violations, "disclosable": disclosable}
+
+# disclosable maps each feature that names no prohibited basis, word by
+# word in its name or its meaning, to its meaning. The engine records it
+# for an admitted model; the decision rules' fast path then checks a
+# disclosed reason with one lookup instead of normalising its strings (see
+# clean in decision.rego). Word-by-word matching finds at least what the
+# decision rules' whole-identifier check finds, so a feature listed here
+# never trips that check.
+disclosable := {f.name: f.meaning | some f in features; count(f.bases) == 0}
 
 # features, with absent optional fields filled so rules need no guards.
 features contains {

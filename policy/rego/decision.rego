@@ -12,10 +12,13 @@ package glassbox.decision
 import data.config.decision as cfg
 import data.glassbox.lib
 
+# This policy runs on every decision, and in OPA's evaluator each rule
+# reference and each store read costs about as much as a dozen simple
+# expressions. So the rules below read input fields directly, build their
+# findings inline instead of through lib helpers, and the hot path skips
+# the violation rules when the input is clean (see outcome).
 params := cfg.models[input.model_id]
 
-# The rules read input.probability_of_default directly: a helper rule for
-# it would be one more rule evaluation in every reference on every decision.
 valid_pd if {
 	is_number(input.probability_of_default)
 	input.probability_of_default >= 0
@@ -37,24 +40,51 @@ verdict := "decline" if {
 	r.outcome == "approve"
 }
 
-adverse if verdict == "refer"
-
-adverse if verdict == "decline"
-
 candidates := object.get(input, "reasons", [])
 
 # Reasons are ranked by the caller; the notice carries the top ones only.
 default reasons := []
 
-reasons := array.slice(candidates, 0, cfg.max_reasons) if adverse
+reasons := array.slice(candidates, 0, cfg.max_reasons) if verdict in {"refer", "decline"}
 
-rules := outcome_rules | reason_rules
-
-outcome := {
+# full_outcome is the reference: every rule evaluated, violations included.
+full_outcome := {
 	"decision": verdict,
-	"rules": rules,
+	"rules": outcome_rules | reason_rules,
 	"reasons": reasons,
 	"violations": violations,
+}
+
+# outcome is what the API asks. When the input is clean no violation rule
+# can fire, so none is evaluated. decision_test.rego checks
+# outcome == full_outcome over a grid of clean and unclean inputs, so this
+# shortcut cannot drift from the rules.
+outcome := {
+	"decision": verdict,
+	"rules": outcome_rules | reason_rules,
+	"reasons": reasons,
+	"violations": set(),
+} if {
+	clean
+} else := full_outcome
+
+# clean: a known model, a PD in [0, 1], at least one candidate reason,
+# and every reason that could be disclosed has a code and is a feature of
+# the model, with its manifest meaning, that admission found names no
+# prohibited basis (data.admitted is written by the engine when it admits
+# a model: see disclosable in admission.rego). Anything else, including a
+# model that was never admitted, takes the full path, whose answer is the
+# same; only its cost differs.
+clean if {
+	params
+	valid_pd
+	disclosable := array.slice(input.reasons, 0, cfg.max_reasons)
+	count(disclosable) > 0
+	vetted := data.admitted[input.model_id].disclosable
+	every r in disclosable {
+		r.code != ""
+		vetted[r.feature] == r.meaning
+	}
 }
 
 # METADATA
@@ -62,9 +92,10 @@ outcome := {
 # custom:
 #   id: DEC-APPROVE
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
-outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "approve", msg) if {
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "approve"} if {
 	valid_pd
 	input.probability_of_default < params.approve_below
+	md := rego.metadata.rule()
 	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [input.probability_of_default, params.approve_below])
 }
 
@@ -73,10 +104,11 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "approve", msg)
 # custom:
 #   id: DEC-REFER-BAND
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
-outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
 	valid_pd
 	input.probability_of_default >= params.approve_below
 	input.probability_of_default < params.decline_at
+	md := rego.metadata.rule()
 	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [input.probability_of_default, params.approve_below, params.decline_at])
 }
 
@@ -85,9 +117,10 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) i
 # custom:
 #   id: DEC-DECLINE
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
-outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "decline", msg) if {
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "decline"} if {
 	valid_pd
 	input.probability_of_default >= params.decline_at
+	md := rego.metadata.rule()
 	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [input.probability_of_default, params.decline_at])
 }
 
@@ -99,10 +132,11 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "decline", msg)
 # custom:
 #   id: DEC-REFER-MARGIN
 #   citation: "glassbox credit policy CP-2 (borderline cases to human review)"
-outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
 	valid_pd
 	input.probability_of_default < params.approve_below
 	input.probability_of_default >= params.approve_below - params.approve_margin
+	md := rego.metadata.rule()
 	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [input.probability_of_default, params.approve_margin, params.approve_below])
 }
 
@@ -111,10 +145,11 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) i
 # custom:
 #   id: DEC-REFER-AMOUNT
 #   citation: "glassbox credit policy CP-3 (exposure limit for automated approval)"
-outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) if {
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
 	amount := input.features[params.amount_feature]
 	is_number(amount)
 	amount > params.amount_limit
+	md := rego.metadata.rule()
 	msg := sprintf("requested %s %v is above the automated limit %v", [params.amount_feature, amount, params.amount_limit])
 }
 
@@ -123,9 +158,10 @@ outcome_rules contains lib.outcome_finding(rego.metadata.rule(), "refer", msg) i
 # custom:
 #   id: DEC-REASONS
 #   citation: "12 CFR 1002.9(b)(2) and comment 9(b)(2)-1 (specific principal reasons; more than four not likely helpful)"
-reason_rules contains lib.finding(rego.metadata.rule(), msg) if {
-	adverse
+reason_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg} if {
+	verdict in {"refer", "decline"}
 	count(reasons) > 0
+	md := rego.metadata.rule()
 	msg := sprintf("%s carries %d principal reason(s) of %d candidate(s)", [verdict, count(reasons), count(candidates)])
 }
 
@@ -155,7 +191,7 @@ violations contains lib.finding(rego.metadata.rule(), msg) if {
 #   id: DEC-REASONS-MISSING
 #   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
 violations contains lib.finding(rego.metadata.rule(), msg) if {
-	adverse
+	verdict in {"refer", "decline"}
 	count(reasons) == 0
 	msg := sprintf("a %s needs at least one principal reason and none was given", [verdict])
 }

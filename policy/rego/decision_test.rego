@@ -128,3 +128,51 @@ test_prohibited_reason_beyond_the_fourth_is_not_disclosed_and_not_checked if {
 	count(o.violations) == 0
 	count(o.reasons) == 4
 }
+
+# What the engine records for the default model when it admits it (see
+# disclosable in admission.rego), for the reasons above.
+admitted := {"credit-risk-v1": {"disclosable": {
+	"Income": "income",
+	"Debt": "debt",
+	"Seniority": "employment_seniority",
+	"Records": "credit_records",
+	"Amount": "requested_amount",
+}}}
+
+# outcome takes a fast path for clean inputs; full_outcome evaluates every
+# rule. They must agree on every input, clean or not, admitted or not.
+grid_inputs := [x |
+	some pd in [-0.1, 0, 0.1, 0.229, 0.23, 0.235, 0.25, 0.31, 0.4999, 0.5, 0.7, 1, 1.5, "0.3", null]
+	some amount in [1000, 4000, 4001, "lots"]
+	some rs in [
+		reasons,
+		[],
+		array.slice(reasons, 0, 1),
+		[{"code": "", "feature": "Income", "meaning": "income"}],
+		[{"code": "R01", "feature": "", "meaning": ""}],
+		[{"code": "R01", "feature": "Income", "meaning": "marital_status"}],
+		[{"code": "R01", "feature": "Income"}],
+		array.concat([{"code": "R09", "feature": "Marital", "meaning": "marital_status"}], reasons),
+		array.concat(array.slice(reasons, 0, 4), [{"code": "R09", "feature": "Sex", "meaning": "sex"}]),
+	]
+	some model in ["credit-risk-v1", "nope"]
+	x := {"model_id": model, "probability_of_default": pd, "score": 600, "features": {"Amount": amount}, "reasons": rs}
+]
+
+test_fast_path_agrees_with_full_evaluation if {
+	count(grid_inputs) > 1000
+	disagreements := [x |
+		some x in grid_inputs
+		fast := decision.outcome with input as x with data.admitted as admitted
+		full := decision.full_outcome with input as x with data.admitted as admitted
+		fast != full
+	]
+	disagreements == []
+}
+
+test_fast_path_taken_only_for_vetted_reasons if {
+	decision.clean with input as app(0.31, 1000) with data.admitted as admitted
+	not decision.clean with input as app(0.31, 1000)
+	relabelled := [{"code": "R01", "feature": "Income", "meaning": "marital_status"}]
+	not decision.clean with input as object.union(app(0.31, 1000), {"reasons": relabelled}) with data.admitted as admitted
+}

@@ -49,14 +49,3 @@ feature_finding(md, msg, features) := {
 	"message": msg,
 	"features": features,
 }
-
-# outcome_finding is a finding of a decision rule with the outcome it asks
-# for. Spelled out rather than built with object.union: it runs on every
-# decision.
-outcome_finding(md, outcome, msg) := {
-	"id": md.custom.id,
-	"title": md.title,
-	"citation": md.custom.citation,
-	"message": msg,
-	"outcome": outcome,
-}
