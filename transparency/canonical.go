@@ -123,11 +123,11 @@ func writeCanonical(buf *bytes.Buffer, v any) error {
 			// I-JSON forbids them, so the record is rejected.
 			return fmt.Errorf("number %s: %w", t, err)
 		}
-		s, err := FormatNumber(f)
+		b, err := appendNumber(buf.AvailableBuffer(), f)
 		if err != nil {
 			return err
 		}
-		buf.WriteString(s)
+		buf.Write(b)
 	case []any:
 		buf.WriteByte('[')
 		for i, e := range t {
@@ -181,35 +181,42 @@ func isASCII(s string) bool {
 
 // writeString escapes only what RFC 8785 §3.2.2.2 requires: the quote, the
 // backslash and control characters. Unlike encoding/json it leaves <, >, &
-// and U+2028/U+2029 alone, since escaping them is not canonical.
+// and U+2028/U+2029 alone, since escaping them is not canonical. Runs of
+// bytes that need no escape are copied whole: record encoding spends much
+// of its time here.
 func writeString(buf *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	buf.WriteByte('"')
+	start := 0 // s[start:i] is pending, unescaped
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"':
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		buf.WriteString(s[start:i])
+		start = i + 1
+		switch c {
+		case '"':
 			buf.WriteString(`\"`)
-		case c == '\\':
+		case '\\':
 			buf.WriteString(`\\`)
-		case c == '\b':
+		case '\b':
 			buf.WriteString(`\b`)
-		case c == '\f':
+		case '\f':
 			buf.WriteString(`\f`)
-		case c == '\n':
+		case '\n':
 			buf.WriteString(`\n`)
-		case c == '\r':
+		case '\r':
 			buf.WriteString(`\r`)
-		case c == '\t':
+		case '\t':
 			buf.WriteString(`\t`)
-		case c < 0x20:
+		default:
 			buf.WriteString(`\u00`)
 			buf.WriteByte(hex[c>>4])
 			buf.WriteByte(hex[c&0xf])
-		default:
-			buf.WriteByte(c)
 		}
 	}
+	buf.WriteString(s[start:])
 	buf.WriteByte('"')
 }
 
@@ -218,50 +225,83 @@ func writeString(buf *bytes.Buffer, s string) {
 // digits come from strconv's shortest round-trip formatting, so parsing the
 // result gives back exactly f. NaN and infinities have no JSON form.
 func FormatNumber(f float64) (string, error) {
+	b, err := appendNumber(nil, f)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// finiteNumber refuses the numbers that have no JSON form.
+func finiteNumber(f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "", fmt.Errorf("%w: number %v has no JSON representation", ErrInvalidRecord, f)
+		return fmt.Errorf("%w: number %v has no JSON representation", ErrInvalidRecord, f)
+	}
+	return nil
+}
+
+// appendNumber appends FormatNumber's form of f to dst. It is the one
+// implementation behind FormatNumber, Canonicalize and the record encoder;
+// it works in place so that encoding a record's dozens of numbers does not
+// allocate for each.
+func appendNumber(dst []byte, f float64) ([]byte, error) {
+	if err := finiteNumber(f); err != nil {
+		return dst, err
 	}
 	if f == 0 {
-		return "0", nil // also for -0, as ECMAScript does
+		return append(dst, '0'), nil // also for -0, as ECMAScript does
 	}
-	var sb strings.Builder
 	if f < 0 {
-		sb.WriteByte('-')
+		dst = append(dst, '-')
 		f = -f
 	}
-	// 'e' with precision -1 gives the shortest digits d.ddd and exponent.
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	mant, expStr, _ := strings.Cut(e, "e")
-	digits := strings.Replace(mant, ".", "", 1)
-	exp, err := strconv.Atoi(expStr)
-	if err != nil {
-		return "", fmt.Errorf("formatting %v: %w", f, err)
+	// 'e' with precision -1 gives the shortest round-trip digits as
+	// d[.ddd]e±XX (at most 17 digits and a three-digit exponent).
+	var scratch [32]byte
+	e := strconv.AppendFloat(scratch[:0], f, 'e', -1, 64)
+	i := bytes.IndexByte(e, 'e')
+	mant, expPart := e[:i], e[i+1:]
+	var digitBuf [24]byte
+	digits := append(digitBuf[:0], mant[0])
+	if len(mant) > 2 { // skip the '.'
+		digits = append(digits, mant[2:]...)
+	}
+	exp := 0
+	for _, c := range expPart[1:] {
+		exp = exp*10 + int(c-'0')
+	}
+	if expPart[0] == '-' {
+		exp = -exp
 	}
 	k := len(digits)
 	n := exp + 1 // value = 0.digits × 10^n
 	switch {
 	case k <= n && n <= 21:
-		sb.WriteString(digits)
-		sb.WriteString(strings.Repeat("0", n-k))
+		dst = append(dst, digits...)
+		for range n - k {
+			dst = append(dst, '0')
+		}
 	case 0 < n && n <= 21:
-		sb.WriteString(digits[:n])
-		sb.WriteByte('.')
-		sb.WriteString(digits[n:])
+		dst = append(dst, digits[:n]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[n:]...)
 	case -6 < n && n <= 0:
-		sb.WriteString("0.")
-		sb.WriteString(strings.Repeat("0", -n))
-		sb.WriteString(digits)
+		dst = append(dst, "0."...)
+		for range -n {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
 	default:
-		sb.WriteByte(digits[0])
+		dst = append(dst, digits[0])
 		if k > 1 {
-			sb.WriteByte('.')
-			sb.WriteString(digits[1:])
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:]...)
 		}
-		sb.WriteByte('e')
+		dst = append(dst, 'e')
 		if n-1 >= 0 {
-			sb.WriteByte('+')
+			dst = append(dst, '+')
 		}
-		sb.WriteString(strconv.Itoa(n - 1))
+		dst = strconv.AppendInt(dst, int64(n-1), 10)
 	}
-	return sb.String(), nil
+	return dst, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,14 +19,10 @@ import (
 	"github.com/google/trillian/quota"
 	"github.com/google/trillian/server"
 	"github.com/google/trillian/server/admin"
-	"github.com/google/trillian/server/interceptor"
 	"github.com/google/trillian/storage"
 	"github.com/google/trillian/util/clock"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -70,8 +65,8 @@ type EmbeddedConfig struct {
 
 // OpenEmbedded starts Trillian's admin server, log server and sequencer
 // in-process, creating the tree on first start, and returns a Ledger that
-// talks to them over an in-memory gRPC connection: the same client path as
-// for a remote Trillian.
+// calls the servers directly (see inprocess.go) through the same client
+// interface it uses for a remote Trillian.
 func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Ledger, err error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: embedded ledger needs a data directory", ErrInvalidArgument)
@@ -124,32 +119,10 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Ledger, err error
 		MetricFactory: mf,
 	}
 
-	grpcServer := grpc.NewServer(grpc.UnaryInterceptor(interceptor.ErrorWrapper))
-	trillian.RegisterTrillianAdminServer(grpcServer, admin.New(registry, []trillian.TreeType{trillian.TreeType_LOG}))
-	trillian.RegisterTrillianLogServer(grpcServer, server.NewTrillianLogRPCServer(registry, clock.System))
-	lis := bufconn.Listen(4 << 20)
-	var serving sync.WaitGroup
-	serving.Go(func() {
-		if err := grpcServer.Serve(lis); err != nil {
-			cfg.Logger.Error("embedded trillian gRPC server stopped", "err", err)
-		}
-	})
-	cleanups = append(cleanups, func() error {
-		grpcServer.GracefulStop()
-		serving.Wait()
-		return nil
-	})
+	logClient := logServerClient{server.NewTrillianLogRPCServer(registry, clock.System)}
+	adminClient := adminServerClient{admin.New(registry, []trillian.TreeType{trillian.TreeType_LOG})}
 
-	conn, err := grpc.NewClient("passthrough:///embedded-trillian",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("connecting to embedded trillian: %w", err)
-	}
-	cleanups = append(cleanups, conn.Close)
-	logClient := trillian.NewTrillianLogClient(conn)
-
-	treeID, err := ensureTree(ctx, cfg.DataDir, trillian.NewTrillianAdminClient(conn), logClient, cfg.Logger)
+	treeID, err := ensureTree(ctx, cfg.DataDir, adminClient, logClient, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -259,57 +259,18 @@ type wireRecord struct {
 
 // Encode returns the canonical bytes of the record: the exact leaf value
 // stored in the log.
+//
+// The bytes are those of json.Marshal of the wire form (wireRecord around
+// the body, with the members Minimise removed deleted from the body)
+// followed by Canonicalize, but are written directly (encode.go) rather
+// than marshalled and re-parsed. A decision's nil Features, Reasons and
+// Attributions are written as {}, [] and {}, like empty ones: otherwise
+// they would encode differently (null) from empty collections.
 func (r *Record) Encode() ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	var body any
-	switch r.Type {
-	case TypeDecision:
-		d := *r.Decision
-		// nil and empty collections would otherwise encode differently
-		// (null vs [] / {}); pin them to the empty form.
-		if d.Features == nil {
-			d.Features = map[string]FeatureValue{}
-		}
-		if d.Reasons == nil {
-			d.Reasons = []Reason{}
-		}
-		if d.Attributions == nil {
-			d.Attributions = map[string]float64{}
-		}
-		body = &d
-	case TypeModelAdmitted:
-		body = r.ModelAdmitted
-	case TypePolicyActivated:
-		body = r.PolicyActivated
-	}
-	bodyJSON, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: encoding body: %w", ErrInvalidRecord, err)
-	}
-	if len(r.omitted) > 0 {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(bodyJSON, &m); err != nil {
-			return nil, fmt.Errorf("minimising body: %w", err)
-		}
-		for _, name := range r.omitted {
-			delete(m, name)
-		}
-		if bodyJSON, err = json.Marshal(m); err != nil {
-			return nil, fmt.Errorf("minimising body: %w", err)
-		}
-	}
-	env, err := json.Marshal(wireRecord{
-		Format:    r.Format,
-		Type:      r.Type,
-		Timestamp: r.Timestamp.UTC().Format(timestampLayout),
-		Body:      bodyJSON,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: encoding envelope: %w", ErrInvalidRecord, err)
-	}
-	return Canonicalize(env)
+	return encodeRecord(r)
 }
 
 // Sealed is a record's canonical encoding, made only by Record.Seal: a

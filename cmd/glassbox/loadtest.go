@@ -49,8 +49,25 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	warmup := fs.Duration("warmup", 2*time.Second, "sending before measurement starts")
 	conc := fs.Int("concurrency", 64, "concurrent requests at most")
 	wait := fs.Bool("wait-integrated", false, "ask for ?wait=integrated")
+	writeBodies := fs.String("write-bodies", "", "write the request bodies to this file, one JSON document per line, and exit (for scripts/wrk-decisions.lua)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	if *writeBodies != "" {
+		bodies, err := loadBodies(*dataPath)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		for _, b := range bodies {
+			out.Write(b)
+			out.WriteByte('\n')
+		}
+		if err := os.WriteFile(*writeBodies, out.Bytes(), 0o600); err != nil {
+			return fmt.Errorf("writing bodies: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %d request bodies to %s\n", len(bodies), *writeBodies)
+		return nil
 	}
 	if *key == "" || *conc < 1 || *duration <= 0 || *rate < 0 {
 		return fmt.Errorf("%w: --api-key, --concurrency ≥ 1, --duration > 0 and --rate ≥ 0 are required", errUsage)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,6 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
 	interval := fs.Duration("integration-interval", transparency.DefaultIntegrationInterval, "embedded Trillian: time between sequencing passes")
 	batch := fs.Int("batch-size", transparency.DefaultBatchSize, "embedded Trillian: leaves integrated per pass at most")
+	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	creditor := notice.DefaultCreditor()
 	fs.StringVar(&creditor.Name, "creditor-name", creditor.Name, "creditor's name on adverse-action notices")
 	fs.StringVar(&creditor.Address, "creditor-address", creditor.Address, "creditor's address on notices")
@@ -119,6 +122,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if os.Getenv("GLASSBOX_API_KEYS") == "" {
 		fmt.Fprintf(stdout, "API keys: %s\n", filepath.Join(*dataDir, api.KeysFile))
 	}
+	if *debugAddr != "" {
+		stop, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", *debugAddr)
+	}
 	return srv.Serve(ctx, ln, *grace)
 }
 
@@ -186,4 +197,26 @@ func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, trillianAd
 func quietTrillian() {
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
+}
+
+// serveDebug serves the runtime profiles on their own listener, never on
+// the API's: they reveal internals and must not be reachable by clients.
+func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("debug server stopped", slog.Any("err", err))
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }

@@ -24,16 +24,13 @@ const selectTreeColumns = `SELECT TreeId, TreeState, TreeType, DisplayName, Desc
 
 type adminStorage struct {
 	writer, reader *sql.DB
+	cache          *treeCache
 }
 
 var _ storage.AdminStorage = (*adminStorage)(nil)
 
-func (s *adminStorage) Snapshot(ctx context.Context) (storage.ReadOnlyAdminTX, error) {
-	tx, err := s.reader.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: begin admin snapshot: %w", err)
-	}
-	return &adminTX{tx: tx}, nil
+func (s *adminStorage) Snapshot(context.Context) (storage.ReadOnlyAdminTX, error) {
+	return &cachedSnapshot{s: s}, nil
 }
 
 // ReadWriteTransaction runs f in a write transaction. It is never retried:
@@ -44,7 +41,12 @@ func (s *adminStorage) ReadWriteTransaction(ctx context.Context, f storage.Admin
 		return fmt.Errorf("sqlitestore: begin admin transaction: %w", err)
 	}
 	atx := &adminTX{tx: tx}
-	defer func() { _ = atx.Close() }()
+	defer func() {
+		_ = atx.Close()
+		// After the commit or rollback, so that no reader can cache what
+		// this transaction replaced.
+		s.cache.invalidate()
+	}()
 	if err := f(ctx, atx); err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func Open(ctx context.Context, path string, mf monitoring.MetricFactory) (*Provi
 	// The queue goroutine outlives Open's context; it stops on Close.
 	p.queue = newQueuer(context.WithoutCancel(ctx), writer, ws, p.metrics)
 	p.log = &logStorage{writer: writer, reader: reader, ws: ws, rs: rs, queue: p.queue, metrics: p.metrics}
-	p.admin = &adminStorage{writer: writer, reader: reader}
+	p.admin = &adminStorage{writer: writer, reader: reader, cache: newTreeCache()}
 	return p, nil
 }
 
