@@ -46,7 +46,7 @@ func (e *Engine) Authorize(ctx context.Context, req AccessRequest) (AccessDecisi
 		item("decision_id", ast.StringTerm(req.DecisionID)),
 		item("token_decision_id", ast.StringTerm(req.TokenDecisionID)),
 	)
-	res, err := eval(ctx, e.access, queryAccess, input)
+	res, err := e.eval(ctx, e.access, queryAccess, input)
 	if err != nil {
 		return d, err
 	}

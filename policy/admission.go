@@ -38,7 +38,7 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 		item("manifest", ast.NewTerm(manifest)),
 		item("actual_sha256", ast.StringTerm(actualSHA256)),
 	)
-	res, err := eval(ctx, e.admission, queryAdmission, input)
+	res, err := e.eval(ctx, e.admission, queryAdmission, input)
 	if err != nil {
 		return a, err
 	}

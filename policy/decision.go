@@ -57,7 +57,7 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 	if err != nil {
 		return out, fmt.Errorf("policy: decide: %w", err)
 	}
-	res, err := eval(ctx, e.decision, queryDecision, input)
+	res, err := e.eval(ctx, e.decision, queryDecision, input)
 	if err != nil {
 		return out, err
 	}

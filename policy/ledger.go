@@ -15,7 +15,7 @@ func (e *Engine) CheckLedgerFields(ctx context.Context, fields []string) error {
 		terms[i] = ast.StringTerm(f)
 	}
 	input := ast.NewObject(item("fields", ast.ArrayTerm(terms...)))
-	res, err := eval(ctx, e.ledger, queryLedger, input)
+	res, err := e.eval(ctx, e.ledger, queryLedger, input)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,7 @@ const (
 // for them cheaper but never different.
 type Engine struct {
 	revision string
+	workers  *evaluator
 	// store holds data.json and, under admittedRoot, what admission found
 	// about each admitted model (see AdmitModel); nothing else is written.
 	store        storage.Store
@@ -244,7 +245,7 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
-	e := &Engine{revision: Revision(files), store: store}
+	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator()}
 	for _, q := range []struct {
 		query string
 		dst   *rego.PreparedEvalQuery
@@ -314,9 +315,24 @@ func single(rs rego.ResultSet, query string) (any, error) {
 	return rs[0].Expressions[0].Value, nil
 }
 
-// eval runs a prepared query on a pre-converted input and returns the
+// eval runs evalOn on one of the engine's evaluation workers (see
+// evaluator). A panic in the evaluation is re-raised on the caller's
+// goroutine, where the caller's recovery can see it.
+func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, query string, input ast.Value) (res map[string]ast.Value, err error) {
+	var panicked any
+	e.workers.do(func() {
+		defer func() { panicked = recover() }()
+		res, err = evalOn(ctx, pq, query, input)
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	return res, err
+}
+
+// evalOn runs a prepared query on a pre-converted input and returns the
 // result object. A missing field reads as Null.
-func eval(ctx context.Context, pq rego.PreparedEvalQuery, query string, input ast.Value) (map[string]ast.Value, error) {
+func evalOn(ctx context.Context, pq rego.PreparedEvalQuery, query string, input ast.Value) (map[string]ast.Value, error) {
 	// Cancellation is wired with context.AfterFunc instead of OPA's default,
 	// which starts a goroutine per evaluation to watch ctx: ~1.5 µs, a
 	// quarter of a one-rule query. A cancelled ctx still stops the
