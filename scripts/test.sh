@@ -31,4 +31,5 @@ go test -count=1 -race -short -timeout 30m ./...
 echo "== fuzz (short passes; the seed corpora also run in every go test)"
 go test -run '^$' -fuzz '^FuzzLoadModel$' -fuzztime 10s ./scoring/
 go test -run '^$' -fuzz '^FuzzRecordRoundTrip$' -fuzztime 10s ./transparency/
+go test -run '^$' -fuzz '^FuzzEncodeMatchesReference$' -fuzztime 10s ./transparency/
 go test -run '^$' -fuzz '^FuzzDecodeApplication$' -fuzztime 10s ./api/
