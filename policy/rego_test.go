@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
@@ -39,6 +40,9 @@ func TestRego(t *testing.T) {
 		SetModules(modules).
 		SetCoverageQueryTracer(cov).
 		SetParallel(1).
+		// The exhaustive fast-path tests evaluate thousands of inputs;
+		// under the race detector that exceeds OPA's default 5 s per test.
+		SetTimeout(2*time.Minute).
 		RunTests(ctx, txn)
 	if err != nil {
 		t.Fatal(err)
