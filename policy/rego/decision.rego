@@ -76,8 +76,11 @@ outcome := {
 # model that was never admitted, takes the full path, whose answer is the
 # same; only its cost differs.
 clean if {
-	params
-	valid_pd
+	cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd <= 1
 	disclosable := array.slice(input.reasons, 0, cfg.max_reasons)
 	count(disclosable) > 0
 	vetted := data.admitted[input.model_id].disclosable
@@ -93,10 +96,13 @@ clean if {
 #   id: DEC-APPROVE
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "approve"} if {
-	valid_pd
-	input.probability_of_default < params.approve_below
+	p := cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd < p.approve_below
 	md := rego.metadata.rule()
-	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [input.probability_of_default, params.approve_below])
+	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [pd, p.approve_below])
 }
 
 # METADATA
@@ -105,11 +111,13 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 #   id: DEC-REFER-BAND
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
-	valid_pd
-	input.probability_of_default >= params.approve_below
-	input.probability_of_default < params.decline_at
+	p := cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= p.approve_below
+	pd < p.decline_at
 	md := rego.metadata.rule()
-	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [input.probability_of_default, params.approve_below, params.decline_at])
+	msg := sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [pd, p.approve_below, p.decline_at])
 }
 
 # METADATA
@@ -118,10 +126,13 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 #   id: DEC-DECLINE
 #   citation: "glassbox credit policy CP-1 (PD cut-offs of the scoring system, 12 CFR 1002.2(p))"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "decline"} if {
-	valid_pd
-	input.probability_of_default >= params.decline_at
+	p := cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= p.decline_at
+	pd <= 1
 	md := rego.metadata.rule()
-	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [input.probability_of_default, params.decline_at])
+	msg := sprintf("probability of default %.4f is at or above the decline cut-off %v", [pd, p.decline_at])
 }
 
 # METADATA
@@ -133,11 +144,14 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 #   id: DEC-REFER-MARGIN
 #   citation: "glassbox credit policy CP-2 (borderline cases to human review)"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
-	valid_pd
-	input.probability_of_default < params.approve_below
-	input.probability_of_default >= params.approve_below - params.approve_margin
+	p := cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd < p.approve_below
+	pd >= p.approve_below - p.approve_margin
 	md := rego.metadata.rule()
-	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [input.probability_of_default, params.approve_margin, params.approve_below])
+	msg := sprintf("probability of default %.4f is within %v of the approval cut-off %v", [pd, p.approve_margin, p.approve_below])
 }
 
 # METADATA
@@ -146,11 +160,12 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 #   id: DEC-REFER-AMOUNT
 #   citation: "glassbox credit policy CP-3 (exposure limit for automated approval)"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
-	amount := input.features[params.amount_feature]
+	p := cfg.models[input.model_id]
+	amount := input.features[p.amount_feature]
 	is_number(amount)
-	amount > params.amount_limit
+	amount > p.amount_limit
 	md := rego.metadata.rule()
-	msg := sprintf("requested %s %v is above the automated limit %v", [params.amount_feature, amount, params.amount_limit])
+	msg := sprintf("requested %s %v is above the automated limit %v", [p.amount_feature, amount, p.amount_limit])
 }
 
 # METADATA
