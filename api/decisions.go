@@ -21,8 +21,9 @@ import (
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
-// appendConcurrency bounds concurrent ledger appends of one batch; the
-// ledger's storage commits concurrent appends together.
+// appendConcurrency bounds the concurrent ledger appends, and waits for
+// integration, of one batch; the ledger's storage commits concurrent
+// appends together.
 const appendConcurrency = 32
 
 // scored is an application carried through scoring, policy and the
@@ -324,35 +325,39 @@ func featureValue(f *models.Feature, x float64) transparency.FeatureValue {
 	return transparency.NumberValue(x)
 }
 
+// forEach runs f(i) for every i in [0, n), at most appendConcurrency at a
+// time, and returns when all have finished. A single call runs on the
+// caller's goroutine: a fresh goroutine would start with a small stack and
+// grow it again through Trillian's server code, which measurably cost CPU
+// per decision.
+func forEach(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, appendConcurrency)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}
+
 // appendAll queues every record in the ledger and, if asked, waits for
 // integration. On failure it writes the problem and returns false.
 func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 	ctx := c.Request.Context()
 	errs := make([]error, len(scs))
-	appendOne := func(i int) {
+	forEach(len(scs), func(i int) {
 		start := time.Now()
 		_, err := s.ledger.AppendSealed(ctx, scs[i].sealed)
 		s.metrics.ledgerOps.WithLabelValues("append", result(err)).Observe(time.Since(start).Seconds())
 		errs[i] = err
-	}
-	if len(scs) == 1 {
-		// The common case runs on the request's goroutine: a fresh one
-		// would start with a small stack and grow it again through
-		// Trillian's server code, which measurably cost CPU per decision.
-		appendOne(0)
-	} else {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, appendConcurrency)
-		for i := range scs {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				appendOne(i)
-			}()
-		}
-		wg.Wait()
-	}
+	})
 	var failed []string
 	var recorded []RecordedDecision
 	for i, err := range errs {
@@ -384,20 +389,12 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, appendConcurrency)
-	for i, sc := range scs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			start := time.Now()
-			p, err := s.ledger.WaitIntegrated(wctx, sc.id)
-			s.metrics.ledgerOps.WithLabelValues("wait_integrated", result(err)).Observe(time.Since(start).Seconds())
-			sc.proof, errs[i] = p, err
-		}()
-	}
-	wg.Wait()
+	forEach(len(scs), func(i int) {
+		start := time.Now()
+		p, err := s.ledger.WaitIntegrated(wctx, scs[i].id)
+		s.metrics.ledgerOps.WithLabelValues("wait_integrated", result(err)).Observe(time.Since(start).Seconds())
+		scs[i].proof, errs[i] = p, err
+	})
 	for _, err := range errs {
 		if err != nil {
 			// The decisions exist (they are durably queued): answering an

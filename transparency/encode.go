@@ -146,7 +146,7 @@ func (e *recordEncoder) decision(d *Decision) error {
 		e.str(d.ApplicationID)
 	}
 	if e.bodyMember(&first, "attributions") {
-		if err := e.attributions(d.Attributions); err != nil {
+		if err := object(e, d.Attributions, e.number); err != nil {
 			return fmt.Errorf("attributions: %w", err)
 		}
 	}
@@ -157,7 +157,7 @@ func (e *recordEncoder) decision(d *Decision) error {
 		return err
 	}
 	if e.bodyMember(&first, "features") {
-		if err := e.features(d.Features); err != nil {
+		if err := object(e, d.Features, e.featureValue); err != nil {
 			return fmt.Errorf("features: %w", err)
 		}
 	}
@@ -214,12 +214,12 @@ func checkOmitted(d *Decision, omitted []string) error {
 		switch name {
 		case "attributions":
 			for _, v := range d.Attributions {
-				if err = checkFinite(v); err != nil {
+				if err = finiteNumber(v); err != nil {
 					break
 				}
 			}
 		case "expected_value":
-			err = checkFinite(d.ExpectedValue)
+			err = finiteNumber(d.ExpectedValue)
 		case "features":
 			for _, v := range d.Features {
 				if err = checkFeatureValue(v); err != nil {
@@ -227,20 +227,20 @@ func checkOmitted(d *Decision, omitted []string) error {
 				}
 			}
 		case "probability_of_default":
-			err = checkFinite(d.ProbabilityOfDefault)
+			err = finiteNumber(d.ProbabilityOfDefault)
 		case "raw_score":
-			err = checkFinite(d.RawScore)
+			err = finiteNumber(d.RawScore)
 		case "reasons":
 			for _, rs := range d.Reasons {
 				if err = checkFeatureValue(rs.Value); err != nil {
 					break
 				}
-				if err = checkFinite(rs.Contribution); err != nil {
+				if err = finiteNumber(rs.Contribution); err != nil {
 					break
 				}
 			}
 		case "score":
-			err = checkFinite(d.Score)
+			err = finiteNumber(d.Score)
 		}
 		if err != nil {
 			return fmt.Errorf("%s (omitted): %w", name, err)
@@ -249,14 +249,11 @@ func checkOmitted(d *Decision, omitted []string) error {
 	return nil
 }
 
-// checkFinite fails exactly when the number could not be encoded.
-func checkFinite(f float64) error { return finiteNumber(f) }
-
 func checkFeatureValue(v FeatureValue) error {
 	if v.kind != featureNumber {
 		return nil
 	}
-	return checkFinite(v.num)
+	return finiteNumber(v.num)
 }
 
 // modelAdmitted writes a model_admitted body. "details" is omitempty, so
@@ -265,7 +262,7 @@ func (e *recordEncoder) modelAdmitted(b *ModelAdmitted) error {
 	first := true
 	e.buf.WriteByte('{')
 	if len(b.Details) > 0 && e.bodyMember(&first, "details") {
-		if err := e.stringMap(b.Details); err != nil {
+		if err := object(e, b.Details, e.stringValue); err != nil {
 			return fmt.Errorf("details: %w", err)
 		}
 	}
@@ -281,7 +278,7 @@ func (e *recordEncoder) policyActivated(b *PolicyActivated) error {
 	first := true
 	e.buf.WriteByte('{')
 	if len(b.Details) > 0 && e.bodyMember(&first, "details") {
-		if err := e.stringMap(b.Details); err != nil {
+		if err := object(e, b.Details, e.stringValue); err != nil {
 			return fmt.Errorf("details: %w", err)
 		}
 	}
@@ -335,8 +332,9 @@ func (e *recordEncoder) reasons(rs []Reason) error {
 	return nil
 }
 
-// features writes the feature map; nil is written as {} (see Encode).
-func (e *recordEncoder) features(m map[string]FeatureValue) error {
+// object writes m as a JSON object in canonical member order, each value
+// by value; a nil map is written as {} (see Encode).
+func object[V any](e *recordEncoder, m map[string]V, value func(V) error) error {
 	keys, err := e.sortedKeys(mapKeys(e.keys[:0], m))
 	if err != nil {
 		return err
@@ -348,7 +346,7 @@ func (e *recordEncoder) features(m map[string]FeatureValue) error {
 		}
 		e.str(k.name)
 		e.buf.WriteByte(':')
-		if err := e.featureValue(m[k.key]); err != nil {
+		if err := value(m[k.key]); err != nil {
 			return fmt.Errorf("%q: %w", k.key, err)
 		}
 	}
@@ -356,43 +354,9 @@ func (e *recordEncoder) features(m map[string]FeatureValue) error {
 	return nil
 }
 
-// attributions writes the attribution map; nil is written as {} (see
-// Encode).
-func (e *recordEncoder) attributions(m map[string]float64) error {
-	keys, err := e.sortedKeys(mapKeys(e.keys[:0], m))
-	if err != nil {
-		return err
-	}
-	e.buf.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			e.buf.WriteByte(',')
-		}
-		e.str(k.name)
-		e.buf.WriteByte(':')
-		if err := e.number(m[k.key]); err != nil {
-			return fmt.Errorf("%q: %w", k.key, err)
-		}
-	}
-	e.buf.WriteByte('}')
-	return nil
-}
-
-func (e *recordEncoder) stringMap(m map[string]string) error {
-	keys, err := e.sortedKeys(mapKeys(e.keys[:0], m))
-	if err != nil {
-		return err
-	}
-	e.buf.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			e.buf.WriteByte(',')
-		}
-		e.str(k.name)
-		e.buf.WriteByte(':')
-		e.str(m[k.key])
-	}
-	e.buf.WriteByte('}')
+// stringValue adapts str to object's value callback.
+func (e *recordEncoder) stringValue(s string) error {
+	e.str(s)
 	return nil
 }
 

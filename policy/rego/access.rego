@@ -43,7 +43,7 @@ allow if {
 # evaluates the deny rules to say why. access_test.rego checks that the two
 # agree on every combination of role, action, subject, owner and token, so
 # an edit to one that is not made to the other fails the tests.
-decision := {"allow": true, "deny": set()} if {
+decision := granted_decision if {
 	action := cfg.actions[input.action]
 	role := cfg.roles[input.role]
 	role.scope == "owner"
