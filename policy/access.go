@@ -36,6 +36,16 @@ type AccessDecision struct {
 // error also comes with Allow false, so the result fails closed.
 func (e *Engine) Authorize(ctx context.Context, req AccessRequest) (AccessDecision, error) {
 	d := AccessDecision{PolicyRevision: e.revision}
+	memo, gen := e.accessMemo, uint64(0)
+	if memo != nil && cacheable(req) {
+		var granted bool
+		if granted, gen = memo.lookup(req); granted {
+			d.Allow = true
+			return d, nil
+		}
+	} else {
+		memo = nil
+	}
 	// Built directly as AST: converting a struct through reflection would
 	// cost more than evaluating the rules.
 	input := ast.NewObject(
@@ -60,6 +70,9 @@ func (e *Engine) Authorize(ctx context.Context, req AccessRequest) (AccessDecisi
 	d.Allow = allow && len(d.Denials) == 0
 	if !d.Allow {
 		return d, &Violation{Kind: ErrDenied, Op: fmt.Sprintf("%s %s", roleName(req.Role), req.Action), Findings: d.Denials}
+	}
+	if memo != nil {
+		memo.remember(req, gen)
 	}
 	return d, nil
 }

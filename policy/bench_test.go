@@ -13,7 +13,7 @@ import (
 // policy with the default model package admitted. It returns the decision
 // input of an application referred with four reasons, the most expensive
 // outcome, with reasons and meanings from that package's manifest.
-func servingEngine(b *testing.B) (*Engine, DecisionInput) {
+func servingEngine(b testing.TB) (*Engine, DecisionInput) {
 	b.Helper()
 	ctx := context.Background()
 	e := testEngine(b)

@@ -81,6 +81,9 @@ type Engine struct {
 	decision     rego.PreparedEvalQuery
 	ledger       rego.PreparedEvalQuery
 	ledgerFields []string
+	// accessMemo remembers access grants; nil when the policy calls a
+	// non-deterministic built-in and every request must be evaluated.
+	accessMemo *accessMemo
 }
 
 // File is one policy source file.
@@ -246,6 +249,9 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
 	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator()}
+	if call := nondeterministicCall(compiler.Modules); call == "" {
+		e.accessMemo = newAccessMemo()
+	}
 	for _, q := range []struct {
 		query string
 		dst   *rego.PreparedEvalQuery
