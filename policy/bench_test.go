@@ -25,7 +25,8 @@ func servingEngine(b testing.TB) (*Engine, DecisionInput) {
 		b.Fatal(err)
 	}
 	in := DecisionInput{
-		ModelID: pkg.Manifest.ID, ProbabilityOfDefault: 0.31, Score: 588,
+		// A PD as the model gives it, with all 17 significant digits.
+		ModelID: pkg.Manifest.ID, ProbabilityOfDefault: 0.31234567890123456, Score: 588,
 		Features: map[string]any{
 			"Seniority": 3.0, "Home": "rent", "Time": 48.0, "Records": "no", "Job": "fixed",
 			"Expenses": 60.0, "Income": 110.0, "Assets": 0.0, "Debt": 0.0, "Amount": 1000.0, "Price": 1300.0,
