@@ -384,6 +384,7 @@ func (l *Ledger) GetEntry(ctx context.Context, id ID) (*Entry, error) {
 			if e.ID != id {
 				return nil, fmt.Errorf("leaf %d has id %s, expected %s", p.LeafIndex, e.ID, id)
 			}
+			e.Type = recordType(e.Data)
 			return &e, nil
 		case !errors.Is(err, ErrNotFound):
 			return nil, err
@@ -486,11 +487,20 @@ func (l *Ledger) Entries(ctx context.Context, start uint64, count int) ([]Entry,
 		return nil, fmt.Errorf("%w: start %d is beyond the latest checkpoint (%d)", ErrInvalidArgument, start, latest.Size)
 	}
 	n := min(uint64(count), latest.Size-start)
-	return l.fetch(ctx, start, n)
+	entries, err := l.fetch(ctx, start, n)
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		entries[i].Type = recordType(entries[i].Data)
+	}
+	return entries, nil
 }
 
 // fetch reads exactly n sequenced leaves from start, looping because
-// Trillian may return fewer than asked.
+// Trillian may return fewer than asked. It leaves Entry.Type empty: the
+// checkpointer fetches every new leaf and needs only ids and bytes, and
+// parsing each record for its type was 1.5% of the server's CPU.
 func (l *Ledger) fetch(ctx context.Context, start, n uint64) ([]Entry, error) {
 	out := make([]Entry, 0, n)
 	for uint64(len(out)) < n {
@@ -517,7 +527,6 @@ func (l *Ledger) fetch(ctx context.Context, start, n uint64) ([]Entry, error) {
 			out = append(out, Entry{
 				ID:     id,
 				Data:   lf.GetLeafValue(),
-				Type:   recordType(lf.GetLeafValue()),
 				Status: StatusIntegrated,
 				Index:  uint64(lf.GetLeafIndex()),
 			})

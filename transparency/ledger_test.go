@@ -255,14 +255,14 @@ func TestGetEntryQueuedThenIntegrated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Status != StatusIntegrated || !bytes.Equal(e.Data, rec) || e.Index != p.LeafIndex {
+	if e.Status != StatusIntegrated || !bytes.Equal(e.Data, rec) || e.Index != p.LeafIndex || e.Type != TypeDecision {
 		t.Errorf("after integration: %+v", e)
 	}
 	entries, err := l.Entries(ctx, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || !bytes.Equal(entries[0].Data, rec) || entries[0].ID != rc.ID {
+	if len(entries) != 1 || !bytes.Equal(entries[0].Data, rec) || entries[0].ID != rc.ID || entries[0].Type != TypeDecision {
 		t.Errorf("Entries(0, 10) = %+v", entries)
 	}
 	// Proof against the latest checkpoint, asked for explicitly.

@@ -68,14 +68,22 @@ outcome := {
 	clean
 } else := full_outcome
 
-# clean: a known model, a PD in [0, 1], at least one candidate reason,
-# and every reason that could be disclosed has a code and is a feature of
-# the model, with its manifest meaning, that admission found names no
-# prohibited basis (data.admitted is written by the engine when it admits
-# a model: see disclosable in admission.rego). Anything else, including a
-# model that was never admitted, takes the full path, whose answer is the
-# same; only its cost differs.
+# clean: a known model, a PD in [0, 1], and either an approval, which
+# discloses no reasons and so has none to check, or at least one candidate
+# reason where every reason that could be disclosed has a code and is a
+# feature of the model, with its manifest meaning, that admission found
+# names no prohibited basis (data.admitted is written by the engine when it
+# admits a model: see disclosable in admission.rego). Anything else,
+# including a model that was never admitted, takes the full path, whose
+# answer is the same; only its cost differs.
 clean if {
+	cfg.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd <= 1
+	verdict == "approve"
+} else if {
 	cfg.models[input.model_id]
 	pd := input.probability_of_default
 	is_number(pd)

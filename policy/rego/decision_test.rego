@@ -175,4 +175,12 @@ test_fast_path_taken_only_for_vetted_reasons if {
 	not decision.clean with input as app(0.31, 1000)
 	relabelled := [{"code": "R01", "feature": "Income", "meaning": "marital_status"}]
 	not decision.clean with input as object.union(app(0.31, 1000), {"reasons": relabelled}) with data.admitted as admitted
+
+	# An approval discloses no reasons: clean whatever the candidates.
+	decision.clean with input as app(0.1, 1000)
+	decision.clean with input as object.union(app(0.1, 1000), {"reasons": relabelled})
+	not decision.clean with input as object.union(app(0.1, 1000), {"model_id": "nope"})
+
+	# Referred for its amount, it discloses reasons again.
+	not decision.clean with input as object.union(app(0.1, 9000), {"reasons": relabelled}) with data.admitted as admitted
 }
