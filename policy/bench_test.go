@@ -93,20 +93,30 @@ func BenchmarkAuthorize(b *testing.B) {
 	}
 }
 
-// BenchmarkDecide times Decide alone, for an admitted model (the fast
-// path) and for one the engine has not admitted (every rule evaluated).
+// BenchmarkDecide times Decide alone: for an admitted model (the fast
+// path) on the referral above and on an approval (60% of the credit test
+// set's outcomes), and for a model the engine has not admitted (every rule
+// evaluated).
 func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
-	admitted, in := servingEngine(b)
+	admitted, refer := servingEngine(b)
+	approve := refer
+	approve.ProbabilityOfDefault = 0.11234567890123456
 	for _, c := range []struct {
 		name string
 		e    *Engine
-	}{{"admitted", admitted}, {"not-admitted", testEngine(b)}} {
+		in   DecisionInput
+		want Decision
+	}{
+		{"admitted-refer", admitted, refer, Refer},
+		{"admitted-approve", admitted, approve, Approve},
+		{"not-admitted-refer", testEngine(b), refer, Refer},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.e.Decide(ctx, in); err != nil {
-					b.Fatal(err)
+				if o, err := c.e.Decide(ctx, c.in); err != nil || o.Decision != c.want {
+					b.Fatal(o, err)
 				}
 			}
 		})
