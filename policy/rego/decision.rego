@@ -12,6 +12,11 @@ package glassbox.decision
 import data.config.decision as cfg
 import data.glassbox.lib
 
+# The engine passes a PD in [0, 1] truncated toward zero to 15 significant
+# digits (OPA compares longer numbers through math/big, slowly). That keeps
+# pd < t and pd >= t exactly as for the full value for every cut-off t with
+# at most 15 decimals, so cut-off rules are written in those two forms.
+
 # This policy runs on every decision, and in OPA's evaluator each rule
 # reference and each store read costs about as much as a dozen simple
 # expressions. So the rules below read input fields directly, build their
