@@ -60,10 +60,27 @@ func parseJSON(data []byte) (any, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("the request body is not valid UTF-8")
 	}
-	// A byte scan rejects deep nesting before any recursion happens.
-	if err := checkDepth(data, maxJSONDepth); err != nil {
+	// A byte scan rejects deep nesting before any recursion happens, and
+	// counts the object members.
+	members, err := scanJSON(data, maxJSONDepth)
+	if err != nil {
 		return nil, err
 	}
+	// The standard decoder is about 2.5 times faster than reading token by
+	// token, but resolves a duplicate member name silently to its last
+	// value. A duplicate is the only way the decoded objects can hold fewer
+	// entries than the document has members, so counting tells whether its
+	// answer can be used. Anything else, every error included, is left to
+	// the token reader, which names the problem.
+	if v, ok := decodeWhole(data, members); ok {
+		return v, nil
+	}
+	return decodeTokens(data)
+}
+
+// decodeTokens reads one JSON document token by token and names the first
+// problem: a syntax error, a duplicate member or data after the value.
+func decodeTokens(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := decodeValue(dec)
@@ -74,6 +91,41 @@ func parseJSON(data []byte) (any, error) {
 		return nil, errors.New("invalid JSON: data after the top-level value")
 	}
 	return v, nil
+}
+
+// decodeWhole decodes one JSON document with the standard decoder and
+// reports whether it is exactly one value whose objects hold all members
+// of the document.
+func decodeWhole(data []byte, members int) (any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return v, countMembers(v) == members
+}
+
+// countMembers sums the entries of every object in v.
+func countMembers(v any) int {
+	switch x := v.(type) {
+	case map[string]any:
+		n := len(x)
+		for _, e := range x {
+			n += countMembers(e)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range x {
+			n += countMembers(e)
+		}
+		return n
+	}
+	return 0
 }
 
 func jsonErrText(err error, dec *json.Decoder) string {
@@ -87,9 +139,11 @@ func jsonErrText(err error, dec *json.Decoder) string {
 	return fmt.Sprintf("%s (near byte %d)", err.Error(), dec.InputOffset())
 }
 
-// checkDepth fails when arrays and objects nest deeper than limit. It
-// skips strings so that brackets inside them do not count.
-func checkDepth(data []byte, limit int) error {
+// scanJSON fails when arrays and objects nest deeper than limit, and
+// counts the object members of a well-formed document (the colons outside
+// strings). It skips strings so that brackets and colons inside them do not
+// count.
+func scanJSON(data []byte, limit int) (members int, err error) {
 	depth, inString, escaped := 0, false, false
 	for _, b := range data {
 		switch {
@@ -104,16 +158,18 @@ func checkDepth(data []byte, limit int) error {
 			}
 		case b == '"':
 			inString = true
+		case b == ':':
+			members++
 		case b == '{' || b == '[':
 			depth++
 			if depth > limit {
-				return fmt.Errorf("invalid JSON: nesting deeper than %d levels", limit)
+				return 0, fmt.Errorf("invalid JSON: nesting deeper than %d levels", limit)
 			}
 		case b == '}' || b == ']':
 			depth--
 		}
 	}
-	return nil
+	return members, nil
 }
 
 // decodeValue reads one value token by token, to see duplicate member
