@@ -111,21 +111,19 @@ func decodeWhole(data []byte, members int) (any, bool) {
 
 // countMembers sums the entries of every object in v.
 func countMembers(v any) int {
+	n := 0
 	switch x := v.(type) {
 	case map[string]any:
-		n := len(x)
+		n = len(x)
 		for _, e := range x {
 			n += countMembers(e)
 		}
-		return n
 	case []any:
-		n := 0
 		for _, e := range x {
 			n += countMembers(e)
 		}
-		return n
 	}
-	return 0
+	return n
 }
 
 func jsonErrText(err error, dec *json.Decoder) string {

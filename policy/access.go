@@ -36,15 +36,10 @@ type AccessDecision struct {
 // error also comes with Allow false, so the result fails closed.
 func (e *Engine) Authorize(ctx context.Context, req AccessRequest) (AccessDecision, error) {
 	d := AccessDecision{PolicyRevision: e.revision}
-	memo, gen := e.accessMemo, uint64(0)
-	if memo != nil && cacheable(req) {
-		var granted bool
-		if granted, gen = memo.lookup(req); granted {
-			d.Allow = true
-			return d, nil
-		}
-	} else {
-		memo = nil
+	granted, gen := e.accessMemo.lookup(req)
+	if granted {
+		d.Allow = true
+		return d, nil
 	}
 	// Built directly as AST: converting a struct through reflection would
 	// cost more than evaluating the rules.
@@ -71,9 +66,7 @@ func (e *Engine) Authorize(ctx context.Context, req AccessRequest) (AccessDecisi
 	if !d.Allow {
 		return d, &Violation{Kind: ErrDenied, Op: fmt.Sprintf("%s %s", roleName(req.Role), req.Action), Findings: d.Denials}
 	}
-	if memo != nil {
-		memo.remember(req, gen)
-	}
+	e.accessMemo.remember(req, gen)
 	return d, nil
 }
 

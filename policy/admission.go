@@ -58,11 +58,9 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 		return a, fmt.Errorf("policy: %s: disclosable is %v, not an object", queryAdmission, res["disclosable"])
 	}
 	record := ast.NewObject(item("disclosable", ast.NewTerm(disclosable)))
-	if e.accessMemo != nil {
-		// After the write, whether or not it succeeded: an access policy
-		// may read data.admitted.
-		defer e.accessMemo.invalidate()
-	}
+	// After the write, whether or not it succeeded: an access policy may
+	// read data.admitted.
+	defer e.accessMemo.invalidate()
 	if err := storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{admittedRoot, m.ID}, record); err != nil {
 		return a, fmt.Errorf("policy: admit model %q: recording admission: %w", m.ID, err)
 	}

@@ -11,7 +11,7 @@ import (
 // reading the checkpoint.
 //
 // The access policy is a pure function of its input and the policy data
-// when it calls no non-deterministic built-in (memoizable checks that), so
+// when it calls no non-deterministic built-in (deterministic checks that), so
 // a remembered grant is exactly what evaluating again would give, as long
 // as the data has not changed since: every store write clears the memo
 // (see invalidate). Only grants are kept, and only for requests without a
@@ -39,18 +39,24 @@ func cacheable(req AccessRequest) bool {
 }
 
 // lookup reports whether req was granted before, and the store generation
-// to pass to remember after evaluating it.
+// to pass to remember after evaluating it. A nil memo remembers nothing.
 func (m *accessMemo) lookup(req AccessRequest) (granted bool, gen uint64) {
+	if m == nil || !cacheable(req) {
+		return false, 0
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, granted = m.granted[req]
 	return granted, m.gen
 }
 
-// remember records a grant evaluated against generation gen. A grant
-// evaluated before a store write that has since happened is dropped: it
-// may have read the old data.
+// remember records a grant evaluated against generation gen, if req is of
+// the kind the memo keeps. A grant evaluated before a store write that has
+// since happened is dropped: it may have read the old data.
 func (m *accessMemo) remember(req AccessRequest, gen uint64) {
+	if m == nil || !cacheable(req) {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen == m.gen && len(m.granted) < accessMemoLimit {
@@ -60,32 +66,35 @@ func (m *accessMemo) remember(req AccessRequest, gen uint64) {
 
 // invalidate forgets every grant; call it after each store write.
 func (m *accessMemo) invalidate() {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
 	clear(m.granted)
 }
 
-// nondeterministicCall returns the first call in the modules to a built-in
-// OPA marks non-deterministic (time.now_ns, rand.intn, http.send, ...), or
-// "" if there is none. A policy that makes such a call may answer the same
-// input differently, so its answers must not be remembered.
-func nondeterministicCall(modules map[string]*ast.Module) string {
-	found := ""
+// deterministic reports whether the modules call no built-in OPA marks
+// non-deterministic (time.now_ns, rand.intn, http.send, ...). A policy
+// that makes such a call may answer the same input differently, so its
+// answers must not be remembered.
+func deterministic(modules map[string]*ast.Module) bool {
+	found := false
 	for _, m := range modules {
 		ast.WalkExprs(m, func(x *ast.Expr) bool {
-			if found != "" || !x.IsCall() {
-				return found != ""
+			if x.IsCall() {
+				if b, ok := ast.BuiltinMap[x.Operator().String()]; ok && b.Nondeterministic {
+					found = true
+				}
 			}
-			name := x.Operator().String()
-			if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
-				found = name
-			}
-			return found != ""
+			// The walk goes on to the other expressions whatever this
+			// returns; true only stops it descending.
+			return found
 		})
-		if found != "" {
-			break
+		if found {
+			return false
 		}
 	}
-	return found
+	return true
 }

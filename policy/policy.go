@@ -249,7 +249,7 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
 	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator()}
-	if nondeterministicCall(compiler.Modules) == "" {
+	if deterministic(compiler.Modules) {
 		e.accessMemo = newAccessMemo()
 	}
 	for _, q := range []struct {
