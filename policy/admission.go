@@ -53,11 +53,11 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 	}
 	// Recorded only now, for an admitted model: decisions for it may then
 	// take the decision rules' fast path.
-	disclosable, ok := res["disclosable"].(ast.Object)
+	reasons, ok := res["reasons"].(ast.Set)
 	if !ok {
-		return a, fmt.Errorf("policy: %s: disclosable is %v, not an object", queryAdmission, res["disclosable"])
+		return a, fmt.Errorf("policy: %s: reasons is %v, not a set", queryAdmission, res["reasons"])
 	}
-	record := ast.NewObject(item("disclosable", ast.NewTerm(disclosable)))
+	record := ast.NewObject(item("reasons", ast.NewTerm(reasons)))
 	// After the write, whether or not it succeeded: an access policy may
 	// read data.admitted.
 	defer e.accessMemo.invalidate()

@@ -54,7 +54,7 @@ type Outcome struct {
 // and a *Violation wrapping ErrRejected.
 func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
 	out := Outcome{PolicyRevision: e.revision}
-	input, err := decisionValue(in)
+	input, err := decisionValue(in, e.terms)
 	if err != nil {
 		return out, fmt.Errorf("policy: decide: %w", err)
 	}
@@ -75,22 +75,18 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 	return out, nil
 }
 
-func decisionValue(in DecisionInput) (ast.Value, error) {
-	feats := ast.NewObject()
+func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
+	feats := ast.NewObjectWithCapacity(len(in.Features))
 	for k, v := range in.Features {
 		t, err := scalar(v)
 		if err != nil {
 			return nil, fmt.Errorf("feature %q: %w", k, err)
 		}
-		feats.Insert(ast.StringTerm(k), t)
+		feats.Insert(terms.name(k), t)
 	}
 	rs := make([]*ast.Term, len(in.Reasons))
 	for i, r := range in.Reasons {
-		rs[i] = ast.ObjectTerm(
-			item("code", ast.StringTerm(r.Code)),
-			item("feature", ast.StringTerm(r.Feature)),
-			item("meaning", ast.StringTerm(r.Meaning)),
-		)
+		rs[i] = terms.reason(r)
 	}
 	pd, err := policyPD(in.ProbabilityOfDefault)
 	if err != nil {

@@ -121,7 +121,7 @@ func TestDecideTruncatedPDSameOutcome(t *testing.T) {
 		if err != nil {
 			t.Fatal(pd, err)
 		}
-		input, err := decisionValue(in)
+		input, err := decisionValue(in, e.terms)
 		if err != nil {
 			t.Fatal(err)
 		}

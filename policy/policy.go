@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -55,6 +56,11 @@ const DataFile = "data.json"
 // Queries the engine prepares. They are part of the contract between the Go
 // side and the Rego files: an override directory must define them.
 const (
+	// rulebookRoot is the top-level data document Compile fills from the
+	// policy's METADATA: {id: {"title", "citation"}} for every rule with a
+	// custom id, so hot-path rules can cite rules they restate.
+	rulebookRoot = "rulebook"
+
 	// admittedRoot is the top-level data document the engine writes: one
 	// entry per admitted model.
 	admittedRoot = "admitted"
@@ -84,6 +90,7 @@ type Engine struct {
 	// accessMemo remembers access grants; nil when the policy calls a
 	// non-deterministic built-in and every request must be evaluated.
 	accessMemo *accessMemo
+	terms      *inputTerms
 }
 
 // File is one policy source file.
@@ -226,14 +233,43 @@ func Compile(files []File) (map[string]*ast.Module, storage.Store, error) {
 	if data == nil {
 		return nil, nil, fmt.Errorf("%s must be a JSON object", DataFile)
 	}
-	if _, ok := data[admittedRoot]; ok {
-		return nil, nil, fmt.Errorf("%s: %q is written by the engine and may not be set", DataFile, admittedRoot)
+	for _, root := range []string{admittedRoot, rulebookRoot} {
+		if _, ok := data[root]; ok {
+			return nil, nil, fmt.Errorf("%s: %q is written by the engine and may not be set", DataFile, root)
+		}
 	}
 	data[admittedRoot] = map[string]any{}
+	book, err := rulebook(modules)
+	if err != nil {
+		return nil, nil, err
+	}
+	data[rulebookRoot] = book
 	// AST values on read: data is converted once here instead of on every
 	// evaluation.
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
 	return modules, store, nil
+}
+
+// rulebook collects the title and citation of every rule whose METADATA
+// gives it a custom id. Rules may share an id (one rule written as several
+// definitions) only if they also share the title and citation.
+func rulebook(modules map[string]*ast.Module) (map[string]any, error) {
+	book := map[string]any{}
+	for _, name := range slices.Sorted(maps.Keys(modules)) {
+		for _, a := range modules[name].Annotations {
+			id, ok := a.Custom["id"].(string)
+			if !ok || id == "" {
+				continue
+			}
+			citation, _ := a.Custom["citation"].(string)
+			entry := map[string]any{"title": a.Title, "citation": citation}
+			if prev, ok := book[id]; ok && !maps.Equal(prev.(map[string]any), entry) {
+				return nil, fmt.Errorf("%s: rule id %s has two different titles or citations", name, id)
+			}
+			book[id] = entry
+		}
+	}
+	return book, nil
 }
 
 func newEngine(ctx context.Context, files []File) (*Engine, error) {
@@ -248,7 +284,7 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
-	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator()}
+	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator(), terms: newInputTerms()}
 	if deterministic(compiler.Modules) {
 		e.accessMemo = newAccessMemo()
 	}

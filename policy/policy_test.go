@@ -544,6 +544,10 @@ func TestNewErrors(t *testing.T) {
 		"identifier in ledger": with(DataFile, strings.Replace(all[DataFile], `"application_id",`, `"application_id", "applicant_email",`, 1)),
 		"missing rule":         with("ledger.rego", "package glassbox.ledger\n"),
 		"sets engine data":     with(DataFile, strings.Replace(all[DataFile], `"config": {`, `"admitted": {}, "config": {`, 1)),
+		"sets rulebook":        with(DataFile, strings.Replace(all[DataFile], `"config": {`, `"rulebook": {}, "config": {`, 1)),
+		// Two rules may share an id only if they cite alike: the hot path
+		// cites by id.
+		"conflicting rule ids": with("extra.rego", "package glassbox.extra\n\n# METADATA\n# title: Something else\n# custom:\n#   id: DEC-APPROVE\n#   citation: elsewhere\nx := 1\n"),
 	}
 	for name, files := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -600,6 +604,7 @@ func TestAdmissionRecord(t *testing.T) {
 		"none":              nil,
 		"relabelled":        append([]Reason{{Code: "R01", Feature: manifestReasons[0].Feature, Meaning: "marital_status"}}, manifestReasons[1:]...),
 		"foreign feature":   append([]Reason{{Code: "R99", Feature: "Sex", Meaning: "sex"}}, manifestReasons...),
+		"other code":        append([]Reason{{Code: "R99", Feature: manifestReasons[0].Feature, Meaning: manifestReasons[0].Meaning}}, manifestReasons[1:]...),
 		"no code":           append([]Reason{{Feature: manifestReasons[0].Feature, Meaning: manifestReasons[0].Meaning}}, manifestReasons[1:]...),
 		"fallback":          {{Code: "R00"}},
 		"prohibited beyond": append(slices.Clone(manifestReasons[:4]), Reason{Code: "R98", Feature: "Marital", Meaning: "marital_status"}),

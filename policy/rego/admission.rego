@@ -16,16 +16,22 @@ default admitted := false
 
 admitted if count(violations) == 0
 
-result := {"admitted": admitted, "violations": violations, "disclosable": disclosable}
+result := {"admitted": admitted, "violations": violations, "reasons": reasons}
 
-# disclosable maps each feature that names no prohibited basis, word by
-# word in its name or its meaning, to its meaning. The engine records it
-# for an admitted model; the decision rules' fast path then checks a
-# disclosed reason with one lookup instead of normalising its strings (see
-# clean in decision.rego). Word-by-word matching finds at least what the
-# decision rules' whole-identifier check finds, so a feature listed here
+# reasons are the principal reasons a decision for this model may
+# disclose, each as the engine passes it to the decision rules: one per
+# feature that has a reason code and names no prohibited basis, word by
+# word, in its name or its meaning. The engine records them for an
+# admitted model, and the decision rules' hot path vets a disclosed reason
+# with one set lookup instead of normalising its strings (see fast_outcome
+# in decision.rego). Word-by-word matching finds at least what the
+# decision rules' whole-identifier check finds, so a reason listed here
 # never trips that check.
-disclosable := {f.name: f.meaning | some f in features; count(f.bases) == 0}
+reasons := {{"code": f.reason_code, "feature": f.name, "meaning": f.meaning} |
+	some f in features
+	f.reason_code != ""
+	count(f.bases) == 0
+}
 
 # features, with absent optional fields filled so rules need no guards.
 features contains {
@@ -34,6 +40,7 @@ features contains {
 	"type": object.get(f, "type", ""),
 	"monotone": object.get(f, "monotone", 0),
 	"justification": object.get(f, "justification", ""),
+	"reason_code": object.get(f, ["reason", "code"], ""),
 	"bases": lib.feature_bases(f.name, object.get(f, "meaning", "")),
 } if {
 	some f in object.get(m, "features", [])

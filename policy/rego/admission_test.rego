@@ -128,3 +128,22 @@ test_protected_manifest_reports_every_violation if {
 test_describe_without_meaning if {
 	admission.describe({"name": "Gender", "meaning": ""}) == `feature "Gender"`
 }
+
+# The reasons admission vets are the features' manifest reasons, skipping
+# features without a reason code and features that name a prohibited basis.
+coded(name, meaning, code) := object.union(feature(name, meaning, 1), {"reason": {"code": code, "text": "t"}})
+
+test_vetted_reasons if {
+	m := object.union(compliant, {"features": [
+		coded("Income", "income", "R07"),
+		coded("Debt", "", "R09"),
+		feature("Seniority", "employment_seniority", -1),
+		coded("MaritalStatus", "household", "R10"),
+		coded("Savings", "race", "R11"),
+	]})
+	r := admission.result with input as {"manifest": m, "actual_sha256": sha}
+	r.reasons == {
+		{"code": "R07", "feature": "Income", "meaning": "income"},
+		{"code": "R09", "feature": "Debt", "meaning": ""},
+	}
+}

@@ -17,11 +17,6 @@ import data.glassbox.lib
 # pd < t and pd >= t exactly as for the full value for every cut-off t with
 # at most 15 decimals, so cut-off rules are written in those two forms.
 
-# This policy runs on every decision, and in OPA's evaluator each rule
-# reference and each store read costs about as much as a dozen simple
-# expressions. So the rules below read input fields directly, build their
-# findings inline instead of through lib helpers, and the hot path skips
-# the violation rules when the input is clean (see outcome).
 params := cfg.models[input.model_id]
 
 valid_pd if {
@@ -60,47 +55,81 @@ full_outcome := {
 	"violations": violations,
 }
 
-# outcome is what the API asks. When the input is clean no violation rule
-# can fire, so none is evaluated. decision_test.rego checks
-# outcome == full_outcome over a grid of clean and unclean inputs, so this
-# shortcut cannot drift from the rules.
-outcome := {
-	"decision": verdict,
-	"rules": outcome_rules | reason_rules,
-	"reasons": reasons,
-	"violations": set(),
-} if {
-	clean
+# outcome is what the API asks: the hot path's answer when it has one,
+# the full evaluation's otherwise. decision_test.rego checks outcome ==
+# full_outcome over a grid of inputs, clean and unclean, so the hot path
+# cannot drift from the rules.
+outcome := o if {
+	o := fast_outcome
 } else := full_outcome
 
-# clean: a known model, a PD in [0, 1], and either an approval, which
-# discloses no reasons and so has none to check, or at least one candidate
-# reason where every reason that could be disclosed has a code and is a
-# feature of the model, with its manifest meaning, that admission found
-# names no prohibited basis (data.admitted is written by the engine when it
-# admits a model: see disclosable in admission.rego). Anything else,
-# including a model that was never admitted, takes the full path, whose
-# answer is the same; only its cost differs.
-clean if {
-	cfg.models[input.model_id]
+# fast_outcome is the rules above and below evaluated in one body, for the
+# common case: an admitted model's thresholds, a PD in [0, 1], a numeric
+# amount, and (for an adverse outcome) reasons that admission vetted. It
+# is undefined otherwise, and outcome falls back to the full evaluation.
+#
+# In OPA's evaluator each rule or function evaluation costs as much as a
+# dozen expressions, and this runs on every decision. So each decision rule
+# appears here as a comprehension that holds its finding when the rule's
+# conditions hold and is empty otherwise (a failing condition costs one
+# expression, and only fired rules format a message), and the findings'
+# titles and citations come from data.rulebook, which the engine fills
+# from the rules' METADATA.
+fast_outcome := o if {
+	# One read of the configuration, then local lookups.
+	c := cfg
+	p := c.models[input.model_id]
 	pd := input.probability_of_default
 	is_number(pd)
 	pd >= 0
 	pd <= 1
-	verdict == "approve"
-} else if {
-	cfg.models[input.model_id]
-	pd := input.probability_of_default
-	is_number(pd)
-	pd >= 0
-	pd <= 1
-	disclosable := array.slice(input.reasons, 0, cfg.max_reasons)
-	count(disclosable) > 0
-	vetted := data.admitted[input.model_id].disclosable
-	every r in disclosable {
-		r.code != ""
-		vetted[r.feature] == r.meaning
+	amount := input.features[p.amount_feature]
+	is_number(amount)
+	book := data.rulebook
+
+	approve := {f |
+		pd < p.approve_below
+		f := {"id": "DEC-APPROVE", "title": book["DEC-APPROVE"].title, "citation": book["DEC-APPROVE"].citation, "outcome": "approve", "message": sprintf("probability of default %.4f is below the approval cut-off %v", [pd, p.approve_below])}
 	}
+	band := {f |
+		pd >= p.approve_below
+		pd < p.decline_at
+		f := {"id": "DEC-REFER-BAND", "title": book["DEC-REFER-BAND"].title, "citation": book["DEC-REFER-BAND"].citation, "outcome": "refer", "message": sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [pd, p.approve_below, p.decline_at])}
+	}
+	decline := {f |
+		pd >= p.decline_at
+		f := {"id": "DEC-DECLINE", "title": book["DEC-DECLINE"].title, "citation": book["DEC-DECLINE"].citation, "outcome": "decline", "message": sprintf("probability of default %.4f is at or above the decline cut-off %v", [pd, p.decline_at])}
+	}
+	margin := {f |
+		pd < p.approve_below
+		pd >= p.approve_below - p.approve_margin
+		f := {"id": "DEC-REFER-MARGIN", "title": book["DEC-REFER-MARGIN"].title, "citation": book["DEC-REFER-MARGIN"].citation, "outcome": "refer", "message": sprintf("probability of default %.4f is within %v of the approval cut-off %v", [pd, p.approve_margin, p.approve_below])}
+	}
+	large := {f |
+		amount > p.amount_limit
+		f := {"id": "DEC-REFER-AMOUNT", "title": book["DEC-REFER-AMOUNT"].title, "citation": book["DEC-REFER-AMOUNT"].citation, "outcome": "refer", "message": sprintf("requested %s %v is above the automated limit %v", [p.amount_feature, amount, p.amount_limit])}
+	}
+	referrals := (band | margin) | large
+	fired := (approve | decline) | referrals
+
+	# verdict: the most adverse outcome fired. For a PD in [0, 1] at least
+	# one band rule fires whatever the cut-offs: pd < t or pd >= t holds
+	# for every t in OPA's total order of values.
+	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[count(decline) == 0, count(referrals) == 0]]
+
+	# An approval discloses no reasons. An adverse outcome discloses the top
+	# ones, each of which must be a reason admission vetted for this model:
+	# its manifest code, name and meaning, naming no prohibited basis.
+	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set()}} | {x |
+		v != "approve"
+		rs := array.slice(input.reasons, 0, c.max_reasons)
+		count(rs) > 0
+		object.subset(data.admitted[input.model_id].reasons, {r | some r in rs})
+		msg := sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(input.reasons)])
+		finding := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": msg}
+		x := {"decision": v, "rules": fired | {finding}, "reasons": rs, "violations": set()}
+	}
+	some o in results
 }
 
 # METADATA

@@ -130,14 +130,8 @@ test_prohibited_reason_beyond_the_fourth_is_not_disclosed_and_not_checked if {
 }
 
 # What the engine records for the default model when it admits it (see
-# disclosable in admission.rego), for the reasons above.
-admitted := {"credit-risk-v1": {"disclosable": {
-	"Income": "income",
-	"Debt": "debt",
-	"Seniority": "employment_seniority",
-	"Records": "credit_records",
-	"Amount": "requested_amount",
-}}}
+# reasons in admission.rego), for the reasons above.
+admitted := {"credit-risk-v1": {"reasons": {r | some r in reasons}}}
 
 # outcome takes a fast path for clean inputs; full_outcome evaluates every
 # rule. They must agree on every input, clean or not, admitted or not.
@@ -171,16 +165,45 @@ test_fast_path_agrees_with_full_evaluation if {
 }
 
 test_fast_path_taken_only_for_vetted_reasons if {
-	decision.clean with input as app(0.31, 1000) with data.admitted as admitted
-	not decision.clean with input as app(0.31, 1000)
+	decision.fast_outcome with input as app(0.31, 1000) with data.admitted as admitted
+	not decision.fast_outcome with input as app(0.31, 1000)
 	relabelled := [{"code": "R01", "feature": "Income", "meaning": "marital_status"}]
-	not decision.clean with input as object.union(app(0.31, 1000), {"reasons": relabelled}) with data.admitted as admitted
+	not decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": relabelled}) with data.admitted as admitted
+	recoded := [{"code": "R99", "feature": "Income", "meaning": "income"}]
+	not decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": recoded}) with data.admitted as admitted
 
-	# An approval discloses no reasons: clean whatever the candidates.
-	decision.clean with input as app(0.1, 1000)
-	decision.clean with input as object.union(app(0.1, 1000), {"reasons": relabelled})
-	not decision.clean with input as object.union(app(0.1, 1000), {"model_id": "nope"})
+	# An approval discloses no reasons: fast whatever the candidates.
+	decision.fast_outcome with input as app(0.1, 1000)
+	decision.fast_outcome with input as object.union(app(0.1, 1000), {"reasons": relabelled})
+	not decision.fast_outcome with input as object.union(app(0.1, 1000), {"model_id": "nope"})
 
 	# Referred for its amount, it discloses reasons again.
-	not decision.clean with input as object.union(app(0.1, 9000), {"reasons": relabelled}) with data.admitted as admitted
+	not decision.fast_outcome with input as object.union(app(0.1, 9000), {"reasons": relabelled}) with data.admitted as admitted
+}
+
+test_fast_path_needs_numbers_and_ordered_cutoffs if {
+	not decision.fast_outcome with input as app(0.1, "lots")
+	not decision.fast_outcome with input as app("0.1", 1000)
+}
+
+# Cut-offs in the wrong order, or not numbers at all, are a policy error,
+# but the hot path must still agree with the rules.
+test_fast_path_agrees_with_full_evaluation_on_odd_cutoffs if {
+	disagreements := [[cutoffs, pd] |
+		some cutoffs in [
+			{"approve_below": 0.4, "decline_at": 0.2},
+			{"approve_below": 0.3, "decline_at": 0.3},
+			{"approve_below": "0.3", "decline_at": 0.5},
+			{"approve_below": 0.25, "decline_at": null},
+		]
+		some pd in [0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1]
+		params := object.union(data.config.decision.models["credit-risk-v1"], cutoffs)
+		x := app(pd, 1000)
+		fast := decision.outcome with input as x with data.admitted as admitted
+			with data.config.decision.models["credit-risk-v1"] as params
+		full := decision.full_outcome with input as x with data.admitted as admitted
+			with data.config.decision.models["credit-risk-v1"] as params
+		fast != full
+	]
+	disagreements == []
 }
