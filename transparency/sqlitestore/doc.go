@@ -7,8 +7,8 @@
 // SQLite admits one writer at a time. Rather than letting writers collide and
 // retry on SQLITE_BUSY, the Provider owns exactly one write connection
 // (database/sql pool capped at one connection) and every write transaction
-// (log read-write transactions, admin read-write transactions, QueueLeaves and
-// AddSequencedLeaves) runs on it, in turn. Write transactions begin with
+// (log read-write transactions, admin read-write transactions,
+// AddSequencedLeaves and the intake's moves, see below) runs on it, in turn. Write transactions begin with
 // BEGIN IMMEDIATE so the write lock is taken before the first read and the
 // transaction's snapshot is always the latest state, even if another process
 // opens the same file. Snapshots (SnapshotForTree, admin Snapshot) use a
@@ -16,28 +16,53 @@
 // are never blocked by the writer.
 //
 // A consequence: code running inside a read-write transaction must not start
-// another write on the same Provider (for example call QueueLeaves from inside
-// ReadWriteTransaction's callback); it would wait for the connection it holds.
+// another write on the same Provider (for example call AddSequencedLeaves from
+// inside ReadWriteTransaction's callback); it would wait for the connection it
+// holds.
 // Trillian's servers never nest transactions.
 //
-// # Queueing and group commit
+// # Queueing: the intake
 //
-// Concurrent QueueLeaves calls are not given a transaction each. They are
-// handed to one goroutine per Provider which drains every request waiting at
-// that moment and writes them all in one transaction; each caller returns
-// only after that transaction has committed. A request that fails does not
-// fail the others: the batch is rolled back and rewritten without it. Under load this turns
-// many small fsyncs into one, which is what makes synchronous=FULL affordable.
+// QueueLeaves does not write to the database. Its leaves are appended to
+// the intake, a directory of segment files next to the database file
+// (path + ".intake"), by one goroutine that takes every call waiting at that
+// moment, writes their new leaves with one write and one fsync, and only
+// then answers them. Acknowledging a leaf therefore never waits for the
+// single write connection, which a sequencing pass holds for several
+// milliseconds (and a WAL checkpoint for longer); under load that wait was
+// the whole latency tail of queueing.
+//
+// Leaves move from the intake into the database (Leaves and Unsequenced)
+// inside the next write transaction that calls DequeueLeaves, normally the
+// sequencer's pass, which can then sequence them at once; if no such
+// transaction comes for half a second, the intake moves them in a
+// transaction of its own, so they arrive even where no sequencer runs in
+// this process. The moving transaction also records, in IntakeState, the
+// highest intake sequence number it moved, which makes the hand-over
+// atomic: on Open, exactly the entries above that number are read back
+// from the segments, and segments holding nothing above it are deleted.
+// Duplicates are found against the pending entries first and then the
+// database; an entry leaves the pending set only after the transaction
+// that moved it has committed, so a duplicate is never missed in between.
+//
+// A record torn by a crash can only be the tail of the newest segment (an
+// entry is acknowledged after its fsync) and is cut off on Open; any other
+// damage, or a missing segment, makes Open fail rather than silently drop
+// acknowledged leaves. If an append cannot be made durable, every later
+// QueueLeaves fails until the process restarts and recovers the segment.
+//
+// The intake belongs to the process that opened the Provider; two
+// processes must not queue into the same database file.
 //
 // # Durability
 //
-// The database runs in WAL mode with synchronous=FULL: the WAL is fsynced on
-// every commit, so a QueueLeaves or sequencing pass that returned success
-// survives both a SIGKILL of the process and a power loss or kernel crash.
-// synchronous=NORMAL would survive SIGKILL (committed frames are in the OS page
-// cache) but could lose the last commits on power loss; for a ledger of
-// credit decisions that is not acceptable, and group commit keeps the cost of
-// FULL low.
+// The intake's segments are fsynced before an append is acknowledged. The
+// database runs in WAL mode with synchronous=FULL: the WAL is fsynced on
+// every commit, so a sequencing pass that returned success survives both a
+// SIGKILL of the process and a power loss or kernel crash.
+// synchronous=NORMAL would survive SIGKILL (committed frames are in the OS
+// page cache) but could lose the last commits on power loss; for a ledger
+// of credit decisions that is not acceptable.
 //
 // # Schema and semantics
 //

@@ -36,7 +36,7 @@ const hashSize = sha256.Size
 type logStorage struct {
 	writer, reader *sql.DB
 	ws, rs         stmts
-	queue          *queuer
+	intake         *intake
 	metrics        *metrics
 }
 
@@ -116,7 +116,7 @@ func (s *logStorage) QueueLeaves(ctx context.Context, t *trillian.Tree, leaves [
 		leaf.QueueTimestamp = qts
 	}
 
-	existing, err := s.queue.submit(ctx, &queueReq{
+	existing, err := s.intake.submit(ctx, &queueReq{
 		treeID:  t.TreeId,
 		leaves:  leaves,
 		tsNanos: queueTimestamp.UnixNano(),
@@ -221,7 +221,11 @@ type logTX struct {
 	tiles    *cache.SubtreeCache
 	dequeued map[string]dequeuedLeaf // by identity hash
 	cursor   dequeuedLeaf            // last queue key handed out
-	done     bool
+	// drained: the intake's pending entries were moved in this
+	// transaction, up to intake sequence number drainedThrough.
+	drained        bool
+	drainedThrough uint64
+	done           bool
 }
 
 var _ storage.LogTreeTX = (*logTX)(nil)
@@ -265,6 +269,9 @@ func (t *logTX) Commit(ctx context.Context) error {
 	}
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
+	}
+	if t.drainedThrough > 0 {
+		t.ls.intake.consumedThrough(t.drainedThrough)
 	}
 	return nil
 }
@@ -402,6 +409,15 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 	}
 	if !t.write {
 		return nil, errors.New("sqlitestore: DequeueLeaves in a read-only transaction")
+	}
+	if !t.drained {
+		// Leaves acknowledged by the intake join the queue here, in the
+		// transaction that may sequence them.
+		through, err := t.ls.intake.drainInto(ctx, t.tx, t.stmts)
+		if err != nil {
+			return nil, err
+		}
+		t.drained, t.drainedThrough = true, through
 	}
 
 	st, err := t.stmt(ctx, selectUnsequencedSQL)

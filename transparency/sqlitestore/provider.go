@@ -43,7 +43,7 @@ type Provider struct {
 	writer  *sql.DB // exactly one connection; all writes go through it
 	reader  *sql.DB // query-only pool for snapshots
 	metrics *metrics
-	queue   *queuer
+	intake  *intake
 	log     *logStorage
 	admin   *adminStorage
 
@@ -58,6 +58,15 @@ var _ storage.Provider = (*Provider)(nil)
 // registered with mf once per Provider, so a factory that rejects duplicate
 // names (such as Prometheus') must not be shared between two Providers.
 func Open(ctx context.Context, path string, mf monitoring.MetricFactory) (*Provider, error) {
+	return openWith(ctx, path, mf, openOptions{segmentBytes: defaultSegmentBytes})
+}
+
+// openOptions are knobs tests turn.
+type openOptions struct {
+	segmentBytes int64 // intake segment size before rotation
+}
+
+func openWith(ctx context.Context, path string, mf monitoring.MetricFactory, opts openOptions) (*Provider, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -125,9 +134,16 @@ func Open(ctx context.Context, path string, mf monitoring.MetricFactory) (*Provi
 	if err != nil {
 		return nil, errors.Join(err, ws.close(), reader.Close(), writer.Close())
 	}
-	// The queue goroutine outlives Open's context; it stops on Close.
-	p.queue = newQueuer(context.WithoutCancel(ctx), writer, ws, p.metrics)
-	p.log = &logStorage{writer: writer, reader: reader, ws: ws, rs: rs, queue: p.queue, metrics: p.metrics}
+	var consumed int64
+	if err := writer.QueryRowContext(ctx, selectIntakeConsumedSQL).Scan(&consumed); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, errors.Join(fmt.Errorf("sqlitestore: read intake progress: %w", err), rs.close(), ws.close(), reader.Close(), writer.Close())
+	}
+	// The intake's goroutines outlive Open's context; they stop on Close.
+	p.intake, err = openIntake(context.WithoutCancel(ctx), path+intakeSuffix, uint64(consumed), p, ws, rs, opts.segmentBytes)
+	if err != nil {
+		return nil, errors.Join(err, rs.close(), ws.close(), reader.Close(), writer.Close())
+	}
+	p.log = &logStorage{writer: writer, reader: reader, ws: ws, rs: rs, intake: p.intake, metrics: p.metrics}
 	p.admin = &adminStorage{writer: writer, reader: reader, cache: newTreeCache()}
 	return p, nil
 }
@@ -138,12 +154,13 @@ func (p *Provider) LogStorage() storage.LogStorage { return p.log }
 // AdminStorage returns the admin storage backed by this Provider.
 func (p *Provider) AdminStorage() storage.AdminStorage { return p.admin }
 
-// Close stops the queue writer, waits for any in-flight batch to commit and
-// closes the database. Calls after the first return the first result.
+// Close stops the intake, waits for any in-flight append, moves pending
+// leaves into the database and closes it. Calls after the first return the
+// first result.
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
-		p.queue.stop()
 		p.closeErr = errors.Join(
+			p.intake.stop(),
 			p.log.ws.close(),
 			p.log.rs.close(),
 			p.reader.Close(),

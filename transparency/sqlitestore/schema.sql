@@ -85,3 +85,11 @@ CREATE TABLE IF NOT EXISTS Unsequenced (
   MerkleLeafHash      BLOB    NOT NULL,
   PRIMARY KEY (TreeId, QueueTimestampNanos, LeafIdentityHash)
 ) WITHOUT ROWID;
+
+-- How far the intake (the segment files QueueLeaves appends to, next to
+-- the database) has been moved into Leaves and Unsequenced: entries up to
+-- ConsumedSeq are here. Updated in the transaction that moves them.
+CREATE TABLE IF NOT EXISTS IntakeState (
+  Id          INTEGER PRIMARY KEY CHECK (Id = 0),
+  ConsumedSeq INTEGER NOT NULL CHECK (ConsumedSeq >= 0)
+);

@@ -33,7 +33,10 @@ const (
 		ORDER BY QueueTimestampNanos, LeafIdentityHash LIMIT ?`
 	deleteUnsequencedSQL = `DELETE FROM Unsequenced
 		WHERE TreeId = ? AND QueueTimestampNanos = ? AND LeafIdentityHash = ?`
-	insertSequencedSQL = `INSERT INTO SequencedLeaves (TreeId, SequenceNumber, LeafIdentityHash, MerkleLeafHash, IntegrateTimestampNanos)
+	setIntakeConsumedSQL = `INSERT INTO IntakeState (Id, ConsumedSeq) VALUES (0, ?)
+		ON CONFLICT (Id) DO UPDATE SET ConsumedSeq = max(ConsumedSeq, excluded.ConsumedSeq)`
+	selectIntakeConsumedSQL = `SELECT ConsumedSeq FROM IntakeState WHERE Id = 0`
+	insertSequencedSQL      = `INSERT INTO SequencedLeaves (TreeId, SequenceNumber, LeafIdentityHash, MerkleLeafHash, IntegrateTimestampNanos)
 		VALUES (?, ?, ?, ?, ?)`
 
 	// leafColumns is the column list scanned by scanLeaf.
@@ -65,12 +68,14 @@ func readQueries() []string {
 		selectSubtreeSQL,
 		selectLeavesByRangeSQL,
 		selectLeavesByMerkleHashSQL,
+		// The intake's duplicate and tree checks.
+		hasRootSQL,
+		selectLeafByIdentitySQL,
 	}
 }
 
 func writeQueries() []string {
 	return append(readQueries(),
-		hasRootSQL,
 		insertTreeHeadSQL,
 		upsertSubtreeSQL,
 		insertLeafSQL,
@@ -79,7 +84,7 @@ func writeQueries() []string {
 		deleteUnsequencedSQL,
 		insertSequencedSQL,
 		selectSequencedAtSQL,
-		selectLeafByIdentitySQL,
+		setIntakeConsumedSQL,
 	)
 }
 
