@@ -591,24 +591,29 @@ func (in *intake) snapshot() []intakeEntry {
 
 // drainInto moves the pending entries into the database within tx, which
 // the caller commits, and returns the highest sequence number moved (0 if
-// none). Entries for a tree that has no root any more (it was deleted) are
-// dropped. The caller reports a successful commit with consumedThrough.
-func (in *intake) drainInto(ctx context.Context, tx *sql.Tx, s stmts) (uint64, error) {
+// none). Each leaf is stored in Leaves and queued in Unsequenced, except
+// that the newly stored leaves of tree hold are returned instead of
+// queued: the caller hands them to the sequencer directly and queues
+// whatever it does not sequence. Entries for a tree that has no root any
+// more (it was deleted) are dropped. The caller reports a successful
+// commit with consumedThrough.
+func (in *intake) drainInto(ctx context.Context, tx *sql.Tx, s stmts, hold int64) (uint64, []intakeEntry, error) {
 	entries := in.snapshot()
 	if len(entries) == 0 {
 		in.mu.Lock()
 		in.drained = time.Now()
 		in.mu.Unlock()
-		return 0, nil
+		return 0, nil, nil
 	}
 	w, err := newLeafWriter(ctx, tx, s)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	setConsumed, err := s.in(ctx, tx, setIntakeConsumedSQL)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	var held []intakeEntry
 	alive := make(map[int64]bool)
 	for _, e := range entries {
 		ok, seen := alive[e.treeID]
@@ -618,7 +623,7 @@ func (in *intake) drainInto(ctx context.Context, tx *sql.Tx, s stmts) (uint64, e
 			case err == nil:
 				ok = true
 			case !errors.Is(err, sql.ErrNoRows):
-				return 0, fmt.Errorf("sqlitestore: intake: check tree %d: %w", e.treeID, err)
+				return 0, nil, fmt.Errorf("sqlitestore: intake: check tree %d: %w", e.treeID, err)
 			}
 			alive[e.treeID] = ok
 		}
@@ -629,26 +634,30 @@ func (in *intake) drainInto(ctx context.Context, tx *sql.Tx, s stmts) (uint64, e
 		ts := l.QueueTimestamp.AsTime().UnixNano()
 		res, err := w.insertLeaf.ExecContext(ctx, e.treeID, l.LeafIdentityHash, l.MerkleLeafHash, nonNil(l.LeafValue), l.ExtraData, ts)
 		if err != nil {
-			return 0, fmt.Errorf("sqlitestore: intake: store leaf %x: %w", l.LeafIdentityHash, err)
+			return 0, nil, fmt.Errorf("sqlitestore: intake: store leaf %x: %w", l.LeafIdentityHash, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return 0, fmt.Errorf("sqlitestore: intake: store leaf %x: %w", l.LeafIdentityHash, err)
+			return 0, nil, fmt.Errorf("sqlitestore: intake: store leaf %x: %w", l.LeafIdentityHash, err)
 		}
 		if n == 0 {
 			// Stored by an earlier transaction that committed before its
 			// entries left the pending list.
 			continue
 		}
+		if e.treeID == hold {
+			held = append(held, e)
+			continue
+		}
 		if _, err := w.insertUnsequenced.ExecContext(ctx, e.treeID, ts, l.LeafIdentityHash, l.MerkleLeafHash); err != nil {
-			return 0, fmt.Errorf("sqlitestore: intake: enqueue leaf %x: %w", l.LeafIdentityHash, err)
+			return 0, nil, fmt.Errorf("sqlitestore: intake: enqueue leaf %x: %w", l.LeafIdentityHash, err)
 		}
 	}
 	through := entries[len(entries)-1].seq
 	if _, err := setConsumed.ExecContext(ctx, int64(through)); err != nil {
-		return 0, fmt.Errorf("sqlitestore: intake: record progress: %w", err)
+		return 0, nil, fmt.Errorf("sqlitestore: intake: record progress: %w", err)
 	}
-	return through, nil
+	return through, held, nil
 }
 
 // consumedThrough is called after a transaction that drained entries up
@@ -696,7 +705,8 @@ func (in *intake) drainOwn(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("sqlitestore: intake: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	through, err := in.drainInto(ctx, tx, in.ws)
+	// Tree ids are never 0, so nothing is held back.
+	through, _, err := in.drainInto(ctx, tx, in.ws, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -3,9 +3,11 @@ package sqlitestore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,3 +332,78 @@ func FuzzIntakeRecord(f *testing.F) {
 		_, _ = decodeEntry(value)
 	})
 }
+
+// TestDequeueMergesStoredAndHeld: leaves already in Unsequenced and leaves
+// moved from the intake in the dequeuing transaction come out as one queue
+// in (timestamp, identity) order under the cutoff, and leaves handed out
+// but not sequenced stay queued after the commit.
+func TestDequeueMergesStoredAndHeld(t *testing.T) {
+	ctx := context.Background()
+	p := openTest(t)
+	ls := p.LogStorage()
+	tr := newLog(ctx, t, p)
+	at := func(sec int64) time.Time { return time.Unix(1700000000+sec, 0) }
+	stored := []*trillian.LogLeaf{newLeaf("t10"), newLeaf("t30")}
+	if _, err := ls.QueueLeaves(ctx, tr, stored[:1], at(10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.QueueLeaves(ctx, tr, stored[1:], at(30)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.intake.drainOwn(ctx); err != nil { // into Unsequenced
+		t.Fatal(err)
+	}
+	for _, l := range []struct {
+		name string
+		sec  int64
+	}{{"t20", 20}, {"t40", 40}, {"t35", 35}} {
+		if _, err := ls.QueueLeaves(ctx, tr, []*trillian.LogLeaf{newLeaf(l.name)}, at(l.sec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantPending(t, p, 3)
+
+	dequeue := func(limit int, cutoff time.Time, commit bool) []string {
+		t.Helper()
+		var got []string
+		err := ls.ReadWriteTransaction(ctx, tr, func(ctx context.Context, tx storage.LogTreeTX) error {
+			// Two calls, as a sequencer may make: the second resumes
+			// after the first.
+			for _, n := range []int{limit / 2, limit - limit/2} {
+				leaves, err := tx.DequeueLeaves(ctx, n, cutoff)
+				if err != nil {
+					return err
+				}
+				for _, l := range leaves {
+					got = append(got, strconv.FormatInt(l.QueueTimestamp.AsTime().Unix()-1700000000, 10))
+				}
+			}
+			if !commit {
+				return errRollback
+			}
+			return nil
+		})
+		if err != nil && err != errRollback {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// Rolled back: the intake still holds its entries.
+	if got := dequeue(4, at(36), false); !slices.Equal(got, []string{"10", "20", "30", "35"}) {
+		t.Errorf("dequeued %v, want 10 20 30 35", got)
+	}
+	wantPending(t, p, 3)
+	// Committed without sequencing: everything is in Unsequenced now.
+	if got := dequeue(3, at(36), true); !slices.Equal(got, []string{"10", "20", "30"}) {
+		t.Errorf("dequeued %v, want 10 20 30", got)
+	}
+	wantPending(t, p, 0)
+	if n := countRows(ctx, t, p, "Unsequenced", tr.TreeId); n != 5 {
+		t.Errorf("%d leaves in Unsequenced, want 5", n)
+	}
+	if got := dequeue(10, at(100), true); !slices.Equal(got, []string{"10", "20", "30", "35", "40"}) {
+		t.Errorf("dequeued %v, want all five in order", got)
+	}
+}
+
+var errRollback = errors.New("roll back")

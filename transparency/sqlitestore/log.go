@@ -197,6 +197,19 @@ func (s *logStorage) begin(ctx context.Context, t *trillian.Tree, write bool) (*
 type dequeuedLeaf struct {
 	tsNanos int64
 	idHash  []byte
+	// held: the leaf came from the intake in this transaction and has no
+	// Unsequenced row (see DequeueLeaves); merkleHash is kept for writing
+	// one if it is not sequenced after all.
+	held       bool
+	merkleHash []byte
+}
+
+// before orders queue keys as the Unsequenced primary key does.
+func (k dequeuedLeaf) before(o dequeuedLeaf) bool {
+	if k.tsNanos != o.tsNanos {
+		return k.tsNanos < o.tsNanos
+	}
+	return bytes.Compare(k.idHash, o.idHash) < 0
 }
 
 // logTX implements storage.LogTreeTX. Read-only snapshots use the same type
@@ -222,9 +235,11 @@ type logTX struct {
 	dequeued map[string]dequeuedLeaf // by identity hash
 	cursor   dequeuedLeaf            // last queue key handed out
 	// drained: the intake's pending entries were moved in this
-	// transaction, up to intake sequence number drainedThrough.
+	// transaction, up to intake sequence number drainedThrough. held are
+	// the moved leaves of this tree not yet handed out, in queue order.
 	drained        bool
 	drainedThrough uint64
+	held           []dequeuedLeaf
 	done           bool
 }
 
@@ -262,6 +277,10 @@ func (t *logTX) Commit(ctx context.Context) error {
 	}
 	t.done = true
 	if t.write {
+		if err := t.queueHeld(ctx); err != nil {
+			_ = t.tx.Rollback()
+			return err
+		}
 		if err := t.flushTiles(ctx); err != nil {
 			_ = t.tx.Rollback()
 			return err
@@ -372,6 +391,32 @@ func (t *logTX) readTiles(ctx context.Context) cache.GetSubtreesFunc {
 	}
 }
 
+// queueHeld writes Unsequenced rows for leaves moved from the intake in
+// this transaction that were not sequenced in it, so they stay queued.
+func (t *logTX) queueHeld(ctx context.Context) error {
+	var left []dequeuedLeaf
+	left = append(left, t.held...)
+	for _, k := range t.dequeued {
+		if k.held {
+			left = append(left, k)
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	st, err := t.stmt(ctx, insertUnsequencedSQL)
+	if err != nil {
+		return err
+	}
+	for _, k := range left {
+		if _, err := st.ExecContext(ctx, t.treeID, k.tsNanos, k.idHash, k.merkleHash); err != nil {
+			return fmt.Errorf("sqlitestore: queue leaf %x: %w", k.idHash, err)
+		}
+	}
+	t.held = nil
+	return nil
+}
+
 func (t *logTX) flushTiles(ctx context.Context) error {
 	tiles, err := t.tiles.UpdatedTiles()
 	if err != nil {
@@ -412,12 +457,32 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 	}
 	if !t.drained {
 		// Leaves acknowledged by the intake join the queue here, in the
-		// transaction that may sequence them.
-		through, err := t.ls.intake.drainInto(ctx, t.tx, t.stmts)
+		// transaction that may sequence them. This tree's are held in
+		// memory rather than written to Unsequenced, only to be read back
+		// and deleted again in the same transaction; Commit writes rows
+		// for any not sequenced.
+		through, held, err := t.ls.intake.drainInto(ctx, t.tx, t.stmts, t.treeID)
 		if err != nil {
 			return nil, err
 		}
 		t.drained, t.drainedThrough = true, through
+		for _, e := range held {
+			t.held = append(t.held, dequeuedLeaf{
+				tsNanos:    e.leaf.QueueTimestamp.AsTime().UnixNano(),
+				idHash:     e.leaf.LeafIdentityHash,
+				held:       true,
+				merkleHash: e.leaf.MerkleLeafHash,
+			})
+		}
+		slices.SortFunc(t.held, func(a, b dequeuedLeaf) int {
+			switch {
+			case a.before(b):
+				return -1
+			case b.before(a):
+				return 1
+			}
+			return 0
+		})
 	}
 
 	st, err := t.stmt(ctx, selectUnsequencedSQL)
@@ -429,28 +494,61 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 		return nil, fmt.Errorf("sqlitestore: dequeue: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	leaves := make([]*trillian.LogLeaf, 0, limit)
+	var stored []dequeuedLeaf
 	for rows.Next() {
-		var ts int64
-		var idHash, merkleHash []byte
-		if err := rows.Scan(&ts, &idHash, &merkleHash); err != nil {
+		var k dequeuedLeaf
+		if err := rows.Scan(&k.tsNanos, &k.idHash, &k.merkleHash); err != nil {
 			return nil, fmt.Errorf("sqlitestore: dequeue: %w", err)
 		}
-		if len(idHash) != hashSize {
-			return nil, fmt.Errorf("sqlitestore: dequeued leaf with %d-byte identity hash", len(idHash))
+		if len(k.idHash) != hashSize {
+			return nil, fmt.Errorf("sqlitestore: dequeued leaf with %d-byte identity hash", len(k.idHash))
 		}
-		key := dequeuedLeaf{tsNanos: ts, idHash: idHash}
-		t.cursor = key
-		t.dequeued[string(idHash)] = key
-		leaves = append(leaves, &trillian.LogLeaf{
-			LeafIdentityHash: idHash,
-			MerkleLeafHash:   merkleHash,
-			QueueTimestamp:   timestamppb.New(time.Unix(0, ts)),
-		})
+		stored = append(stored, k)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: dequeue: %w", err)
 	}
+
+	// Merge the stored and held queues in key order, under the same
+	// cutoff and after the same cursor as the query.
+	cut := cutoff.UnixNano()
+	leaves := make([]*trillian.LogLeaf, 0, limit)
+	h := 0
+	for h < len(t.held) && !t.cursor.before(t.held[h]) {
+		h++ // at or before the cursor: cannot happen, as handed-out keys only grow
+	}
+	take := func(k dequeuedLeaf) {
+		t.cursor = k
+		t.dequeued[string(k.idHash)] = k
+		leaves = append(leaves, &trillian.LogLeaf{
+			LeafIdentityHash: k.idHash,
+			MerkleLeafHash:   k.merkleHash,
+			QueueTimestamp:   timestamppb.New(time.Unix(0, k.tsNanos)),
+		})
+	}
+	used := make([]bool, len(t.held))
+merge:
+	for i := 0; len(leaves) < limit; {
+		heldOK := h < len(t.held) && t.held[h].tsNanos <= cut
+		switch {
+		case i < len(stored) && (!heldOK || stored[i].before(t.held[h])):
+			take(stored[i])
+			i++
+		case heldOK:
+			take(t.held[h])
+			used[h] = true
+			h++
+		default:
+			break merge
+		}
+	}
+	kept := t.held[:0]
+	for j, k := range t.held {
+		if !used[j] {
+			kept = append(kept, k)
+		}
+	}
+	t.held = kept
 	t.ls.metrics.dequeued.Add(float64(len(leaves)), treeLabel(t.treeID))
 	return leaves, nil
 }
@@ -503,6 +601,10 @@ func (t *logTX) UpdateSequencedLeaves(ctx context.Context, leaves []*trillian.Lo
 			leaf.IntegrateTimestamp.AsTime().UnixNano()); err != nil {
 			return fmt.Errorf("sqlitestore: sequence leaf %d: %w", leaf.LeafIndex, err)
 		}
+		delete(t.dequeued, string(leaf.LeafIdentityHash))
+		if dq.held {
+			continue // never written to Unsequenced
+		}
 		res, err := del.ExecContext(ctx, t.treeID, dq.tsNanos, dq.idHash)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: remove leaf %d from queue: %w", leaf.LeafIndex, err)
@@ -512,7 +614,6 @@ func (t *logTX) UpdateSequencedLeaves(ctx context.Context, leaves []*trillian.Lo
 		} else if n != 1 {
 			return fmt.Errorf("sqlitestore: remove leaf %x from queue: %d rows affected, want 1", leaf.LeafIdentityHash, n)
 		}
-		delete(t.dequeued, string(leaf.LeafIdentityHash))
 	}
 	t.ls.metrics.sequenceUpdate.Observe(seconds(start), treeLabel(t.treeID))
 	return nil
