@@ -34,3 +34,4 @@ go test -run '^$' -fuzz '^FuzzRecordRoundTrip$' -fuzztime 10s ./transparency/
 go test -run '^$' -fuzz '^FuzzEncodeMatchesReference$' -fuzztime 10s ./transparency/
 go test -run '^$' -fuzz '^FuzzDecodeApplication$' -fuzztime 10s ./api/
 go test -run '^$' -fuzz '^FuzzParseJSONFastPath$' -fuzztime 10s ./api/
+go test -run '^$' -fuzz '^FuzzIntakeRecord$' -fuzztime 10s ./transparency/sqlitestore/
