@@ -25,9 +25,9 @@ func newMetrics(mf monitoring.MetricFactory) *metrics {
 		queued:          mf.NewCounter("sqlite_queued_leaves", "Number of leaves queued", treeIDLabel),
 		queuedDup:       mf.NewCounter("sqlite_queued_dup_leaves", "Number of duplicate leaves queued", treeIDLabel),
 		dequeued:        mf.NewCounter("sqlite_dequeued_leaves", "Number of leaves dequeued", treeIDLabel),
-		queueBatchLeafs: mf.NewHistogramWithBuckets("sqlite_queue_batch_leaves", "Leaves written per group-commit transaction", monitoring.ExpBuckets(1, 2, 14)),
-		queueBatchReqs:  mf.NewHistogramWithBuckets("sqlite_queue_batch_requests", "QueueLeaves calls per group-commit transaction", monitoring.ExpBuckets(1, 2, 12)),
-		queueCommit:     mf.NewHistogram("sqlite_queue_batch_seconds", "Latency of a group-commit transaction, including commit, in seconds"),
+		queueBatchLeafs: mf.NewHistogramWithBuckets("sqlite_queue_batch_leaves", "Leaves appended to the intake per write and fsync", monitoring.ExpBuckets(1, 2, 14)),
+		queueBatchReqs:  mf.NewHistogramWithBuckets("sqlite_queue_batch_requests", "QueueLeaves calls answered per intake write and fsync", monitoring.ExpBuckets(1, 2, 12)),
+		queueCommit:     mf.NewHistogram("sqlite_queue_batch_seconds", "Latency of an intake append (duplicate checks, write and fsync) in seconds"),
 		sequenceUpdate:  mf.NewHistogram("sqlite_update_sequenced_seconds", "Latency of UpdateSequencedLeaves in seconds", treeIDLabel),
 	}
 }
