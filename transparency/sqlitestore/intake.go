@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -142,8 +143,14 @@ func openIntake(ctx context.Context, dir string, consumed uint64, p *Provider, w
 // recover reads every segment, keeps the entries above in.consumed as
 // pending and opens the newest segment for appending.
 func (in *intake) recover() error {
-	if err := os.MkdirAll(in.dir, 0o700); err != nil {
-		return fmt.Errorf("sqlitestore: intake: %w", err)
+	if _, err := os.Stat(in.dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(in.dir, 0o700); err != nil {
+			return fmt.Errorf("sqlitestore: intake: %w", err)
+		}
+		// The directory's own entry must survive a power loss too.
+		if err := syncPath(filepath.Dir(in.dir)); err != nil {
+			return err
+		}
 	}
 	names, err := os.ReadDir(in.dir)
 	if err != nil {
@@ -160,14 +167,17 @@ func (in *intake) recover() error {
 		}
 		in.segs = append(in.segs, segment{firstSeq: seq, path: filepath.Join(in.dir, e.Name())})
 	}
-	slices.SortFunc(in.segs, func(a, b segment) int { return cmpUint(a.firstSeq, b.firstSeq) })
+	slices.SortFunc(in.segs, func(a, b segment) int { return cmp.Compare(a.firstSeq, b.firstSeq) })
 
 	// The oldest segment may hold entries already moved (deleting it
 	// failed, or it also holds newer ones), but none may be missing.
 	next := in.consumed + 1
 	for i, seg := range in.segs {
-		if seg.firstSeq > next || i > 0 && seg.firstSeq != next {
+		switch {
+		case seg.firstSeq > next:
 			return fmt.Errorf("sqlitestore: intake: entries %d to %d are missing (segment %s)", next, seg.firstSeq-1, seg.path)
+		case i > 0 && seg.firstSeq < next:
+			return fmt.Errorf("sqlitestore: intake: segment %s overlaps the one before it", seg.path)
 		}
 		n, err := in.readSegment(seg, i == len(in.segs)-1)
 		if err != nil {
@@ -815,14 +825,4 @@ func syncPath(path string) error {
 		return errors.Join(fmt.Errorf("sqlitestore: intake: sync %s: %w", path, err), f.Close())
 	}
 	return f.Close()
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
