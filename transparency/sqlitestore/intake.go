@@ -342,11 +342,9 @@ func (in *intake) stop() error {
 	in.stopOnce.Do(func() { close(in.quit) })
 	<-in.finished
 	<-in.drainerDone
-	var err error
-	if _, drainErr := in.drainOwn(context.Background()); drainErr != nil {
-		// Not lost: the entries are read back from the segments on Open.
-		err = drainErr
-	}
+	// On failure nothing is lost: the entries are read back from the
+	// segments on Open.
+	err := in.drainOwn(context.Background())
 	if in.file != nil {
 		err = errors.Join(err, in.file.Close())
 		in.file = nil
@@ -419,7 +417,7 @@ func (in *intake) drainWhenIdle() {
 			if idle {
 				// A failure is retried on the next tick; the entries are
 				// safe in the segments meanwhile.
-				_, _ = in.drainOwn(in.ctx)
+				_ = in.drainOwn(in.ctx)
 			}
 		}
 	}
@@ -706,27 +704,28 @@ func (in *intake) pruneLocked() {
 }
 
 // drainOwn moves pending entries in a transaction of the intake's own.
-func (in *intake) drainOwn(ctx context.Context) (uint64, error) {
-	if len(in.snapshot()) == 0 {
-		return 0, nil
+func (in *intake) drainOwn(ctx context.Context) error {
+	in.mu.Lock()
+	n := len(in.pending)
+	in.mu.Unlock()
+	if n == 0 {
+		return nil
 	}
 	tx, err := in.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: intake: begin: %w", err)
+		return fmt.Errorf("sqlitestore: intake: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	// Tree ids are never 0, so nothing is held back.
 	through, _, err := in.drainInto(ctx, tx, in.ws, 0)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlitestore: intake: commit: %w", err)
+		return fmt.Errorf("sqlitestore: intake: commit: %w", err)
 	}
-	if through > 0 {
-		in.consumedThrough(through)
-	}
-	return through, nil
+	in.consumedThrough(through)
+	return nil
 }
 
 // appendRecord appends e as a record (header and body) to buf.

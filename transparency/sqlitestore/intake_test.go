@@ -350,7 +350,7 @@ func TestDequeueMergesStoredAndHeld(t *testing.T) {
 	if _, err := ls.QueueLeaves(ctx, tr, stored[1:], at(30)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.intake.drainOwn(ctx); err != nil { // into Unsequenced
+	if err := p.intake.drainOwn(ctx); err != nil { // into Unsequenced
 		t.Fatal(err)
 	}
 	for _, l := range []struct {

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -204,12 +205,12 @@ type dequeuedLeaf struct {
 	merkleHash []byte
 }
 
-// before orders queue keys as the Unsequenced primary key does.
-func (k dequeuedLeaf) before(o dequeuedLeaf) bool {
-	if k.tsNanos != o.tsNanos {
-		return k.tsNanos < o.tsNanos
+// compare orders queue keys as the Unsequenced primary key does.
+func (k dequeuedLeaf) compare(o dequeuedLeaf) int {
+	if c := cmp.Compare(k.tsNanos, o.tsNanos); c != 0 {
+		return c
 	}
-	return bytes.Compare(k.idHash, o.idHash) < 0
+	return bytes.Compare(k.idHash, o.idHash)
 }
 
 // logTX implements storage.LogTreeTX. Read-only snapshots use the same type
@@ -391,11 +392,37 @@ func (t *logTX) readTiles(ctx context.Context) cache.GetSubtreesFunc {
 	}
 }
 
+// drainIntake moves the intake's pending leaves into the database on the
+// transaction's first dequeue, so leaves acknowledged by the intake join
+// the queue in the transaction that may sequence them. This tree's are
+// held in memory, in key order, rather than written to Unsequenced only to
+// be read back and deleted again; Commit writes rows for any not
+// sequenced (queueHeld).
+func (t *logTX) drainIntake(ctx context.Context) error {
+	if t.drained {
+		return nil
+	}
+	through, held, err := t.ls.intake.drainInto(ctx, t.tx, t.stmts, t.treeID)
+	if err != nil {
+		return err
+	}
+	t.drained, t.drainedThrough = true, through
+	for _, e := range held {
+		t.held = append(t.held, dequeuedLeaf{
+			tsNanos:    e.leaf.QueueTimestamp.AsTime().UnixNano(),
+			idHash:     e.leaf.LeafIdentityHash,
+			held:       true,
+			merkleHash: e.leaf.MerkleLeafHash,
+		})
+	}
+	slices.SortFunc(t.held, dequeuedLeaf.compare)
+	return nil
+}
+
 // queueHeld writes Unsequenced rows for leaves moved from the intake in
 // this transaction that were not sequenced in it, so they stay queued.
 func (t *logTX) queueHeld(ctx context.Context) error {
-	var left []dequeuedLeaf
-	left = append(left, t.held...)
+	left := slices.Clone(t.held)
 	for _, k := range t.dequeued {
 		if k.held {
 			left = append(left, k)
@@ -455,34 +482,8 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 	if !t.write {
 		return nil, errors.New("sqlitestore: DequeueLeaves in a read-only transaction")
 	}
-	if !t.drained {
-		// Leaves acknowledged by the intake join the queue here, in the
-		// transaction that may sequence them. This tree's are held in
-		// memory rather than written to Unsequenced, only to be read back
-		// and deleted again in the same transaction; Commit writes rows
-		// for any not sequenced.
-		through, held, err := t.ls.intake.drainInto(ctx, t.tx, t.stmts, t.treeID)
-		if err != nil {
-			return nil, err
-		}
-		t.drained, t.drainedThrough = true, through
-		for _, e := range held {
-			t.held = append(t.held, dequeuedLeaf{
-				tsNanos:    e.leaf.QueueTimestamp.AsTime().UnixNano(),
-				idHash:     e.leaf.LeafIdentityHash,
-				held:       true,
-				merkleHash: e.leaf.MerkleLeafHash,
-			})
-		}
-		slices.SortFunc(t.held, func(a, b dequeuedLeaf) int {
-			switch {
-			case a.before(b):
-				return -1
-			case b.before(a):
-				return 1
-			}
-			return 0
-		})
+	if err := t.drainIntake(ctx); err != nil {
+		return nil, err
 	}
 
 	st, err := t.stmt(ctx, selectUnsequencedSQL)
@@ -513,10 +514,6 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 	// cutoff and after the same cursor as the query.
 	cut := cutoff.UnixNano()
 	leaves := make([]*trillian.LogLeaf, 0, limit)
-	h := 0
-	for h < len(t.held) && !t.cursor.before(t.held[h]) {
-		h++ // at or before the cursor: cannot happen, as handed-out keys only grow
-	}
 	take := func(k dequeuedLeaf) {
 		t.cursor = k
 		t.dequeued[string(k.idHash)] = k
@@ -526,29 +523,24 @@ func (t *logTX) DequeueLeaves(ctx context.Context, limit int, cutoff time.Time) 
 			QueueTimestamp:   timestamppb.New(time.Unix(0, k.tsNanos)),
 		})
 	}
-	used := make([]bool, len(t.held))
+	// Held leaves are all after the cursor: they are handed out in key
+	// order, and one under the cutoff is never passed over for a later key.
+	h := 0
 merge:
 	for i := 0; len(leaves) < limit; {
 		heldOK := h < len(t.held) && t.held[h].tsNanos <= cut
 		switch {
-		case i < len(stored) && (!heldOK || stored[i].before(t.held[h])):
+		case i < len(stored) && (!heldOK || stored[i].compare(t.held[h]) < 0):
 			take(stored[i])
 			i++
 		case heldOK:
 			take(t.held[h])
-			used[h] = true
 			h++
 		default:
 			break merge
 		}
 	}
-	kept := t.held[:0]
-	for j, k := range t.held {
-		if !used[j] {
-			kept = append(kept, k)
-		}
-	}
-	t.held = kept
+	t.held = t.held[h:]
 	t.ls.metrics.dequeued.Add(float64(len(leaves)), treeLabel(t.treeID))
 	return leaves, nil
 }

@@ -543,7 +543,7 @@ func TestHardDeleteRemovesEverything(t *testing.T) {
 		}
 	}
 	// The other tree's leaves, still in the intake, reach the database.
-	if _, err := p.intake.drainOwn(ctx); err != nil {
+	if err := p.intake.drainOwn(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var n int
