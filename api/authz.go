@@ -55,6 +55,8 @@ func (s *Server) authorize(c *gin.Context, action policy.Action, owner, decision
 	if detail == "" {
 		detail = "the policy does not allow " + string(action)
 	}
+	// A refused request's body will not be read: do not drain it.
+	closeUnreadBody(c)
 	if who.Role == "" {
 		abortKind(c, "unauthenticated", detail)
 		return false

@@ -89,7 +89,8 @@ type (
 		Model                *modelRefJSON      `json:"model,omitempty"`
 		Policy               *policyRefJSON     `json:"policy,omitempty"`
 		Ledger               ledgerJSON         `json:"ledger"`
-		ApplicantToken       string             `json:"applicant_token"`
+		// ApplicantToken is set in the scoring response only.
+		ApplicantToken string `json:"applicant_token,omitempty"`
 		// Record is the exact leaf bytes (reads only).
 		Record string `json:"record,omitempty"`
 	}

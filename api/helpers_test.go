@@ -44,6 +44,7 @@ type env struct {
 	srv    *api.Server
 	ledger *transparency.Ledger
 	http   *httptest.Server
+	tokens *api.Tokens
 	dir    string
 	oas    routers.Router
 	model  *scoring.Model
@@ -57,6 +58,10 @@ type envOptions struct {
 	rateBurst int
 	logger    *slog.Logger
 	wait      time.Duration
+	// tokenOptions configure the applicant tokens; config, when set,
+	// adjusts the server configuration last.
+	tokenOptions []api.TokenOption
+	config       func(*api.Config)
 }
 
 var (
@@ -127,7 +132,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	tokenKey := make([]byte, 32)
 	rand.Read(tokenKey)
-	tokens, err := api.NewTokens(tokenKey)
+	tokens, err := api.NewTokens(tokenKey, opts.tokenOptions...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,18 +142,22 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.logger == nil {
 		opts.logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := api.New(ctx, api.Config{
+	cfg := api.Config{
 		Ledger: ledger, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
 		Logger:    opts.logger,
 		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
 		WaitTimeout: opts.wait,
-	})
+	}
+	if opts.config != nil {
+		opts.config(&cfg)
+	}
+	srv, err := api.New(ctx, cfg)
 	if err != nil {
 		ledger.Close()
 		t.Fatalf("api.New: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler())
-	e := &env{t: t, srv: srv, ledger: ledger, http: hs, dir: opts.dir, oas: openAPIRouter(t), model: m}
+	e := &env{t: t, srv: srv, ledger: ledger, http: hs, tokens: tokens, dir: opts.dir, oas: openAPIRouter(t), model: m}
 	t.Cleanup(func() {
 		hs.Close()
 		if e.closed {
@@ -220,7 +229,10 @@ func (e *env) do(r req) *response {
 	for k, v := range r.headers {
 		hr.Header.Set(k, v)
 	}
-	resp, err := e.http.Client().Do(hr)
+	// Redirects are responses to check, not to follow.
+	client := *e.http.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(hr)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}

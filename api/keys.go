@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,9 +24,13 @@ const (
 	RoleApplicant = "applicant"
 )
 
-// KeysFile is the file in the data directory that holds generated API
-// keys, in the GLASSBOX_API_KEYS syntax, one entry a line.
+// KeysFile is the file in the data directory that holds the API keys, in
+// the GLASSBOX_API_KEYS syntax, one entry a line, each key stored as its
+// SHA-256 digest ("ROLE[/NAME]:sha256:HEX").
 const KeysFile = "api-keys"
+
+// hashedPrefix marks a key given as the hex SHA-256 digest of the key.
+const hashedPrefix = "sha256:"
 
 // keyRoles are the roles an API key may carry.
 var keyRoles = []string{RoleLender, RoleRegulator, RoleAdmin}
@@ -48,9 +53,17 @@ type Keys struct {
 }
 
 // ParseKeys reads the GLASSBOX_API_KEYS syntax: comma- or newline-separated
-// "ROLE[/NAME]:KEY" entries. Several keys per role are allowed.
+// "ROLE[/NAME]:KEY" entries, where KEY is the key itself or
+// "sha256:" and the 64 hex digits of its SHA-256 digest. Several keys per
+// role are allowed.
 func ParseKeys(spec string) (*Keys, error) {
-	k := &Keys{}
+	k, _, err := parseKeys(spec)
+	return k, err
+}
+
+// parseKeys is ParseKeys that also counts the keys given in plain text.
+func parseKeys(spec string) (k *Keys, plain int, err error) {
+	k = &Keys{}
 	var errs []error
 	seen := map[[sha256.Size]byte]bool{}
 	for i, raw := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
@@ -69,11 +82,20 @@ func ParseKeys(spec string) (*Keys, error) {
 			errs = append(errs, fmt.Errorf("key entry %d: role %q is not one of %s", i+1, role, strings.Join(keyRoles, ", ")))
 			continue
 		}
-		if len(key) < 16 {
-			errs = append(errs, fmt.Errorf("key entry %d (%s): key is shorter than 16 characters", i+1, role))
-			continue
+		var digest [sha256.Size]byte
+		if h, hashed := strings.CutPrefix(key, hashedPrefix); hashed {
+			if n, err := hex.Decode(digest[:], []byte(h)); err != nil || n != sha256.Size || len(h) != 2*sha256.Size {
+				errs = append(errs, fmt.Errorf("key entry %d (%s): a hashed key is sha256: and 64 hex digits", i+1, role))
+				continue
+			}
+		} else {
+			if len(key) < 16 {
+				errs = append(errs, fmt.Errorf("key entry %d (%s): key is shorter than 16 characters", i+1, role))
+				continue
+			}
+			digest = sha256.Sum256([]byte(key))
+			plain++
 		}
-		digest := sha256.Sum256([]byte(key))
 		if seen[digest] {
 			errs = append(errs, fmt.Errorf("key entry %d (%s): the same key is listed twice", i+1, role))
 			continue
@@ -88,12 +110,23 @@ func ParseKeys(spec string) (*Keys, error) {
 		k.entries = append(k.entries, keyEntry{digest: digest, principal: Principal{Role: role, Subject: name}})
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("API keys: %w", errors.Join(errs...))
+		return nil, 0, fmt.Errorf("API keys: %w", errors.Join(errs...))
 	}
 	if len(k.entries) == 0 {
-		return nil, errors.New("API keys: no key configured")
+		return nil, 0, errors.New("API keys: no key configured")
 	}
-	return k, nil
+	return k, plain, nil
+}
+
+// hashedSpec is the key file content for k: every key as its digest,
+// under its subject, so the file no longer holds a usable key.
+func (k *Keys) hashedSpec() string {
+	var sb strings.Builder
+	sb.WriteString("# glassbox API keys stored as SHA-256 digests (ROLE/NAME:sha256:HEX)\n")
+	for _, e := range k.entries {
+		fmt.Fprintf(&sb, "%s/%s:%s%s\n", e.principal.Role, e.principal.Subject, hashedPrefix, hex.EncodeToString(e.digest[:]))
+	}
+	return sb.String()
 }
 
 func validName(s string) bool {
@@ -147,19 +180,34 @@ func NewKey() (string, error) {
 
 // LoadOrCreateKeys returns the keys from spec when it is not empty.
 // Otherwise it reads dataDir/api-keys, creating it (mode 0600) with one
-// fresh key per role when absent; generated is the file's content when it
-// was just created, so the caller can show the keys once.
-func LoadOrCreateKeys(spec, dataDir string) (keys *Keys, generated string, err error) {
+// fresh key per role when absent; generated is the plain-text keys when
+// the file was just created, so the caller can show them once: the file
+// holds only their digests. A key file of an earlier release, with keys
+// in plain text, is rewritten with digests (the plain keys keep working)
+// and a warning is logged; so is a key file that group or others may
+// read.
+func LoadOrCreateKeys(spec, dataDir string, log *slog.Logger) (keys *Keys, generated string, err error) {
 	if strings.TrimSpace(spec) != "" {
 		k, err := ParseKeys(spec)
 		return k, "", err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	path := filepath.Join(dataDir, KeysFile)
 	data, err := os.ReadFile(path)
 	if err == nil {
-		k, err := ParseKeys(string(data))
+		k, plain, err := parseKeys(string(data))
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+		warnReadable(path, log)
+		if plain > 0 {
+			if err := replaceSecretFile(path, []byte(k.hashedSpec())); err != nil {
+				return nil, "", fmt.Errorf("storing API key digests: %w", err)
+			}
+			log.Warn("the API key file held keys in plain text: it now holds their SHA-256 digests; the keys themselves are unchanged (keep them elsewhere, they cannot be recovered from the file)",
+				slog.String("file", path), slog.Int("keys", plain))
 		}
 		return k, "", nil
 	}
@@ -174,18 +222,52 @@ func LoadOrCreateKeys(spec, dataDir string) (keys *Keys, generated string, err e
 		}
 		fmt.Fprintf(&sb, "%s:%s\n", role, key)
 	}
-	if err := writeSecretFile(path, []byte(sb.String())); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Another process created it first: use its keys.
-			return LoadOrCreateKeys(spec, dataDir)
-		}
-		return nil, "", err
-	}
 	k, err := ParseKeys(sb.String())
 	if err != nil {
 		return nil, "", err
 	}
+	if err := writeSecretFile(path, []byte(k.hashedSpec())); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another process created it first: use its keys.
+			return LoadOrCreateKeys(spec, dataDir, log)
+		}
+		return nil, "", err
+	}
 	return k, sb.String(), nil
+}
+
+// warnReadable logs a warning when a secret file may be read by group or
+// others.
+func warnReadable(path string, log *slog.Logger) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the API key file is readable by group or others; make it 0600",
+		slog.String("file", path), slog.String("mode", st.Mode().Perm().String()))
+}
+
+// replaceSecretFile atomically replaces path with data (mode 0600): a
+// crash leaves either the old file or the new one.
+func replaceSecretFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	if err := writeSecretFile(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replacing %s: %w", path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Dir(path), err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Dir(path), err)
+	}
+	return nil
 }
 
 // writeSecretFile creates path with mode 0600, failing if it exists so two

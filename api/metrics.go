@@ -14,7 +14,7 @@ type metrics struct {
 	inflight  prometheus.Gauge
 	decisions *prometheus.CounterVec
 	ledgerOps *prometheus.HistogramVec
-	limited   prometheus.Counter
+	limited   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -42,10 +42,13 @@ func newMetrics() *metrics {
 			Help:    "Ledger calls by operation and result.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"operation", "result"}),
-		limited: prometheus.NewCounter(prometheus.CounterOpts{
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "glassbox_rate_limited_total",
-			Help: "Requests refused by the per-key rate limit.",
-		}),
+			Help: "Requests refused by a rate limit, by limit: credential (per key, token or anonymous address) or auth-failures (per address).",
+		}, []string{"limit"}),
+	}
+	for _, l := range []string{"credential", "auth-failures"} {
+		m.limited.WithLabelValues(l)
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.inflight, m.decisions, m.ledgerOps, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

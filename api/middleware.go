@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,27 @@ func route(c *gin.Context) string {
 	return unmatchedRoute
 }
 
+// methodLabel maps the request method to a fixed set, so that callers
+// inventing methods cannot add metric series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// statusLabel is the status code, or "other" outside 100-599: handlers
+// only write codes from the problem table and net/http's own, but the
+// label set stays bounded whatever they write.
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
+}
+
 // observe logs and measures each request. Only the route template is
 // recorded: raw paths and queries can carry applicant tokens and feature
 // values never appear in logs.
@@ -74,15 +96,18 @@ func (s *Server) observe(c *gin.Context) {
 	defer s.metrics.inflight.Dec()
 	c.Next()
 	elapsed := time.Since(start)
-	r, status := route(c), c.Writer.Status()
-	s.metrics.requests.WithLabelValues(c.Request.Method, r, strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(c.Request.Method, r).Observe(elapsed.Seconds())
+	// The route is a template from the routing table (or "unmatched"),
+	// the method and status come from fixed sets: no request can add a
+	// series of its own.
+	r, status, method := route(c), c.Writer.Status(), methodLabel(c.Request.Method)
+	s.metrics.requests.WithLabelValues(method, r, statusLabel(status)).Inc()
+	s.metrics.latency.WithLabelValues(method, r).Observe(elapsed.Seconds())
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("method", c.Request.Method),
+		slog.String("method", method),
 		slog.String("route", r),
 		slog.Int("status", status),
 		slog.Duration("latency", elapsed),
@@ -125,49 +150,158 @@ func (s *Server) recoverMiddleware(c *gin.Context) {
 	c.Next()
 }
 
-// limiters hands out one token bucket per credential.
+// Prefixes of limit keys; each names its own pool of buckets.
+const (
+	limitKey       = "key:"
+	limitToken     = "token:"
+	limitAnonymous = "ip:"
+)
+
+// Defaults for the failed-authentication limit per client address.
+const (
+	DefaultAuthFailRate  = 1 // failures per second, refilled
+	DefaultAuthFailBurst = 20
+)
+
+// limiters hands out one token bucket per credential. API keys, applicant
+// tokens and anonymous client addresses have separate pools, so that no
+// flood of one kind can evict or share the buckets of another; failed
+// authentications are counted per client address in a fourth pool.
 type limiters struct {
-	mu    sync.Mutex
-	rate  rate.Limit
-	burst int
-	max   int
-	m     map[string]*rate.Limiter
+	keys, tokens, anonymous, authFailures *bucketPool
 }
 
-func newLimiters(r rate.Limit, burst, max int) *limiters {
-	return &limiters{rate: r, burst: burst, max: max, m: map[string]*rate.Limiter{}}
+func newLimiters(r rate.Limit, burst int, failRate rate.Limit, failBurst, max int) *limiters {
+	return &limiters{
+		// Only configured keys reach this pool: it needs no bound.
+		keys:         newBucketPool(r, burst, 0),
+		tokens:       newBucketPool(r, burst, max),
+		anonymous:    newBucketPool(r, burst, max),
+		authFailures: newBucketPool(failRate, failBurst, max),
+	}
 }
 
 func (l *limiters) allow(key string) bool {
-	if l.rate == rate.Inf {
+	switch {
+	case strings.HasPrefix(key, limitKey):
+		return l.keys.take(key)
+	case strings.HasPrefix(key, limitToken):
+		return l.tokens.take(key)
+	default:
+		return l.anonymous.take(key)
+	}
+}
+
+// bucketPool is a bounded set of token buckets. When it is full, buckets
+// that have refilled completely are dropped (a dropped bucket comes back
+// full, so dropping it changes nothing for its owner); when none has,
+// newcomers share one overflow bucket until a later sweep makes room.
+// Nobody ever gets a fresh bucket in place of a drained one.
+type bucketPool struct {
+	mu        sync.Mutex
+	rate      rate.Limit
+	burst     int
+	max       int // 0: unbounded
+	m         map[string]*rate.Limiter
+	overflow  *rate.Limiter
+	lastSweep time.Time
+}
+
+// sweepEvery bounds how often a full pool is scanned for idle buckets.
+const sweepEvery = time.Second
+
+func newBucketPool(r rate.Limit, burst, max int) *bucketPool {
+	return &bucketPool{rate: r, burst: burst, max: max, m: map[string]*rate.Limiter{}, overflow: rate.NewLimiter(r, burst)}
+}
+
+func (p *bucketPool) bucket(key string) *rate.Limiter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if lim, ok := p.m[key]; ok {
+		return lim
+	}
+	if p.max > 0 && len(p.m) >= p.max {
+		now := time.Now()
+		if now.Sub(p.lastSweep) < sweepEvery {
+			return p.overflow
+		}
+		p.lastSweep = now
+		for k, lim := range p.m {
+			if lim.TokensAt(now) >= float64(p.burst) {
+				delete(p.m, k)
+			}
+		}
+		if len(p.m) >= p.max {
+			return p.overflow
+		}
+	}
+	lim := rate.NewLimiter(p.rate, p.burst)
+	p.m[key] = lim
+	return lim
+}
+
+// take spends one token of key's bucket.
+func (p *bucketPool) take(key string) bool {
+	if p.rate == rate.Inf {
 		return true
 	}
-	l.mu.Lock()
-	lim, ok := l.m[key]
-	if !ok {
-		// Forgetting every bucket is crude, but it bounds memory when
-		// anonymous callers come from many addresses; a forgotten bucket
-		// starts full, which only errs towards serving.
-		if len(l.m) >= l.max {
-			clear(l.m)
-		}
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.m[key] = lim
+	return p.bucket(key).Allow()
+}
+
+// peek reports whether key's bucket has a token, without spending it.
+func (p *bucketPool) peek(key string) bool {
+	if p.rate == rate.Inf {
+		return true
 	}
-	l.mu.Unlock()
-	return lim.Allow()
+	return p.bucket(key).Tokens() >= 1
+}
+
+// exemptRoute reports whether a request is exempt from rate limits (and
+// from authentication): health checks, which orchestrators must always
+// get through, and the public key, which verifiers everywhere need and
+// which is the same for everyone.
+func exemptRoute(c *gin.Context) bool {
+	switch c.FullPath() {
+	case "/livez", "/healthz", "/readyz", "/v1/ledger/public-key":
+		return true
+	}
+	return false
 }
 
 // rateLimit applies the per-credential limit after authentication, so a
 // valid key's budget is its own and anonymous callers share one per
 // client address.
 func (s *Server) rateLimit(c *gin.Context) {
+	if exemptRoute(c) {
+		c.Next()
+		return
+	}
 	who := callerOf(c)
 	if !s.limits.allow(who.limitKey) {
-		s.metrics.limited.Inc()
+		s.metrics.limited.WithLabelValues("credential").Inc()
 		c.Header("Retry-After", "1")
+		closeUnreadBody(c)
 		abortKind(c, "rate-limited", "the rate limit for this credential is exceeded; retry later")
 		return
+	}
+	c.Next()
+}
+
+// closeUnreadBody marks the response to close the connection when the
+// request has a body the handler will not read: net/http would otherwise
+// read (drain) it to reuse the connection, which a client trickling its
+// body can stretch to the whole read timeout.
+func closeUnreadBody(c *gin.Context) {
+	if c.Request.ContentLength != 0 {
+		c.Header("Connection", "close")
+	}
+}
+
+// noStore keeps responses that carry personal data (everything about a
+// decision, and the pages) out of shared and browser caches.
+func noStore(c *gin.Context) {
+	if p := c.FullPath(); strings.HasPrefix(p, "/v1/decisions") || strings.HasPrefix(p, "/ui/") {
+		c.Header("Cache-Control", "no-store")
 	}
 	c.Next()
 }

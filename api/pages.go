@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -70,7 +71,9 @@ func (s *Server) getNotice(c *gin.Context) {
 	switch c.NegotiateFormat(gin.MIMEPlain, gin.MIMEHTML) {
 	case gin.MIMEHTML:
 		err = s.notices.HTML(&b, n)
-		c.Header("Content-Type", "text/html; charset=utf-8")
+		// The same headers as the pages: the notice is personal data
+		// rendered as HTML.
+		s.pages.SetHeaders(c.Writer.Header())
 	default:
 		err = s.notices.Text(&b, n)
 		c.Header("Content-Type", "text/plain; charset=utf-8")
@@ -84,9 +87,33 @@ func (s *Server) getNotice(c *gin.Context) {
 	c.Writer.Write(b.Bytes())
 }
 
-// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page.
+// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page. A
+// token in the link is exchanged for a cookie and the browser sent back
+// to the same URL without it, so that the token stays out of the
+// browser's history and of access logs further on; the page and its
+// ledger check then authenticate with the cookie.
 func (s *Server) uiDecision(c *gin.Context) {
 	if !checkQuery(c, "token") {
+		return
+	}
+	who := callerOf(c)
+	if who.source == fromQuery && who.Role == RoleApplicant && strings.EqualFold(who.TokenDecisionID, c.Param("id")) {
+		http.SetCookie(c.Writer, s.tokenCookie(c, c.Query("token"), 0))
+		u := *c.Request.URL
+		u.RawQuery = ""
+		c.Header("Referrer-Policy", "no-referrer")
+		c.Redirect(http.StatusSeeOther, u.EscapedPath())
+		c.Abort()
+		return
+	}
+	if who.Role == "" && crossSiteNavigation(c) {
+		// A SameSite=Strict cookie is not sent on a navigation that
+		// another site started, redirects included: a link in a web mail
+		// lands here without it. A navigation this page starts itself is
+		// same-site, and carries the cookie if there is one.
+		s.pages.SetHeaders(c.Writer.Header())
+		c.Status(http.StatusOK)
+		c.Writer.Write(web.ReloadPage())
 		return
 	}
 	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsExplanation)
@@ -97,8 +124,9 @@ func (s *Server) uiDecision(c *gin.Context) {
 	if sm := s.models[rec.Decision.Model.ID]; sm != nil {
 		manifest = sm.model.Manifest
 	}
-	// The page's ledger check sends the token back for the proof.
-	page, err := web.DecisionPageFromRecord(entry.ID, c.Query("token"), rec, manifest)
+	// The page's ledger check authenticates with the cookie: the token
+	// is not written into the page.
+	page, err := web.DecisionPageFromRecord(entry.ID, "", rec, manifest)
 	if err != nil {
 		abortKind(c, "internal", "the page could not be built from the ledger record")
 		return
@@ -163,6 +191,12 @@ func (s *Server) uiAudit(c *gin.Context) {
 		Entries: list, Governance: gov, GeneratedAt: s.now().UTC(),
 	}
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderAudit(b, page) })
+}
+
+// crossSiteNavigation reports whether the browser says the request is a
+// page navigation started from another site (Fetch Metadata headers).
+func crossSiteNavigation(c *gin.Context) bool {
+	return c.GetHeader("Sec-Fetch-Site") == "cross-site" && c.GetHeader("Sec-Fetch-Mode") == "navigate"
 }
 
 func (s *Server) renderPage(c *gin.Context, render func(*bytes.Buffer) error) {

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/web"
 )
 
 // riskyApp is an application the default policy does not approve.
@@ -103,6 +106,13 @@ func TestNoticeEndpoint(t *testing.T) {
 			if !strings.HasPrefix(r.header.Get("Content-Type"), tc.wantType) {
 				t.Errorf("content type %q", r.header.Get("Content-Type"))
 			}
+			if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+			if tc.wantType == "text/html" {
+				// The same security headers as the pages.
+				checkPageHeaders(t, e, r)
+			}
 			body := strings.ToLower(strings.Join(strings.Fields(string(r.body)), " "))
 			for _, want := range []string{d.DecisionID, d.Reasons[0].Text, "Equal Credit Opportunity Act", "300 to 850", "reconsideration"} {
 				if !strings.Contains(body, strings.ToLower(want)) {
@@ -113,20 +123,39 @@ func TestNoticeEndpoint(t *testing.T) {
 	}
 }
 
+// checkPageHeaders checks the security headers every HTML response of
+// the service carries, against the pages' own policy.
+func checkPageHeaders(t *testing.T, e *env, r *response) {
+	t.Helper()
+	csp, err := web.ContentSecurityPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{
+		"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+		"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+	} {
+		if got := r.header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+}
+
 func TestPages(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := e.createRisky("page-1")
-	r := e.do(req{method: "GET", path: "/ui/decisions/" + d.DecisionID + "?token=" + d.ApplicantToken})
+	r := e.do(req{method: "GET", path: "/ui/decisions/" + d.DecisionID, headers: map[string]string{"Cookie": api.TokenCookie + "=" + d.ApplicantToken}})
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("applicant page: %d %s", r.status, r.header.Get("Content-Type"))
 	}
-	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src") {
-		t.Errorf("applicant page CSP %q", csp)
-	}
+	checkPageHeaders(t, e, r)
 	for _, want := range []string{"<svg", d.Reasons[0].Text, "would be approved"} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("applicant page lacks %q", want)
 		}
+	}
+	if strings.Contains(string(r.body), d.ApplicantToken) {
+		t.Error("the applicant page holds the token")
 	}
 	other := e.createDecision("page-2")
 	if r := e.do(req{method: "GET", path: "/ui/decisions/" + d.DecisionID + "?token=" + other.ApplicantToken}); r.status != 403 {

@@ -52,6 +52,7 @@ var problemKinds = map[string]struct {
 	"invalid-query":          {"Invalid query parameter", http.StatusBadRequest},
 	"invalid-id":             {"Invalid decision id", http.StatusBadRequest},
 	"unauthenticated":        {"Authentication required", http.StatusUnauthorized},
+	"token-expired":          {"Applicant token expired", http.StatusUnauthorized},
 	"forbidden":              {"Forbidden", http.StatusForbidden},
 	"not-found":              {"Not found", http.StatusNotFound},
 	"method-not-allowed":     {"Method not allowed", http.StatusMethodNotAllowed},

@@ -143,7 +143,6 @@ func (s *Server) decisionView(ctx context.Context, entry *transparency.Entry, re
 			Status:   string(entry.Status),
 			QueuedAt: rec.Timestamp.UTC().Format(timeLayout),
 		},
-		ApplicantToken: s.tokens.Issue(entry.ID),
 	}
 	if entry.Status == transparency.StatusIntegrated {
 		v.Ledger.LeafIndex = ptr(entry.Index)

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 
 	"github.com/glassbox-ledger/glassbox/api/notice"
@@ -93,7 +95,35 @@ type Config struct {
 	Now func() time.Time
 	// Creditor is printed on adverse-action notices.
 	Creditor notice.Creditor
+
+	// Hostile callers (docs/deploy.md, "Limits").
+	//
+	// AuthFailRate and AuthFailBurst bound failed authentications per
+	// client address (default DefaultAuthFailRate, DefaultAuthFailBurst;
+	// rate.Inf disables the limit). TrustedProxies are the peers whose
+	// X-Forwarded-For is believed for the client address (default none:
+	// the client is the TCP peer). MaxConnections caps open connections
+	// in Serve (0: DefaultMaxConnections, negative: no cap). ReadTimeout
+	// bounds reading a whole request, body included (default
+	// DefaultReadTimeout), so a trickling body is cut off.
+	// MaxTrackedClients bounds the rate-limit buckets kept for applicant
+	// tokens and for client addresses, each (default
+	// DefaultMaxTrackedClients).
+	AuthFailRate      rate.Limit
+	AuthFailBurst     int
+	TrustedProxies    []netip.Prefix
+	MaxConnections    int
+	ReadTimeout       time.Duration
+	MaxTrackedClients int
 }
+
+// Defaults for the connection limits in Config.
+const (
+	DefaultMaxConnections = 4096
+	DefaultReadTimeout    = 30 * time.Second
+	// DefaultMaxTrackedClients keeps a pool of buckets to a few tens of MB.
+	DefaultMaxTrackedClients = 100_000
+)
 
 // Server is the glassbox HTTP API.
 type Server struct {
@@ -162,6 +192,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AuthFailRate == 0 {
+		cfg.AuthFailRate = DefaultAuthFailRate
+	}
+	if cfg.AuthFailBurst <= 0 {
+		cfg.AuthFailBurst = DefaultAuthFailBurst
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxTrackedClients <= 0 {
+		cfg.MaxTrackedClients = DefaultMaxTrackedClients
+	}
 	s := &Server{
 		cfg:     cfg,
 		ledger:  cfg.Ledger,
@@ -172,7 +217,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:     cfg.Now,
 		models:  map[string]*servedModel{},
 		metrics: newMetrics(),
-		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, 100_000),
+		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, cfg.AuthFailRate, cfg.AuthFailBurst, cfg.MaxTrackedClients),
 	}
 	var err error
 	if s.pages, err = web.New(); err != nil {
@@ -272,7 +317,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		Addr:              addr,
 		Handler:           s.engine,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		// The whole request, body included: a body that trickles in is
+		// cut off.
+		ReadTimeout: s.cfg.ReadTimeout,
 		// Long enough for ?wait=integrated to finish.
 		WriteTimeout:   s.cfg.WaitTimeout + 30*time.Second,
 		IdleTimeout:    120 * time.Second,
@@ -286,6 +333,11 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	srv := s.HTTPServer(ln.Addr().String())
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	if s.cfg.MaxConnections > 0 {
+		// Connections beyond the cap wait in the kernel's accept queue
+		// instead of each costing a goroutine and buffers here.
+		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -311,13 +363,25 @@ func (s *Server) routes() *gin.Engine {
 	e := gin.New()
 	e.ContextWithFallback = true
 	e.HandleMethodNotAllowed = true
-	// No proxy is trusted: the client address is the peer's.
-	_ = e.SetTrustedProxies(nil)
-	e.Use(requestIDMiddleware, s.observe, s.recoverMiddleware, s.authenticate, s.rateLimit)
+	// Gin trusts every proxy unless told otherwise: only the configured
+	// ones are (none by default, and then the client address is the
+	// peer's), and only through X-Forwarded-For.
+	proxies := make([]string, len(s.cfg.TrustedProxies))
+	for i, p := range s.cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if len(proxies) == 0 {
+		proxies = nil
+	}
+	_ = e.SetTrustedProxies(proxies) // prefixes are valid: they were parsed
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	e.TrustedPlatform = ""
+	e.Use(requestIDMiddleware, s.observe, s.recoverMiddleware, noStore, s.authenticate, s.rateLimit)
 	e.NoRoute(func(c *gin.Context) { abortKind(c, "not-found", "no such resource") })
 	e.NoMethod(func(c *gin.Context) { abortKind(c, "method-not-allowed", "the method is not allowed on this resource") })
 
 	e.GET("/livez", s.allow(policy.ActionHealth), s.livez)
+	e.GET("/healthz", s.allow(policy.ActionHealth), s.livez)
 	e.GET("/readyz", s.allow(policy.ActionHealth), s.readyz)
 	e.GET("/metrics", s.allow(policy.ActionMetrics), gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
 	e.GET("/openapi.json", s.allow(policy.ActionOpenAPI), s.openapi)

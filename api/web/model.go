@@ -28,8 +28,10 @@ type DecisionPage struct {
 	// ID is the decision id (64 hex digits, the RFC 6962 leaf hash of the
 	// record); the page's ledger check recomputes it from the record bytes.
 	ID string
-	// Token is the applicant token that opened the page; the ledger check
-	// sends it back to fetch the proof.
+	// Token, when set, is sent back by the ledger check (as ?token=) to
+	// fetch the proof. Leave it empty when the browser holds the token in
+	// the applicant cookie, as glassbox's server does, so that the token
+	// is not written into the page.
 	Token string
 	// Decision is "approve", "refer" or "decline".
 	Decision string

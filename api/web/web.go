@@ -335,3 +335,15 @@ func formatTime(t time.Time) string {
 	}
 	return t.UTC().Format("2 January 2006, 15:04 UTC")
 }
+
+// reloadPage loads the same URL again as a navigation of its own (the
+// server answers it to cross-site navigations that arrive without the
+// applicant's SameSite=Strict cookie). It needs no script or style, so
+// the pages' Content-Security-Policy covers it.
+const reloadPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0"><title>Your credit decision</title></head>
+<body><p>Opening your decision… <a href="">Continue</a> if nothing happens.</p></body></html>
+`
+
+// ReloadPage returns the page that reloads its own URL.
+func ReloadPage() []byte { return []byte(reloadPage) }

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/trillian"
@@ -44,6 +46,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	interval := fs.Duration("integration-interval", transparency.DefaultIntegrationInterval, "embedded Trillian: time between sequencing passes")
 	batch := fs.Int("batch-size", transparency.DefaultBatchSize, "embedded Trillian: leaves integrated per pass at most")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
+	// Hostile callers and credentials (docs/deploy.md, "Limits" and
+	// "Credentials").
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For gives the client address (default: none, the client is the TCP peer)")
+	maxConns := fs.Int("max-connections", api.DefaultMaxConnections, "open connections at most; more wait to be accepted (negative: no cap)")
+	readTimeout := fs.Duration("read-timeout", api.DefaultReadTimeout, "time to read a whole request, body included; a slower body is cut off")
+	authFailRate := fs.Float64("auth-fail-limit", api.DefaultAuthFailRate, "failed authentications per second per client address, refilled (0: unlimited)")
+	authFailBurst := fs.Int("auth-fail-burst", api.DefaultAuthFailBurst, "failed authentications per client address before the limit applies")
+	tokenTTL := fs.Duration("token-ttl", api.DefaultTokenTTL, "how long an applicant token opens its decision (default 25 months, the Regulation B retention period)")
+	debugRemote := fs.Bool("debug-allow-remote", false, "allow --debug-addr on an address other than loopback")
 	creditor := notice.DefaultCreditor()
 	fs.StringVar(&creditor.Name, "creditor-name", creditor.Name, "creditor's name on adverse-action notices")
 	fs.StringVar(&creditor.Address, "creditor-address", creditor.Address, "creditor's address on notices")
@@ -54,6 +65,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if (*trillianAddr == "") != (*treeID == 0) {
 		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
+	}
+	proxies, err := parseProxies(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %w", errUsage, err)
+	}
+	if *debugAddr != "" && !*debugRemote {
+		if err := checkLoopback(*debugAddr); err != nil {
+			return fmt.Errorf("%w: --debug-addr: %w (pprof reveals the process's internals; give --debug-allow-remote to serve it there anyway)", errUsage, err)
+		}
+	}
+	if *tokenTTL <= 0 || *readTimeout <= 0 {
+		return fmt.Errorf("%w: --token-ttl and --read-timeout must be positive", errUsage)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	tuneGC(logger)
@@ -70,7 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	keys, generated, err := api.LoadOrCreateKeys(os.Getenv("GLASSBOX_API_KEYS"), *dataDir)
+	keys, generated, err := api.LoadOrCreateKeys(os.Getenv("GLASSBOX_API_KEYS"), *dataDir, logger)
 	if err != nil {
 		return err
 	}
@@ -78,7 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tokens, err := api.NewTokens(tokenKey)
+	tokens, err := api.NewTokens(tokenKey, api.WithTokenTTL(*tokenTTL))
 	if err != nil {
 		return err
 	}
@@ -105,9 +128,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *rps <= 0 {
 		limit = rate.Inf
 	}
+	failLimit := rate.Limit(*authFailRate)
+	if *authFailRate <= 0 {
+		failLimit = rate.Inf
+	}
 	srv, err := api.New(ctx, api.Config{
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
+		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
+		MaxConnections: *maxConns, ReadTimeout: *readTimeout,
 	})
 	if err != nil {
 		return err
@@ -133,6 +162,46 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", *debugAddr)
 	}
 	return srv.Serve(ctx, ln, *grace)
+}
+
+// parseProxies reads --trusted-proxies: CIDRs or single addresses.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// checkLoopback refuses a listen address that is not on loopback: an
+// empty host means every interface. Host names other than localhost are
+// refused too, since what they resolve to can change.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Unmap().IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", addr)
+	}
+	return nil
 }
 
 // loadModels reads the model packages to serve.
