@@ -206,7 +206,7 @@ func TestTokenCookieExchange(t *testing.T) {
 // carries Cache-Control: no-store; public ledger reads do not need it.
 func TestNoStore(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	r := e.do(req{method: "POST", path: "/v1/decisions", key: keyLender, body: validApp("no-store-1")})
+	r := e.do(req{method: "POST", path: "/v1/decisions?wait=integrated", key: keyLender, body: validApp("no-store-1")})
 	if r.status != 201 || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("scoring response: %d, Cache-Control %q", r.status, r.header.Get("Cache-Control"))
 	}

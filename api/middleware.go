@@ -287,14 +287,21 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Next()
 }
 
-// closeUnreadBody marks the response to close the connection when the
-// request has a body the handler will not read: net/http would otherwise
-// read (drain) it to reuse the connection, which a client trickling its
-// body can stretch to the whole read timeout.
+// closeUnreadBody makes a response to a request whose body will not be
+// read close the connection at once. net/http would otherwise read the
+// rest of the body (up to 256 KiB) after the response to reuse the
+// connection, which a client trickling its body stretches to the whole
+// read timeout, holding a connection and a goroutine. The read deadline
+// set to now makes that drain fail immediately; Connection: close tells
+// the client not to send on.
 func closeUnreadBody(c *gin.Context) {
-	if c.Request.ContentLength != 0 {
-		c.Header("Connection", "close")
+	if c.Request.ContentLength == 0 {
+		return
 	}
+	c.Header("Connection", "close")
+	// Not every ResponseWriter can (a test recorder cannot): then the
+	// drain is bounded by the read timeout as before.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
 }
 
 // noStore keeps responses that carry personal data (everything about a
