@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/glassbox-ledger/glassbox/api"
 )
 
 // TestPagesInBrowser opens the real server's applicant and audit pages in
@@ -78,15 +82,69 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		return v
 	}
-	browse(chromedp.Navigate(p.url+"/ui/decisions/"+d.DecisionID+"?token="+d.ApplicantToken),
-		chromedp.WaitVisible(chromedp.CSS("#check-button")),
-		chromedp.Click(chromedp.CSS("#check-button")))
-	result := get(chromedp.Poll[string](`(() => { const t = document.getElementById("check-result").textContent; return /^(Verified|Verification failed)/.test(t) ? t : null; })()`,
-		chromedp.WithPollingTimeout(30*time.Second)))
-	if !strings.HasPrefix(result, "Verified") {
-		t.Fatalf("in-browser check on a real decision: %q", result)
+	// The link's token is exchanged for a cookie: the browser ends on the
+	// URL without it, the page's script cannot read the cookie, and the
+	// in-browser check fetches the proof with it.
+	pageURL := p.url + "/ui/decisions/" + d.DecisionID
+	browse(chromedp.Navigate(pageURL+"?token="+d.ApplicantToken), chromedp.WaitVisible(chromedp.CSS("#check-button")))
+	if loc := get(chromedp.Location()); loc != pageURL {
+		t.Errorf("the browser is at %q, want %q (no token in the URL or history)", loc, pageURL)
 	}
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{pageURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cookies.Cookies) != 1 {
+		t.Fatalf("cookies %+v", cookies.Cookies)
+	}
+	if c := cookies.Cookies[0]; c.Name != api.TokenCookie || c.Value != d.ApplicantToken || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || !c.Session || c.Secure {
+		t.Errorf("cookie %+v", c)
+	}
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`)); err != nil || v != "" {
+		t.Errorf("document.cookie = %q %v: the token is visible to scripts", v, err)
+	}
+	if html := get(chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, d.ApplicantToken) {
+		t.Error("the page holds the token")
+	}
+	checkDecision := func() {
+		t.Helper()
+		browse(chromedp.WaitVisible(chromedp.CSS("#check-button")), chromedp.Click(chromedp.CSS("#check-button")))
+		result := get(chromedp.Poll[string](`(() => { const t = document.getElementById("check-result").textContent; return /^(Verified|Verification failed)/.test(t) ? t : null; })()`,
+			chromedp.WithPollingTimeout(30*time.Second)))
+		if !strings.HasPrefix(result, "Verified") {
+			t.Fatalf("in-browser check on a real decision: %q", result)
+		}
+	}
+	checkDecision()
 	saveShot(t, "applicant.png", screenshot())
+
+	// The link as an applicant follows it from a web mail: a navigation
+	// another site starts (127.0.0.1 and localhost are different sites).
+	// SameSite=Strict cookies are not sent on such navigations; the page
+	// must still open, with the token gone from the URL, and verify.
+	_, port, _ := strings.Cut(strings.TrimPrefix(p.url, "http://"), ":")
+	target := "http://localhost:" + port + "/ui/decisions/" + d.DecisionID
+	mail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>mail</title><a id="link" href="%s?token=%s">Your decision</a>`, target, d.ApplicantToken)
+	}))
+	defer mail.Close()
+	browse(chromedp.Navigate(mail.URL), chromedp.WaitVisible(chromedp.CSS("#link")), chromedp.Click(chromedp.CSS("#link")))
+	// The page navigates (redirect, maybe a reload): evaluating during a
+	// navigation fails, so poll from here.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.host.startsWith("localhost") && document.readyState === "complete" && !!document.getElementById("check-button")`))
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not open from the mail link (%v); the browser shows: %s", err, get(chromedp.Text(chromedp.CSS("body"))))
+		}
+	}
+	if loc := get(chromedp.Location()); loc != target {
+		t.Errorf("after the mail link the browser is at %q, want %q", loc, target)
+	}
+	checkDecision()
 
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("regulator:"+regulatorKey))
 	// A browser sends the regulator key as Basic credentials after its
@@ -104,6 +162,7 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	shot := screenshot()
 	saveShot(t, "audit.png", shot)
+
 }
 
 func saveShot(t *testing.T, name string, png []byte) {
