@@ -248,12 +248,22 @@ func (p *bucketPool) take(key string) bool {
 	return p.bucket(key).Allow()
 }
 
-// peek reports whether key's bucket has a token, without spending it.
+// peek reports whether key's bucket has a token, without spending it. A
+// key without a bucket has spent nothing: none is made for it, so that
+// callers that never fail take no room in the pool.
 func (p *bucketPool) peek(key string) bool {
 	if p.rate == rate.Inf {
 		return true
 	}
-	return p.bucket(key).Tokens() >= 1
+	p.mu.Lock()
+	lim, ok := p.m[key]
+	if !ok && p.max > 0 && len(p.m) >= p.max {
+		// A full pool sends newcomers to the overflow bucket: that is
+		// the one they spend from.
+		lim, ok = p.overflow, true
+	}
+	p.mu.Unlock()
+	return !ok || lim.Tokens() >= 1
 }
 
 // exemptRoute reports whether a request is exempt from rate limits (and
