@@ -510,3 +510,28 @@ func TestVerifyScriptIsEmbedded(t *testing.T) {
 		t.Error("VerifyScript does not return verify.js")
 	}
 }
+
+// TestReloadPageNeedsNothingTheCSPForbids: the reload page is served
+// under the pages' CSP, which allows no script or style but the pages'
+// own hashed ones, so it must work with neither; and a token-less
+// decision page sends no token back.
+func TestReloadPageNeedsNothingTheCSPForbids(t *testing.T) {
+	page := strings.ToLower(string(ReloadPage()))
+	for _, bad := range []string{"<script", "<style", "style=", "onload", "javascript:", "http:", "https:"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("reload page contains %q", bad)
+		}
+	}
+	if !strings.Contains(page, `<meta http-equiv="refresh" content="0">`) {
+		t.Error("reload page does not reload")
+	}
+	p := samplePage()
+	p.Token = ""
+	var b bytes.Buffer
+	if err := RenderDecision(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `data-token=""`) {
+		t.Error("a page without a token carries one")
+	}
+}
