@@ -436,3 +436,24 @@ func TestRefusedBodyClosesConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6ClientsCountedPer64: one site cannot mint fresh IPv6 addresses
+// to escape the per-address limit; its /64 is one client.
+func TestIPv6ClientsCountedPer64(t *testing.T) {
+	e := newEnv(t, envOptions{rateLimit: rate.Every(time.Hour), rateBurst: 1, config: func(c *api.Config) { c.TrustedProxies = loopbackProxies }})
+	models := req{method: "GET", path: "/v1/models"}
+	for _, tc := range []struct {
+		client string
+		status int
+	}{
+		{"2001:db8:1:2::1", 200},
+		{"2001:db8:1:2:ffff::7", 429}, // same /64
+		{"2001:db8:1:3::1", 200},      // next /64
+		{"::ffff:192.0.2.1", 200},     // IPv4-mapped counts as IPv4
+		{"192.0.2.1", 429},
+	} {
+		if r := e.do(proxied(models, tc.client)); r.status != tc.status {
+			t.Errorf("%s: %d, want %d", tc.client, r.status, tc.status)
+		}
+	}
+}

@@ -96,7 +96,7 @@ type Config struct {
 	// Creditor is printed on adverse-action notices.
 	Creditor notice.Creditor
 
-	// Hostile callers (docs/deploy.md, "Limits").
+	// Hostile callers (docs/security.md).
 	//
 	// AuthFailRate and AuthFailBurst bound failed authentications per
 	// client address (default DefaultAuthFailRate, DefaultAuthFailBurst;
