@@ -50,6 +50,10 @@ bash scripts/trillian-mariadb.sh check-version
 echo "== go test"
 go test -count=1 -timeout 40m ./...
 
+# deploy/ is a module of its own (compose-go stays out of the service's graph).
+echo "== deploy: compose file as docker compose config loads it, Dockerfile, docs"
+(cd deploy && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... && go test -count=1 ./...)
+
 echo "== go test -race (process-level tests, which run the binary, are in the run above)"
 go test -count=1 -race -short -timeout 30m ./...
 
