@@ -4,13 +4,17 @@
 #   scripts/trillian-mariadb.sh start [STATE_DIR]   # MariaDB database, log server, log signer, one tree
 #   scripts/trillian-mariadb.sh stop  [STATE_DIR]
 #   scripts/trillian-mariadb.sh ensure-mariadb     # only make sure MariaDB runs
+#   scripts/trillian-mariadb.sh check-version      # tools/go.mod pins go.mod's Trillian
 #   scripts/trillian-mariadb.sh start-server|start-signer [STATE_DIR]
 #                                 # (re)start one Trillian process after a fault
 #
 # start prints (and writes to STATE_DIR/env) TRILLIAN_ADDR and TREE_ID; run
 #   glassbox serve --trillian "$TRILLIAN_ADDR" --tree-id "$TREE_ID"
-# Trillian's binaries and MySQL schema come from the Trillian version pinned
-# in go.mod (tool directives), so the stack matches the code that talks to it.
+# Trillian's binaries and MySQL schema come from the tools/ module (its tool
+# directives), which must pin the same Trillian version as the main go.mod, so
+# the stack matches the code that talks to it; start refuses a mismatch. The
+# servers' dependencies (MySQL, etcd, cloud storage drivers) stay out of the
+# service's own module graph that way.
 # Environment: TRILLIAN_DB (database name, default glassbox_trillian),
 # TRILLIAN_RPC_PORT (default 8090), TRILLIAN_HTTP_PORT (8091),
 # TRILLIAN_SIGNER_HTTP_PORT (8092), MYSQL_HOST (127.0.0.1), MYSQL_PORT (3306).
@@ -66,6 +70,23 @@ stop() {
 	done
 }
 
+# trillian_version DIR prints the Trillian version the module in DIR selects.
+trillian_version() {
+	(cd "$1" && go list -m -f '{{.Version}}' github.com/google/trillian)
+}
+
+# check_trillian_version fails unless tools/go.mod builds the Trillian servers
+# at the version the service's own go.mod links against.
+check_trillian_version() {
+	local main tools
+	main=$(trillian_version "$repo")
+	tools=$(trillian_version "$repo/tools")
+	if [ "$main" != "$tools" ]; then
+		log "go.mod selects Trillian $main but tools/go.mod builds $tools; pin the same version in both"
+		exit 1
+	fi
+}
+
 uri="root@tcp($mysql_host:$mysql_port)/$db"
 
 start_server() {
@@ -87,11 +108,13 @@ start_signer() {
 start() {
 	mkdir -p "$state/bin"
 	ensure_mariadb
-	cd "$repo"
-	log "building Trillian from the version in go.mod"
+	check_trillian_version
+	cd "$repo/tools"
+	log "building Trillian $(trillian_version "$repo/tools") from tools/go.mod"
 	go build -o "$state/bin/" github.com/google/trillian/cmd/trillian_log_server \
 		github.com/google/trillian/cmd/trillian_log_signer github.com/google/trillian/cmd/createtree
 	schema="$(go list -m -f '{{.Dir}}' github.com/google/trillian)/storage/mysql/schema/storage.sql"
+	cd "$repo"
 	log "creating database $db with Trillian's schema"
 	mysql -h "$mysql_host" -P "$mysql_port" -uroot -e "DROP DATABASE IF EXISTS \`$db\`; CREATE DATABASE \`$db\`;"
 	mysql -h "$mysql_host" -P "$mysql_port" -uroot "$db" <"$schema"
@@ -111,11 +134,12 @@ ENV
 case "$cmd" in
 start) start ;;
 ensure-mariadb) ensure_mariadb ;;
+check-version) check_trillian_version ;;
 start-server) start_server ;;
 start-signer) start_signer ;;
 stop) stop ;;
 *)
-	echo "usage: $0 start|stop|ensure-mariadb|start-server|start-signer [STATE_DIR]" >&2
+	echo "usage: $0 start|stop|ensure-mariadb|check-version|start-server|start-signer [STATE_DIR]" >&2
 	exit 2
 	;;
 esac

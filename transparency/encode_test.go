@@ -367,7 +367,7 @@ func TestEncodeMatchesReference(t *testing.T) {
 		{"refuses detail keys colliding after utf8 repair", modelAdmitted(map[string]string{"a\xff": "1", "a\xc3": "2"})},
 		{"refuses key equal to a repaired key", decision(func(d *Decision) { d.Features["\ufffd"], d.Features["\xfe"] = NumberValue(1), NumberValue(2) })},
 		{"feature kinds", decision(func(d *Decision) {
-			d.Features = map[string]FeatureValue{"n": NumberValue(-0.0), "l": LevelValue(""), "m": MissingValue(), "z": {}, "odd kind": {kind: 200, num: 1, level: "x"}}
+			d.Features = map[string]FeatureValue{"n": NumberValue(math.Copysign(0, -1)), "l": LevelValue(""), "m": MissingValue(), "z": {}, "odd kind": {kind: 200, num: 1, level: "x"}}
 			d.Reasons = []Reason{{Value: MissingValue()}, {Value: LevelValue("")}, {Value: NumberValue(math.Copysign(0, -1))}, {Value: FeatureValue{kind: 200}}}
 		})},
 		{"minimised to nothing", minimised(nil, func(*Decision) {})},
@@ -625,7 +625,7 @@ func FuzzEncodeMatchesReference(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "é", "\u2028", 1e21)
 	f.Add([]byte("decision record with many choices"), "😀", `"\`, 5e-324)
 	f.Add(bytes.Repeat([]byte{0xff, 0x10, 0x80}, 40), "\ufb33", "\x00\x1f", 1.7976931348623157e308)
-	f.Add(bytes.Repeat([]byte{1}, 64), "\xff", "<>&", -0.0)
+	f.Add(bytes.Repeat([]byte{1}, 64), "\xff", "<>&", math.Copysign(0, -1))
 	f.Add(bytes.Repeat([]byte{2}, 64), "a\xfe", "\xed\xa0\x80", 9007199254740993.0)
 	f.Add(bytes.Repeat([]byte{7, 3}, 100), "", "", 1e-7)
 	f.Add([]byte{9, 9, 9, 200, 17, 4, 250, 33}, "z", "ü", math.Inf(1))

@@ -178,9 +178,8 @@ func (m *Model) render() []byte {
 func renderTree(b *strings.Builder, idx int, root *node, o Options) {
 	var internal []*node
 	var leaves []*node
-	var number func(n *node) int
 	// LightGBM numbers internal nodes 0.. and encodes leaf i as ^i.
-	number = func(n *node) int {
+	number := func(n *node) int {
 		if n.leaf {
 			leaves = append(leaves, n)
 			return ^(len(leaves) - 1)
