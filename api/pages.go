@@ -13,6 +13,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
@@ -47,21 +48,52 @@ func (s *Server) recourseFor(ctx context.Context, rec *transparency.Record) (cfs
 	return cfs, true
 }
 
+// language picks the notice's or page's language from ?lang= and
+// Accept-Language, answering 400 for an unsupported ?lang=.
+func language(c *gin.Context) (string, bool) {
+	q, has := c.GetQuery("lang")
+	lang, err := notice.PickLanguage(q, has, c.GetHeader("Accept-Language"))
+	if err != nil {
+		abortKind(c, "invalid-query", err.Error())
+		return "", false
+	}
+	c.Header("Content-Language", lang)
+	c.Header("Vary", "Accept, Accept-Language")
+	return lang, true
+}
+
+// scoreRange is the served model's score range, or 0, 0 when the record's
+// model is not served (or not the same file).
+func (s *Server) scoreRange(rec *transparency.Record) (lo, hi float64, m *scoring.Model) {
+	sm := s.models[rec.Decision.Model.ID]
+	if sm == nil || sm.model.SHA256 != rec.Decision.Model.SHA256 {
+		return 0, 0, nil
+	}
+	lo, hi, _ = sm.model.ScoreRange()
+	return lo, hi, sm.model
+}
+
 // getNotice: GET /v1/decisions/{id}/notice, the notice of action taken,
-// as text (default) or HTML (Accept: text/html).
+// as text (default) or HTML (Accept: text/html), in English or Spanish
+// (?lang=es or Accept-Language: es).
 func (s *Server) getNotice(c *gin.Context) {
-	if !checkQuery(c, "token") {
+	if !checkQuery(c, "token", "lang") {
+		return
+	}
+	lang, ok := language(c)
+	if !ok {
 		return
 	}
 	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsNotice)
 	if !ok {
 		return
 	}
-	lo, hi := 0.0, 0.0
-	if sm := s.models[rec.Decision.Model.ID]; sm != nil {
-		lo, hi = sm.model.Scale().Min, sm.model.Scale().Max
+	lo, hi, m := s.scoreRange(rec)
+	opts := notice.Options{Creditor: s.cfg.Creditor, ScoreMin: lo, ScoreMax: hi, Lang: lang}
+	if m != nil {
+		opts.Manifest = m.Manifest
 	}
-	n, err := notice.Build(entry.ID.String(), rec, s.cfg.Creditor, lo, hi)
+	n, err := notice.Build(entry.ID.String(), rec, opts)
 	if err != nil {
 		abortKind(c, "internal", "the notice could not be built from the ledger record: "+err.Error())
 		return
@@ -79,14 +111,18 @@ func (s *Server) getNotice(c *gin.Context) {
 		abortKind(c, "internal", "the notice could not be rendered")
 		return
 	}
-	c.Header("Vary", "Accept")
 	c.Status(http.StatusOK)
 	c.Writer.Write(b.Bytes())
 }
 
-// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page.
+// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page, in
+// English or Spanish like the notice.
 func (s *Server) uiDecision(c *gin.Context) {
-	if !checkQuery(c, "token") {
+	if !checkQuery(c, "token", "lang") {
+		return
+	}
+	lang, ok := language(c)
+	if !ok {
 		return
 	}
 	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsExplanation)
@@ -98,10 +134,13 @@ func (s *Server) uiDecision(c *gin.Context) {
 		manifest = sm.model.Manifest
 	}
 	// The page's ledger check sends the token back for the proof.
-	page, err := web.DecisionPageFromRecord(entry.ID, c.Query("token"), rec, manifest)
+	page, err := web.DecisionPageFromRecordIn(lang, entry.ID, c.Query("token"), rec, manifest)
 	if err != nil {
 		abortKind(c, "internal", "the page could not be built from the ledger record")
 		return
+	}
+	if lo, hi, _ := s.scoreRange(rec); hi > lo && page.ScoreMax > page.ScoreMin {
+		page.ScoreMin, page.ScoreMax = lo, hi
 	}
 	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
 		for _, cf := range cfs {

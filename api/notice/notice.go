@@ -70,14 +70,17 @@ func (c Creditor) Missing(consumerReport bool) []string {
 		out = append(out, "--creditor-agency")
 	}
 	if consumerReport {
-		if strings.TrimSpace(c.CRA.Name) == "" {
-			out = append(out, "--cra-name")
-		}
-		if strings.TrimSpace(c.CRA.Address) == "" {
-			out = append(out, "--cra-address")
-		}
-		if strings.TrimSpace(c.CRA.Phone) == "" {
-			out = append(out, "--cra-phone")
+		out = append(out, c.CRA.Missing()...)
+	}
+	return out
+}
+
+// Missing lists the flags of the agency's details that are not set.
+func (a ConsumerReportingAgency) Missing() []string {
+	var out []string
+	for _, f := range []struct{ v, flag string }{{a.Name, "--cra-name"}, {a.Address, "--cra-address"}, {a.Phone, "--cra-phone"}} {
+		if strings.TrimSpace(f.v) == "" {
+			out = append(out, f.flag)
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/trillian"
@@ -44,13 +45,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	interval := fs.Duration("integration-interval", transparency.DefaultIntegrationInterval, "embedded Trillian: time between sequencing passes")
 	batch := fs.Int("batch-size", transparency.DefaultBatchSize, "embedded Trillian: leaves integrated per pass at most")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
-	creditor := notice.DefaultCreditor()
-	fs.StringVar(&creditor.Name, "creditor-name", creditor.Name, "creditor's name on adverse-action notices")
-	fs.StringVar(&creditor.Address, "creditor-address", creditor.Address, "creditor's address on notices")
-	fs.StringVar(&creditor.Reconsideration, "creditor-reconsideration", creditor.Reconsideration, "how applicants ask for reconsideration, on notices")
-	fs.StringVar(&creditor.Agency, "creditor-agency", creditor.Agency, "federal agency administering ECOA compliance for the creditor, on notices")
+	// Creditor and consumer reporting agency printed on notices (README,
+	// "Creditor configuration"). Unset, every notice is marked SPECIMEN.
+	var creditor notice.Creditor
+	fs.StringVar(&creditor.Name, "creditor-name", "", "creditor's name on notices of action taken")
+	fs.StringVar(&creditor.Address, "creditor-address", "", "creditor's postal address on notices; separate lines with ';'")
+	fs.StringVar(&creditor.Reconsideration, "creditor-reconsideration", "", "how applicants ask for reconsideration (default: the notice's own wording, in its language)")
+	fs.StringVar(&creditor.AgencyID, "creditor-agency", "", "federal agency for the ECOA statement, from Regulation B Appendix A: "+strings.Join(notice.AgencyIDs(), ", "))
+	fs.StringVar(&creditor.CRA.Name, "cra-name", "", "consumer reporting agency's name, for models with consumer-report features (FCRA 615(a))")
+	fs.StringVar(&creditor.CRA.Address, "cra-address", "", "consumer reporting agency's address")
+	fs.StringVar(&creditor.CRA.Phone, "cra-phone", "", "consumer reporting agency's toll-free telephone number")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	if creditor.AgencyID != "" {
+		if _, err := notice.LookupAgency(creditor.AgencyID); err != nil {
+			return fmt.Errorf("%w: --creditor-agency: %w", errUsage, err)
+		}
 	}
 	if (*trillianAddr == "") != (*treeID == 0) {
 		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
@@ -119,6 +130,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "glassbox listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "ledger tree %d, checkpoint verifier key: %s\n", ledger.TreeID(), ledger.VerifierKey())
 	fmt.Fprintf(stdout, "policy revision %s\n", pol.Revision())
+	for _, w := range creditorWarnings(creditor, served) {
+		logger.Warn("notices are specimens", slog.String("reason", w))
+		fmt.Fprintf(stdout, "WARNING: %s\n", w)
+	}
 	if generated != "" {
 		fmt.Fprintf(stdout, "generated API keys (stored in %s, shown only now):\n%s", filepath.Join(*dataDir, api.KeysFile), generated)
 	} else if os.Getenv("GLASSBOX_API_KEYS") == "" {
@@ -133,6 +148,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", *debugAddr)
 	}
 	return srv.Serve(ctx, ln, *grace)
+}
+
+// creditorWarnings says what is missing from the notice configuration;
+// while anything is, every notice is marked SPECIMEN.
+func creditorWarnings(c notice.Creditor, served []*scoring.Model) []string {
+	var out []string
+	if missing := c.Missing(false); len(missing) > 0 {
+		out = append(out, "creditor not configured: notices are marked "+notice.SpecimenMark+"; set "+strings.Join(missing, ", "))
+	}
+	for _, m := range served {
+		if m.Manifest == nil || !m.Manifest.UsesConsumerReport() {
+			continue
+		}
+		if cra := c.CRA.Missing(); len(cra) > 0 {
+			out = append(out, "model "+m.ID()+" uses consumer-report data: its notices are marked SPECIMEN until "+strings.Join(cra, ", ")+" are set")
+		}
+	}
+	return out
 }
 
 // loadModels reads the model packages to serve.
