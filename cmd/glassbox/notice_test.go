@@ -111,4 +111,3 @@ func TestCreditorWarnings(t *testing.T) {
 		}
 	}
 }
-
