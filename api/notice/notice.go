@@ -304,6 +304,7 @@ func NewRenderer() (*Renderer, error) {
 		"points": points,
 		"inc":    func(i int) int { return i + 1 },
 		"upper":  strings.ToUpper,
+		"join":   func(v []string) string { return strings.Join(v, ", ") },
 	}
 	h, err := template.New("notice.html.tmpl").Funcs(funcs).ParseFS(templates, "notice.html.tmpl")
 	if err != nil {

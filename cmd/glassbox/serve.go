@@ -134,6 +134,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger.Warn("notices are specimens", slog.String("reason", w))
 		fmt.Fprintf(stdout, "WARNING: %s\n", w)
 	}
+	// Each model's score range takes about a second to search; do it now
+	// rather than in the first notice request.
+	go func() {
+		for _, m := range served {
+			m.ScoreRange()
+		}
+	}()
 	if generated != "" {
 		fmt.Fprintf(stdout, "generated API keys (stored in %s, shown only now):\n%s", filepath.Join(*dataDir, api.KeysFile), generated)
 	} else if os.Getenv("GLASSBOX_API_KEYS") == "" {
