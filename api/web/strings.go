@@ -27,7 +27,7 @@ type pageText struct {
 func textFor(lang string) pageText {
 	if lang == Spanish {
 		return pageText{
-			Skip: "Ir al contenido", Footer: "glassbox guarda cada decisión en un registro que se puede revisar. Esta página funciona sin scripts. Solo la revisión del registro los necesita.",
+			Skip: "Ir al contenido", Footer: "glassbox guarda cada decisión en un registro que usted puede revisar. Esta página funciona sin scripts. Solo la revisión del registro los necesita.",
 			Title: "Su decisión de crédito", Eyebrow: "Decisión sobre su solicitud",
 			ScoreHeading: "Su puntaje", ScaleFmt: "en una escala de %s a %s. Más alto es mejor.", PDLabel: "Posibilidad estimada de no pagar el préstamo:",
 			ReasonsHeading: "Razones principales", NoReasons: "No se guardaron razones para esta decisión.",
@@ -48,7 +48,7 @@ func textFor(lang string) pageText {
 		}
 	}
 	return pageText{
-		Skip: "Skip to content", Footer: "glassbox records every decision in a ledger that anyone can check. This page works without scripts. Only the ledger check needs them.",
+		Skip: "Skip to content", Footer: "glassbox records every decision in a ledger you can check. This page works without scripts. Only the ledger check needs them.",
 		Title: "Your credit decision", Eyebrow: "Decision on your application",
 		ScoreHeading: "Your score", ScaleFmt: "on a scale from %s to %s. Higher is better.", PDLabel: "Estimated chance of not repaying the loan:",
 		ReasonsHeading: "Main reasons", NoReasons: "No reasons were recorded for this decision.",
