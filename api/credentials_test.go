@@ -153,6 +153,11 @@ func TestTokenCookieExchange(t *testing.T) {
 			t.Errorf("redirect without %s", h)
 		}
 	}
+	// The language choice survives the exchange; only the token leaves.
+	r = e.do(req{method: "GET", path: page + "?lang=es&token=" + d.ApplicantToken})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != page+"?lang=es" {
+		t.Errorf("link with lang: %d, Location %q, want 303 to %s?lang=es", r.status, r.header.Get("Location"), page)
+	}
 	// Behind a trusted proxy that terminated TLS, the cookie is Secure.
 	r = e.do(req{method: "GET", path: page + "?token=" + d.ApplicantToken, headers: map[string]string{"X-Forwarded-Proto": "https"}})
 	if cs := (&http.Response{Header: r.header}).Cookies(); r.status != 303 || len(cs) != 1 || !cs[0].Secure {

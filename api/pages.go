@@ -14,6 +14,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
@@ -48,21 +49,52 @@ func (s *Server) recourseFor(ctx context.Context, rec *transparency.Record) (cfs
 	return cfs, true
 }
 
+// language picks the notice's or page's language from ?lang= and
+// Accept-Language, answering 400 for an unsupported ?lang=.
+func language(c *gin.Context) (string, bool) {
+	q, has := c.GetQuery("lang")
+	lang, err := notice.PickLanguage(q, has, c.GetHeader("Accept-Language"))
+	if err != nil {
+		abortKind(c, "invalid-query", err.Error())
+		return "", false
+	}
+	c.Header("Content-Language", lang)
+	c.Header("Vary", "Accept, Accept-Language")
+	return lang, true
+}
+
+// scoreRange is the served model's score range, or 0, 0 when the record's
+// model is not served (or not the same file).
+func (s *Server) scoreRange(rec *transparency.Record) (lo, hi float64, m *scoring.Model) {
+	sm := s.models[rec.Decision.Model.ID]
+	if sm == nil || sm.model.SHA256 != rec.Decision.Model.SHA256 {
+		return 0, 0, nil
+	}
+	lo, hi, _ = sm.model.ScoreRange()
+	return lo, hi, sm.model
+}
+
 // getNotice: GET /v1/decisions/{id}/notice, the notice of action taken,
-// as text (default) or HTML (Accept: text/html).
+// as text (default) or HTML (Accept: text/html), in English or Spanish
+// (?lang=es or Accept-Language: es).
 func (s *Server) getNotice(c *gin.Context) {
-	if !checkQuery(c, "token") {
+	if !checkQuery(c, "token", "lang") {
+		return
+	}
+	lang, ok := language(c)
+	if !ok {
 		return
 	}
 	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsNotice)
 	if !ok {
 		return
 	}
-	lo, hi := 0.0, 0.0
-	if sm := s.models[rec.Decision.Model.ID]; sm != nil {
-		lo, hi = sm.model.Scale().Min, sm.model.Scale().Max
+	lo, hi, m := s.scoreRange(rec)
+	opts := notice.Options{Creditor: s.cfg.Creditor, ScoreMin: lo, ScoreMax: hi, Lang: lang}
+	if m != nil {
+		opts.Manifest = m.Manifest
 	}
-	n, err := notice.Build(entry.ID.String(), rec, s.cfg.Creditor, lo, hi)
+	n, err := notice.Build(entry.ID.String(), rec, opts)
 	if err != nil {
 		abortKind(c, "internal", "the notice could not be built from the ledger record: "+err.Error())
 		return
@@ -82,27 +114,34 @@ func (s *Server) getNotice(c *gin.Context) {
 		abortKind(c, "internal", "the notice could not be rendered")
 		return
 	}
-	c.Header("Vary", "Accept")
 	c.Status(http.StatusOK)
 	c.Writer.Write(b.Bytes())
 }
 
-// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page. A
-// token in the link is exchanged for a cookie and the browser sent back
-// to the same URL without it, so that the token stays out of the
-// browser's history and of access logs further on; the page and its
-// ledger check then authenticate with the cookie.
+// uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page, in
+// English or Spanish like the notice. A token in the link is exchanged
+// for a cookie and the browser sent back to the same URL without it, so
+// that the token stays out of the browser's history and of access logs
+// further on; the page and its ledger check then authenticate with the
+// cookie.
 func (s *Server) uiDecision(c *gin.Context) {
-	if !checkQuery(c, "token") {
+	if !checkQuery(c, "token", "lang") {
+		return
+	}
+	lang, ok := language(c)
+	if !ok {
 		return
 	}
 	who := callerOf(c)
 	if who.source == fromQuery && who.Role == RoleApplicant && strings.EqualFold(who.TokenDecisionID, c.Param("id")) {
 		http.SetCookie(c.Writer, s.tokenCookie(c, c.Query("token"), 0))
+		// Only the token leaves the URL; the language choice stays.
 		u := *c.Request.URL
-		u.RawQuery = ""
+		q := u.Query()
+		q.Del("token")
+		u.RawQuery = q.Encode()
 		c.Header("Referrer-Policy", "no-referrer")
-		c.Redirect(http.StatusSeeOther, u.EscapedPath())
+		c.Redirect(http.StatusSeeOther, u.RequestURI())
 		c.Abort()
 		return
 	}
@@ -126,10 +165,13 @@ func (s *Server) uiDecision(c *gin.Context) {
 	}
 	// The page's ledger check authenticates with the cookie: the token
 	// is not written into the page.
-	page, err := web.DecisionPageFromRecord(entry.ID, "", rec, manifest)
+	page, err := web.DecisionPageFromRecordIn(lang, entry.ID, "", rec, manifest)
 	if err != nil {
 		abortKind(c, "internal", "the page could not be built from the ledger record")
 		return
+	}
+	if lo, hi, _ := s.scoreRange(rec); hi > lo && page.ScoreMax > page.ScoreMin {
+		page.ScoreMin, page.ScoreMax = lo, hi
 	}
 	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
 		for _, cf := range cfs {

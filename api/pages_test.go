@@ -2,13 +2,101 @@ package api_test
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/api/web"
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/scoring"
 )
+
+// scoreRangeText is the default model's score range as the notice words
+// it (scoring's tests check the range itself against the trees).
+func scoreRangeText(t *testing.T) string {
+	t.Helper()
+	pkg, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scoring.Load(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi, _ := m.ScoreRange()
+	if lo == m.Scale().Min && hi == m.Scale().Max {
+		t.Fatalf("the default model's range is the nominal scale")
+	}
+	return fmt.Sprintf("From %.0f to %.0f", math.Round(lo), math.Round(hi))
+}
+
+// TestNoticeAndPageLanguage: Spanish for ?lang=es or Accept-Language es,
+// English otherwise, on both the notice and the applicant page.
+func TestNoticeAndPageLanguage(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	d := e.createRisky("lang-1")
+	cases := []struct {
+		name, query, acceptLanguage, want string
+		status                            int
+	}{
+		{"default", "", "", "en", 200},
+		{"Accept-Language es", "", "es-MX,es;q=0.9,en;q=0.5", "es", 200},
+		{"Accept-Language en first", "", "en-US,es;q=0.5", "en", 200},
+		{"lang=es", "lang=es", "en", "es", 200},
+		{"lang=en over Accept-Language es", "lang=en", "es", "en", 200},
+		{"lang=fr", "lang=fr", "", "", 400},
+	}
+	marks := map[string]map[string]string{
+		"notice": {"es": "Lo que decidimos", "en": "What we decided"},
+		"page":   {"es": "Razones principales", "en": "Main reasons"},
+	}
+	for _, tc := range cases {
+		for _, kind := range []string{"notice", "page"} {
+			t.Run(tc.name+"/"+kind, func(t *testing.T) {
+				path := "/v1/decisions/" + d.DecisionID + "/notice?token=" + d.ApplicantToken
+				h := map[string]string{"Accept": "text/html"}
+				if tc.query != "" {
+					path += "&" + tc.query
+				}
+				if kind == "page" {
+					// The page takes its token from the cookie the link's
+					// token is exchanged for (TestTokenCookieExchange).
+					path = "/ui/decisions/" + d.DecisionID
+					if tc.query != "" {
+						path += "?" + tc.query
+					}
+					h["Cookie"] = api.TokenCookie + "=" + d.ApplicantToken
+				}
+				if tc.acceptLanguage != "" {
+					h["Accept-Language"] = tc.acceptLanguage
+				}
+				r := e.do(req{method: "GET", path: path, headers: h})
+				if r.status != tc.status {
+					t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+				}
+				if tc.status != 200 {
+					if !strings.Contains(string(r.body), "lang must be one of en, es") {
+						t.Errorf("problem %s", r.body)
+					}
+					return
+				}
+				body := string(r.body)
+				if !strings.Contains(body, `<html lang="`+tc.want+`">`) || r.header.Get("Content-Language") != tc.want {
+					t.Errorf("want %s: Content-Language %q, body %.200s", tc.want, r.header.Get("Content-Language"), body)
+				}
+				for lang, mark := range marks[kind] {
+					if strings.Contains(body, mark) != (lang == tc.want) {
+						t.Errorf("want %s: %q present %v", tc.want, mark, lang != tc.want)
+					}
+				}
+			})
+		}
+	}
+}
 
 // riskyApp is an application the default policy does not approve.
 func riskyApp(id string) map[string]any {
@@ -114,7 +202,7 @@ func TestNoticeEndpoint(t *testing.T) {
 				checkPageHeaders(t, e, r)
 			}
 			body := strings.ToLower(strings.Join(strings.Fields(string(r.body)), " "))
-			for _, want := range []string{d.DecisionID, d.Reasons[0].Text, "Equal Credit Opportunity Act", "300 to 850", "reconsideration"} {
+			for _, want := range []string{d.DecisionID, d.Reasons[0].Text, "Equal Credit Opportunity Act", scoreRangeText(t), "How to ask us to look again", notice.SpecimenMark} {
 				if !strings.Contains(body, strings.ToLower(want)) {
 					t.Errorf("notice lacks %q", want)
 				}

@@ -73,6 +73,9 @@ type Feature struct {
 	// Justification is required by policy for features that are restricted
 	// bases (age): the legal basis under which the feature is used.
 	Justification string `json:"justification,omitempty"`
+	// Source and Display are described in display.go.
+	Source  string  `json:"source,omitempty"`
+	Display Display `json:"display,omitempty"`
 }
 
 // Reason is the adverse-action reason code tied to a feature.
@@ -197,6 +200,7 @@ func (m *Manifest) Validate() error {
 		if f.Reason.Code == "" || f.Reason.Text == "" {
 			errs = append(errs, fmt.Errorf("feature %q: reason code and text are required", f.Name))
 		}
+		errs = append(errs, f.validateDisplay()...)
 	}
 	s := m.ScoreScale
 	if s.BaseOdds <= 0 || s.PDO <= 0 || s.Min >= s.Max {

@@ -32,6 +32,8 @@ type Model struct {
 	Ensemble *Ensemble
 	predict  *leaves.Ensemble
 	scale    models.ScoreScale
+	// scoreRange caches ScoreRange (scorerange.go).
+	scoreRange rangeCache
 }
 
 // Prediction is a model's output for one application.

@@ -426,9 +426,15 @@ func testApplicantPage(t *testing.T, ctx context.Context, s *server, base string
 	if !strings.Contains(got.Outcome, "Declined") {
 		t.Errorf("outcome %q", got.Outcome)
 	}
-	for _, want := range []string{"R07", "Income too low relative to the amount requested", "900 currency units per month", "R01"} {
+	for _, want := range []string{"Income too low relative to the amount requested", "900 dollars a month"} {
 		if !strings.Contains(got.Reasons, want) {
 			t.Errorf("reasons %q lack %q", got.Reasons, want)
+		}
+	}
+	// Internal reason codes are in the reference part only.
+	for _, code := range []string{"R07", "R01"} {
+		if strings.Contains(got.Reasons, code) {
+			t.Errorf("reasons %q show the internal code %s", got.Reasons, code)
 		}
 	}
 	if n := len(f.rec.Decision.Attributions); got.Bars != n || got.Titles != n || got.ChartTitle != 2 {

@@ -61,8 +61,8 @@ type chartRow struct {
 	BarX, BarY, BarW string
 	BarH             string
 	Raises           bool
-	Direction        string // "raises risk", "lowers risk" or "no effect"
-	Amount           string // signed, e.g. "+0.42"
+	Direction        string // "raises risk", "lowers risk" or "no effect", in the page language
+	Amount           string // size in score points, e.g. "12 points"
 	TextX, TextY     string
 	Anchor           string
 	AxisY1, AxisY2   string // the centre line's segment beside this bar
@@ -79,7 +79,11 @@ type chartLine struct {
 // risk-lowering ones left (solid). Each bar's direction is also written
 // out in words on the other side of the centre, so the chart does not rely
 // on colour or pattern alone.
-func buildChart(cs []Contribution, expected float64, l chartLayout) chartView {
+//
+// Sizes are given in score points: a contribution c (log-odds of default)
+// moves the score by c times pointsPer (the scale's points per unit of
+// log-odds), before the scale's clamp.
+func buildChart(cs []Contribution, pointsPer float64, words chartWords, l chartLayout) chartView {
 	sorted := slices.Clone(cs)
 	slices.SortStableFunc(sorted, func(a, b Contribution) int {
 		return cmp.Compare(math.Abs(b.Contribution), math.Abs(a.Contribution))
@@ -100,7 +104,7 @@ func buildChart(cs []Contribution, expected float64, l chartLayout) chartView {
 		CaptionY: num(22),
 		LabelPx:  num(l.LabelPx),
 		SmallPx:  num(l.SmallPx),
-		Title:    "How each piece of information moved your estimated risk",
+		Title:    words.Title,
 	}
 	raising, lowering := 0, 0
 	y := float64(chartTop)
@@ -114,7 +118,7 @@ func buildChart(cs []Contribution, expected float64, l chartLayout) chartView {
 			length = math.Abs(x) / maxAbs * half
 		}
 		length = max(length, minBarLength)
-		r := chartRow{Feature: c.Feature, Value: c.Value, Raises: x > 0, Amount: signed(x)}
+		r := chartRow{Feature: c.Feature, Value: c.Value, Raises: x > 0, Amount: fmt.Sprintf(words.Points, int(math.Round(math.Abs(x)*pointsPer)))}
 		for _, text := range wrap(c.Feature+": "+c.Value, l.MaxChars) {
 			y += lineH
 			r.Lines = append(r.Lines, chartLine{X: num(chartPad), Y: num(y - 0.25*l.LabelPx), Text: text})
@@ -128,29 +132,26 @@ func buildChart(cs []Contribution, expected float64, l chartLayout) chartView {
 		switch {
 		case x > 0:
 			raising++
-			r.Direction = "raises risk"
+			r.Direction = words.Raises
 			r.BarX = num(centre)
 			r.TextX, r.Anchor = num(centre-labelGap), "end"
 		case x < 0:
 			lowering++
-			r.Direction = "lowers risk"
+			r.Direction = words.Lowers
 			r.BarX = num(centre - length)
 			r.TextX, r.Anchor = num(centre+labelGap), "start"
 		default:
-			r.Direction = "no effect"
+			r.Direction = words.None
 			r.BarX = num(centre - length/2)
 			r.TextX, r.Anchor = num(centre+labelGap), "start"
 		}
 		y = barTop + barHeight + 10
-		r.Title = fmt.Sprintf("%s (%s): %s by %s", c.Feature, c.Value, r.Direction, strings.TrimLeft(r.Amount, "+−"))
+		r.Title = fmt.Sprintf(words.BarFmt, c.Feature, c.Value, r.Direction, r.Amount)
 		v.Rows = append(v.Rows, r)
 	}
 	height := y + chartBottom
 	v.Height = num(height)
-	v.Desc = fmt.Sprintf("Horizontal bar chart of %d features, largest effect first. "+
-		"%d raised your estimated risk of not repaying (hatched bars to the right of the centre line) and "+
-		"%d lowered it (solid bars to the left). Effects are in log-odds, measured from the model's average of %s.",
-		len(sorted), raising, lowering, signed(expected))
+	v.Desc = fmt.Sprintf(words.DescFmt, len(sorted), raising, lowering)
 	return v
 }
 

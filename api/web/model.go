@@ -59,6 +59,11 @@ type DecisionPage struct {
 	CreatedAt      time.Time
 	// APIPrefix is where the JSON API is mounted; default "/v1".
 	APIPrefix string
+	// Lang is the page's language, "en" (default) or "es".
+	Lang string
+	// PointsPerLogOdds converts contributions to score points for the
+	// chart (the scale's PDO / ln 2); 0 uses the default scale's.
+	PointsPerLogOdds float64
 }
 
 // Reason is one adverse-action reason.
@@ -124,11 +129,18 @@ type GovernanceEvent struct {
 // Detail is one key/value attestation of a governance event.
 type Detail struct{ Key, Value string }
 
-// DecisionPageFromRecord fills a DecisionPage from a decision record. m
-// supplies the plain-language feature names, units and score range; it
-// may be nil. Counterfactuals are not in the record: the caller adds them.
-// Fields that were minimised out of the record are left empty.
+// DecisionPageFromRecord fills an English DecisionPage from a decision
+// record; see DecisionPageFromRecordIn.
 func DecisionPageFromRecord(id transparency.ID, token string, rec *transparency.Record, m *models.Manifest) (DecisionPage, error) {
+	return DecisionPageFromRecordIn(English, id, token, rec, m)
+}
+
+// DecisionPageFromRecordIn fills a DecisionPage in lang from a decision
+// record. m supplies the plain-language feature names, units, levels and
+// reason texts (its display object) and the score scale; it may be nil.
+// Counterfactuals are not in the record: the caller adds them. Fields
+// that were minimised out of the record are left empty.
+func DecisionPageFromRecordIn(lang string, id transparency.ID, token string, rec *transparency.Record, m *models.Manifest) (DecisionPage, error) {
 	if rec == nil || rec.Type != transparency.TypeDecision || rec.Decision == nil {
 		return DecisionPage{}, fmt.Errorf("web: not a decision record")
 	}
@@ -146,7 +158,9 @@ func DecisionPageFromRecord(id transparency.ID, token string, rec *transparency.
 		ExpectedValue:        d.ExpectedValue,
 		ModelID:              d.Model.ID,
 		CreatedAt:            rec.Timestamp,
+		Lang:                 lang,
 	}
+	t := textFor(lang)
 	if !omitted["policy"] {
 		p.PolicyRevision = d.Policy.Revision
 	}
@@ -160,27 +174,63 @@ func DecisionPageFromRecord(id transparency.ID, token string, rec *transparency.
 		}
 		p.ScoreMin, p.ScoreMax = scale.Min, scale.Max
 	}
+	if m != nil {
+		p.PointsPerLogOdds = m.ScoreScale.PDO / math.Ln2
+	}
 	for _, r := range d.Reasons {
-		p.Reasons = append(p.Reasons, Reason{
-			Code:    r.Code,
-			Text:    r.Text,
-			Feature: featureLabel(m, r.Feature),
-			Value:   FormatFeatureValue(r.Value, featureUnit(m, r.Feature)),
-		})
+		p.Reasons = append(p.Reasons, reasonFor(r, m, lang, t))
 	}
 	for _, name := range slices.Sorted(maps.Keys(d.Attributions)) {
 		v, ok := d.Features[name]
-		value := "not recorded"
+		value := t.NotRecorded
 		if ok {
-			value = FormatFeatureValue(v, featureUnit(m, name))
+			value = displayValue(m, name, v, lang, t)
 		}
 		p.Contributions = append(p.Contributions, Contribution{
-			Feature:      featureLabel(m, name),
+			Feature:      featureLabel(m, name, lang),
 			Value:        value,
 			Contribution: d.Attributions[name],
 		})
 	}
 	return p, nil
+}
+
+// reasonFor words a recorded reason for the page in lang: the manifest's
+// text in that language when it has one, else the recorded text. It is
+// the one place a reason's wording is chosen, so fields the record may
+// carry later (direction, rule) are added here.
+func reasonFor(r transparency.Reason, m *models.Manifest, lang string, t pageText) Reason {
+	text := r.Text
+	if f := feature(m, r.Feature); f != nil && lang != English {
+		if s := f.DisplayReason(lang); s != "" {
+			text = s
+		}
+	}
+	return Reason{
+		Code:    r.Code,
+		Text:    text,
+		Feature: featureLabel(m, r.Feature, lang),
+		Value:   displayValue(m, r.Feature, r.Value, lang, t),
+	}
+}
+
+// displayValue formats a value in plain words: a level by its display
+// name, a number with the display unit, a missing value as such.
+func displayValue(m *models.Manifest, name string, v transparency.FeatureValue, lang string, t pageText) string {
+	f := feature(m, name)
+	if l, ok := v.Level(); ok && f != nil {
+		return f.DisplayLevel(lang, l)
+	}
+	if _, ok := v.Number(); !ok {
+		if _, ok := v.Level(); !ok {
+			return t.NotGiven
+		}
+	}
+	unit := ""
+	if f != nil {
+		unit = f.DisplayUnit(lang)
+	}
+	return FormatFeatureValue(v, unit)
 }
 
 func feature(m *models.Manifest, name string) *models.Feature {
@@ -193,18 +243,11 @@ func feature(m *models.Manifest, name string) *models.Feature {
 	return nil
 }
 
-func featureLabel(m *models.Manifest, name string) string {
-	if f := feature(m, name); f != nil && f.Description != "" {
-		return f.Description
+func featureLabel(m *models.Manifest, name, lang string) string {
+	if f := feature(m, name); f != nil {
+		return f.DisplayName(lang)
 	}
 	return name
-}
-
-func featureUnit(m *models.Manifest, name string) string {
-	if f := feature(m, name); f != nil {
-		return f.Unit
-	}
-	return ""
 }
 
 // FormatFeatureValue writes a feature value for people: numbers with

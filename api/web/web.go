@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/glassbox-ledger/glassbox/models"
 )
 
 //go:embed assets
@@ -160,6 +162,8 @@ func ContentSecurityPolicy() (string, error) {
 
 // pageCommon is what the layout template needs.
 type pageCommon struct {
+	Lang    string
+	T       pageText
 	Title   string
 	Heading string
 	CSS     template.CSS
@@ -190,6 +194,8 @@ type decisionView struct {
 	Charts     []chartView // wide and narrow drawings of the same chart
 	ShowChange bool
 	NoChange   string
+	NoScript   string
+	ScaleText  string
 	Created    string
 }
 
@@ -199,34 +205,49 @@ func (r *Renderer) RenderDecision(w io.Writer, p DecisionPage) error {
 	if b, err := hex.DecodeString(p.ID); err != nil || len(b) != 32 {
 		return fmt.Errorf("web: decision id %q is not 64 hex digits", p.ID)
 	}
+	lang := p.Lang
+	if lang != Spanish {
+		lang = English
+	}
+	t := textFor(lang)
 	v := decisionView{
-		pageCommon: pageCommon{Title: "Your credit decision", Heading: "Your credit decision", CSS: r.css, Script: r.decisionJS},
+		pageCommon: pageCommon{Lang: lang, T: t, Title: t.Title, Heading: t.Title, CSS: r.css, Script: r.decisionJS},
 		P:          p,
 		APIPrefix:  apiPrefix(p.APIPrefix),
-		Outcome:    outcome(p.Decision),
+		Outcome:    outcomeIn(lang, p.Decision),
 		HasChart:   len(p.Contributions) > 0,
 		ShowChange: p.Decision != OutcomeApprove,
 		Created:    formatTime(p.CreatedAt),
 	}
 	if p.ScoreMax > p.ScoreMin && !math.IsNaN(p.Score) {
 		v.HasScore = true
-		v.Gauge = gauge(p.Score, p.ScoreMin, p.ScoreMax)
+		v.Gauge = gauge(lang, p.Score, p.ScoreMin, p.ScoreMax)
+		v.ScaleText = fmt.Sprintf(t.ScaleFmt, v.Gauge.Min, v.Gauge.Max)
 	}
 	if p.ProbabilityOfDefault >= 0 && p.ProbabilityOfDefault <= 1 {
 		v.PD = fmt.Sprintf("%.1f%%", p.ProbabilityOfDefault*100)
 	}
 	if v.HasChart {
+		per := p.PointsPerLogOdds
+		if per <= 0 {
+			s := models.DefaultScoreScale()
+			per = s.PDO / math.Ln2
+		}
+		words := chartWordsFor(lang)
 		v.Charts = []chartView{
-			buildChart(p.Contributions, p.ExpectedValue, wideLayout()),
-			buildChart(p.Contributions, p.ExpectedValue, narrowLayout()),
+			buildChart(p.Contributions, per, words, wideLayout()),
+			buildChart(p.Contributions, per, words, narrowLayout()),
 		}
 	}
 	if len(p.Counterfactuals) == 0 {
+		// The caller's sentence is English; other languages use the page's
+		// own, which says the same without the search's parameters.
 		v.NoChange = p.NoRecourseText
-		if v.NoChange == "" {
-			v.NoChange = "We checked the information you could change, within realistic limits, and no change of it alone would lead to approval. You can ask the lender to review the decision."
+		if v.NoChange == "" || lang != English {
+			v.NoChange = t.NoChange
 		}
 	}
+	v.NoScript = fmt.Sprintf(t.NoScript, v.APIPrefix, p.ID)
 	return execute(w, r.decision, v)
 }
 
@@ -248,7 +269,7 @@ type auditView struct {
 // RenderAudit writes the regulator page.
 func (r *Renderer) RenderAudit(w io.Writer, p AuditPage) error {
 	v := auditView{
-		pageCommon: pageCommon{Title: "Ledger audit", Heading: "Ledger audit", CSS: r.css, Script: r.auditJS},
+		pageCommon: pageCommon{Lang: English, T: textFor(English), Title: "Ledger audit", Heading: "Ledger audit", CSS: r.css, Script: r.auditJS},
 		P:          p,
 		APIPrefix:  apiPrefix(p.APIPrefix),
 		Generated:  formatTime(p.GeneratedAt),
@@ -299,25 +320,13 @@ func apiPrefix(p string) string {
 	return strings.TrimRight(p, "/")
 }
 
-func outcome(d string) outcomeView {
-	switch d {
-	case OutcomeApprove:
-		return outcomeView{"approve", "Approved", "Your application was approved."}
-	case OutcomeRefer:
-		return outcomeView{"refer", "Referred for review", "Your application needs a closer look. A person at the lender will review it and contact you."}
-	case OutcomeDecline:
-		return outcomeView{"decline", "Declined", "Your application was declined. The reasons below are the main ones."}
-	}
-	return outcomeView{"unknown", "Decision recorded", "A decision was made on your application."}
-}
-
 // Gauge geometry, in the score SVG's user units.
 const (
 	gaugeX0 = 8.0
 	gaugeW  = 304.0
 )
 
-func gauge(score, lo, hi float64) gaugeView {
+func gauge(lang string, score, lo, hi float64) gaugeView {
 	f := (min(max(score, lo), hi) - lo) / (hi - lo)
 	return gaugeView{
 		Score:   fmt.Sprintf("%.0f", score),
@@ -325,7 +334,7 @@ func gauge(score, lo, hi float64) gaugeView {
 		Max:     fmt.Sprintf("%.0f", hi),
 		FillW:   num(f * gaugeW),
 		MarkerX: num(gaugeX0 + f*gaugeW),
-		Label:   fmt.Sprintf("Score %.0f on a scale from %.0f to %.0f; higher is better.", score, lo, hi),
+		Label:   gaugeLabel(lang, fmt.Sprintf("%.0f", score), fmt.Sprintf("%.0f", lo), fmt.Sprintf("%.0f", hi)),
 	}
 }
 

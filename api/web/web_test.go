@@ -273,7 +273,7 @@ func TestDecisionPageContent(t *testing.T) {
 func TestDecisionPageNoRecourse(t *testing.T) {
 	p := samplePage()
 	p.Counterfactuals = nil
-	if page := render(t, p); !strings.Contains(page, "no change of it alone would lead to approval") {
+	if page := render(t, p); !strings.Contains(page, "No change of them alone would lead to approval") {
 		t.Error("default no-recourse sentence missing")
 	}
 	p.NoRecourseText = "Nothing you can change would help."
@@ -355,7 +355,7 @@ func TestDecisionPageFromRecord(t *testing.T) {
 	if p.ID != id.String() || p.Decision != OutcomeDecline || p.ScoreMin != 300 || p.ScoreMax != 850 || p.PolicyRevision != "7" {
 		t.Errorf("page %+v", p)
 	}
-	if len(p.Reasons) != 2 || p.Reasons[0].Feature != "Monthly income" || p.Reasons[0].Value != "900 currency units per month" {
+	if len(p.Reasons) != 2 || p.Reasons[0].Feature != "Monthly income" || p.Reasons[0].Value != "900 dollars a month" {
 		t.Errorf("reasons %+v", p.Reasons)
 	}
 	if len(p.Contributions) != len(rec.Decision.Attributions) {

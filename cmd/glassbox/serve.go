@@ -55,13 +55,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	authFailBurst := fs.Int("auth-fail-burst", api.DefaultAuthFailBurst, "failed authentications per client address before the limit applies")
 	tokenTTL := fs.Duration("token-ttl", api.DefaultTokenTTL, "how long an applicant token opens its decision (default 25 months, the Regulation B retention period)")
 	debugRemote := fs.Bool("debug-allow-remote", false, "allow --debug-addr on an address other than loopback")
-	creditor := notice.DefaultCreditor()
-	fs.StringVar(&creditor.Name, "creditor-name", creditor.Name, "creditor's name on adverse-action notices")
-	fs.StringVar(&creditor.Address, "creditor-address", creditor.Address, "creditor's address on notices")
-	fs.StringVar(&creditor.Reconsideration, "creditor-reconsideration", creditor.Reconsideration, "how applicants ask for reconsideration, on notices")
-	fs.StringVar(&creditor.Agency, "creditor-agency", creditor.Agency, "federal agency administering ECOA compliance for the creditor, on notices")
+	// Creditor and consumer reporting agency printed on notices (README,
+	// "Creditor configuration"). Unset, every notice is marked SPECIMEN.
+	var creditor notice.Creditor
+	fs.StringVar(&creditor.Name, "creditor-name", "", "creditor's name on notices of action taken")
+	fs.StringVar(&creditor.Address, "creditor-address", "", "creditor's postal address on notices; separate lines with ';'")
+	fs.StringVar(&creditor.Reconsideration, "creditor-reconsideration", "", "how applicants ask for reconsideration (default: the notice's own wording, in its language)")
+	fs.StringVar(&creditor.AgencyID, "creditor-agency", "", "federal agency for the ECOA statement, from Regulation B Appendix A: "+strings.Join(notice.AgencyIDs(), ", "))
+	fs.StringVar(&creditor.CRA.Name, "cra-name", "", "consumer reporting agency's name, for models with consumer-report features (FCRA 615(a))")
+	fs.StringVar(&creditor.CRA.Address, "cra-address", "", "consumer reporting agency's address")
+	fs.StringVar(&creditor.CRA.Phone, "cra-phone", "", "consumer reporting agency's toll-free telephone number")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	if creditor.AgencyID != "" {
+		if _, err := notice.LookupAgency(creditor.AgencyID); err != nil {
+			return fmt.Errorf("%w: --creditor-agency: %w", errUsage, err)
+		}
 	}
 	if (*trillianAddr == "") != (*treeID == 0) {
 		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
@@ -148,6 +158,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "glassbox listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "ledger tree %d, checkpoint verifier key: %s\n", ledger.TreeID(), ledger.VerifierKey())
 	fmt.Fprintf(stdout, "policy revision %s\n", pol.Revision())
+	for _, w := range creditorWarnings(creditor, served) {
+		logger.Warn("notices are specimens", slog.String("reason", w))
+		fmt.Fprintf(stdout, "WARNING: %s\n", w)
+	}
+	// Each model's score range takes about a second to search; do it now
+	// rather than in the first notice request.
+	go func() {
+		for _, m := range served {
+			m.ScoreRange()
+		}
+	}()
 	if generated != "" {
 		fmt.Fprintf(stdout, "generated API keys (stored in %s, shown only now):\n%s", filepath.Join(*dataDir, api.KeysFile), generated)
 	} else if os.Getenv("GLASSBOX_API_KEYS") == "" {
@@ -202,6 +223,24 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%q is not a loopback address", addr)
 	}
 	return nil
+}
+
+// creditorWarnings says what is missing from the notice configuration;
+// while anything is, every notice is marked SPECIMEN.
+func creditorWarnings(c notice.Creditor, served []*scoring.Model) []string {
+	var out []string
+	if missing := c.Missing(false); len(missing) > 0 {
+		out = append(out, "creditor not configured: notices are marked "+notice.SpecimenMark+"; set "+strings.Join(missing, ", "))
+	}
+	for _, m := range served {
+		if m.Manifest == nil || !m.Manifest.UsesConsumerReport() {
+			continue
+		}
+		if cra := c.CRA.Missing(); len(cra) > 0 {
+			out = append(out, "model "+m.ID()+" uses consumer-report data: its notices are marked SPECIMEN until "+strings.Join(cra, ", ")+" are set")
+		}
+	}
+	return out
 }
 
 // loadModels reads the model packages to serve.
