@@ -57,6 +57,8 @@ type envOptions struct {
 	rateBurst int
 	logger    *slog.Logger
 	wait      time.Duration
+	// ledger opens the ledger in dir; default openLedger.
+	ledger func(t testing.TB, dir string) *transparency.Ledger
 }
 
 var (
@@ -91,10 +93,18 @@ func openAPIRouter(t testing.TB) routers.Router {
 
 func openLedger(t testing.TB, dir string) *transparency.Ledger {
 	t.Helper()
+	return openLedgerOn(t, dir, nil)
+}
+
+// openLedgerOn opens the embedded ledger on the given storage (nil: the
+// default).
+func openLedgerOn(t testing.TB, dir string, st transparency.StorageOpener) *transparency.Ledger {
+	t.Helper()
 	l, err := transparency.OpenEmbedded(context.Background(), transparency.EmbeddedConfig{
 		DataDir:             dir,
 		IntegrationInterval: 20 * time.Millisecond,
 		Logger:              slog.New(slog.DiscardHandler),
+		Storage:             st,
 	})
 	if err != nil {
 		t.Fatalf("opening ledger: %v", err)
@@ -108,7 +118,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.dir == "" {
 		opts.dir = t.TempDir()
 	}
-	ledger := openLedger(t, opts.dir)
+	if opts.ledger == nil {
+		opts.ledger = openLedger
+	}
+	ledger := opts.ledger(t, opts.dir)
 	pol, err := policy.New(ctx, "")
 	if err != nil {
 		t.Fatalf("policy: %v", err)

@@ -108,6 +108,13 @@ type Ledger struct {
 	// leaf back.
 	pending map[ID]*pendingRecord
 
+	// checkpointFault is why the last checkpoint could not be stored, nil
+	// once one has been; appends are refused meanwhile.
+	checkpointFault error
+	// storageFault reports why the storage refuses writes (embedded
+	// ledger), nil if it accepts them or cannot say.
+	storageFault func() error
+
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
 	front *frontier
@@ -142,6 +149,7 @@ type ledgerConfig struct {
 	pollInterval time.Duration
 	logger       *slog.Logger
 	teardown     func() error
+	storageFault func() error
 }
 
 // DefaultOrigin is the checkpoint origin used when none is configured.
@@ -174,6 +182,8 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 		pending:  map[ID]*pendingRecord{},
 		done:     make(chan struct{}),
 		teardown: c.teardown,
+
+		storageFault: c.storageFault,
 	}
 	// The first refresh happens before any waiter exists, so it need not
 	// read the leaves it covers: on a large existing tree that could be
@@ -258,9 +268,31 @@ func (l *Ledger) AppendSealed(ctx context.Context, s Sealed) (Receipt, error) {
 	return l.queue(ctx, s.data)
 }
 
+// writable returns why appends are refused right now (wrapping
+// ErrNotRecorded), or nil.
+func (l *Ledger) writable() error {
+	l.mu.Lock()
+	cpErr := l.checkpointFault
+	l.mu.Unlock()
+	if cpErr != nil {
+		return fmt.Errorf("%w: checkpoints cannot be stored: %w", ErrNotRecorded, cpErr)
+	}
+	if l.storageFault != nil {
+		if err := l.storageFault(); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+		}
+	}
+	return nil
+}
+
 // queue sends canonical record bytes to Trillian.
 func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	id := RecordID(record)
+	// While checkpoints or the storage cannot be written, a decision could
+	// not be proven or not be kept: refuse it before it is sent.
+	if err := l.writable(); err != nil {
+		return Receipt{}, err
+	}
 	l.mu.Lock()
 	pr, known := l.pending[id]
 	if !known {
@@ -286,7 +318,7 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	}
 	if err != nil {
 		forget()
-		return Receipt{}, grpcErr("queueing leaf", err)
+		return Receipt{}, appendErr(err)
 	}
 	ql := resp.GetQueuedLeaf()
 	if s := ql.GetStatus(); s != nil && codes.Code(s.GetCode()) != codes.OK {
@@ -297,7 +329,7 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 			return Receipt{ID: id, Duplicate: true}, nil
 		}
 		forget()
-		return Receipt{}, grpcErr("queueing leaf", status.ErrorProto(s))
+		return Receipt{}, appendErr(status.ErrorProto(s))
 	}
 	if h := ql.GetLeaf().GetMerkleLeafHash(); len(h) > 0 && !bytes.Equal(h, id[:]) {
 		forget()
@@ -608,6 +640,16 @@ func (l *Ledger) run(ctx context.Context) {
 		case <-t.C:
 		}
 		err := l.refresh(ctx, true)
+		// A checkpoint that cannot be stored stops appends until one can;
+		// every tick retries, since the tree is still ahead of the last
+		// checkpoint.
+		var cpErr error
+		if errors.Is(err, errStoreCheckpoint) {
+			cpErr = err
+		}
+		l.mu.Lock()
+		l.checkpointFault = cpErr
+		l.mu.Unlock()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -725,9 +767,14 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 	}
 }
 
-// Ready reports whether the log answers: it asks Trillian for the latest
-// log root, which needs both the log server and its storage.
+// Ready reports whether the log takes appends: the storage and the
+// checkpoint history must be writable, and Trillian must return its latest
+// log root (which needs both the log server and its storage). The error
+// says which.
 func (l *Ledger) Ready(ctx context.Context) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := l.log.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: l.treeID}); err != nil {

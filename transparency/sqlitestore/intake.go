@@ -66,7 +66,7 @@ const (
 	// are moved into the database by the intake itself.
 	drainAfter = 500 * time.Millisecond
 	// probeInterval: how often a refusing intake tries to repair itself.
-	probeInterval = 250 * time.Millisecond
+	probeInterval = 100 * time.Millisecond
 	// probeFile, written and removed to test that the directory takes a
 	// durable write again; probeBytes is as large as a typical append.
 	probeFile  = "probe.tmp"
@@ -654,6 +654,11 @@ func (in *intake) write(buf []byte) error {
 		err = fmt.Errorf("fsync: %w", err)
 	}
 	cause := fmt.Errorf("sqlitestore: intake append: %w", err)
+	// Refuse at once, not only after the cut: Writable must not report
+	// the intake fine while this is being sorted out.
+	in.mu.Lock()
+	in.fault = cause
+	in.mu.Unlock()
 	cerr := in.cutBack(before)
 	if cerr == nil {
 		return fmt.Errorf("%w: %w", ErrNotRecorded, cause)

@@ -1,0 +1,155 @@
+package transparency
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/trillian"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// waitFor polls cond until it holds or 20 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCheckpointStoreFault: while a signed checkpoint cannot be stored
+// (the disk under checkpoints.db is full), Ready says so and appends are
+// refused as not recorded; once storing works again the ledger signs,
+// accepts appends and proves the earlier records, without a restart.
+func TestCheckpointStoreFault(t *testing.T) {
+	ctx := context.Background()
+	l := openTestLedger(t, t.TempDir())
+	first, err := l.Append(ctx, newDecisionBytes(t, "before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitIntegrated(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := l.LatestCheckpoint(ctx)
+
+	l.signer.mu.Lock()
+	store := l.signer.store
+	l.signer.store = func(context.Context, uint64, []byte, []byte) error { return syscall.ENOSPC }
+	l.signer.mu.Unlock()
+	// Queued before the fault shows: it is in the log, awaiting a checkpoint.
+	during, err := l.Append(ctx, newDecisionBytes(t, "during"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Ready to report the checkpoint fault", func() bool { return l.Ready(ctx) != nil })
+	if err := l.Ready(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no space left on device") {
+		t.Errorf("Ready() = %v, want the cause", err)
+	}
+	refused := newDecisionBytes(t, "refused")
+	if _, err := l.Append(ctx, refused); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("Append during the fault = %v, want ErrNotRecorded", err)
+	}
+	if cp, _ := l.LatestCheckpoint(ctx); cp.Size != before.Size {
+		t.Errorf("checkpoint moved to %d without being stored", cp.Size)
+	}
+
+	l.signer.mu.Lock()
+	l.signer.store = store
+	l.signer.mu.Unlock()
+	waitFor(t, "Ready after the fault cleared", func() bool { return l.Ready(ctx) == nil })
+	after, err := l.Append(ctx, newDecisionBytes(t, "after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []ID{during.ID, after.ID} {
+		p, err := l.WaitIntegrated(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyInclusion(t, l, p)
+	}
+	cp, _ := l.LatestCheckpoint(ctx)
+	verifyConsistency(t, l, before.Note, cp.Note)
+	if _, err := l.GetEntry(ctx, RecordID(refused)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("refused record: GetEntry = %v, want ErrNotFound", err)
+	}
+	if cp.Size != before.Size+2 {
+		t.Errorf("tree has %d leaves, want %d", cp.Size, before.Size+2)
+	}
+}
+
+// flakyLog is a Trillian client whose QueueLeaf fails as a network can: the
+// request either never reaches the server or reaches it and the answer is
+// lost.
+type flakyLog struct {
+	trillian.TrillianLogClient
+	forward bool  // pass the request on before failing
+	err     error // what the caller sees
+}
+
+func (f flakyLog) QueueLeaf(ctx context.Context, in *trillian.QueueLeafRequest, opts ...grpc.CallOption) (*trillian.QueueLeafResponse, error) {
+	if f.forward {
+		if _, err := f.TrillianLogClient.QueueLeaf(ctx, in, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return nil, f.err
+}
+
+// TestRemoteAppendOutcome: on a remote Trillian, an error that proves the
+// leaf was refused is ErrNotRecorded; a lost answer is ErrOutcomeUnknown,
+// and rightly so: the leaf can be in the log.
+func TestRemoteAppendOutcome(t *testing.T) {
+	ctx := context.Background()
+	embedded := openTestLedger(t, t.TempDir())
+	for _, tc := range []struct {
+		name    string
+		forward bool
+		err     error
+		want    error
+	}{
+		{"rejected", false, status.Error(codes.InvalidArgument, "bad leaf"), ErrNotRecorded},
+		{"quota", false, status.Error(codes.ResourceExhausted, "quota"), ErrNotRecorded},
+		{"deadline after queueing", true, status.Error(codes.DeadlineExceeded, "deadline"), ErrOutcomeUnknown},
+		{"connection lost after queueing", true, status.Error(codes.Unavailable, "transport is closing"), ErrOutcomeUnknown},
+		{"unavailable before sending", false, status.Error(codes.Unavailable, "connection refused"), ErrOutcomeUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			remote, err := OpenRemote(ctx, RemoteConfig{
+				Client: flakyLog{embedded.log, tc.forward, tc.err}, TreeID: embedded.TreeID(), DataDir: t.TempDir(),
+				CheckpointInterval: 20 * time.Millisecond, Logger: quietLogger(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer remote.Close()
+			rec := newDecisionBytes(t, "remote-"+tc.name)
+			_, err = remote.Append(ctx, rec)
+			if !errors.Is(err, tc.want) || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Append = %v, want %v", err, tc.want)
+			}
+			// What the error claims holds: a forwarded leaf is integrated,
+			// a refused one is not.
+			if tc.forward {
+				if _, err := embedded.WaitIntegrated(ctx, RecordID(rec)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+				defer cancel()
+				if _, err := embedded.WaitIntegrated(wctx, RecordID(rec)); err == nil {
+					t.Error("a refused leaf is in the log")
+				}
+			}
+		})
+	}
+}
