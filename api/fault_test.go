@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -385,4 +386,79 @@ func logApplications(t *testing.T, l *transparency.Ledger, size uint64) map[stri
 		start += uint64(len(entries))
 	}
 	return out
+}
+
+// lostAnswers is a ledger on which appends of applications named lost-*
+// reach the log but report ErrOutcomeUnknown, as a remote Trillian whose
+// answer was lost does, and appends of refused-* fail with ErrNotRecorded
+// without reaching it.
+type lostAnswers struct{ *transparency.Ledger }
+
+func (l lostAnswers) AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error) {
+	switch {
+	case strings.Contains(string(s.Bytes()), `"application_id":"refused-`):
+		return transparency.Receipt{}, fmt.Errorf("queueing leaf: %w: quota", transparency.ErrNotRecorded)
+	case strings.Contains(string(s.Bytes()), `"application_id":"lost-`):
+		if _, err := l.Ledger.AppendSealed(ctx, s); err != nil {
+			return transparency.Receipt{}, err
+		}
+		return transparency.Receipt{}, fmt.Errorf("queueing leaf: %w: deadline exceeded", transparency.ErrOutcomeUnknown)
+	}
+	return l.Ledger.AppendSealed(ctx, s)
+}
+
+// TestAppendOutcomeInProblem: a 503 says "no decision was made" only when
+// the ledger knows the record was not written; a decision of unknown
+// outcome is listed in unknown with its id, which then finds it.
+func TestAppendOutcomeInProblem(t *testing.T) {
+	e := newEnv(t, envOptions{wrap: func(l *transparency.Ledger) api.Ledger { return lostAnswers{l} }})
+	problem := func(r *response) api.Problem {
+		t.Helper()
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("status %d, Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+		var p api.Problem
+		r.json(t, &p)
+		return p
+	}
+
+	p := problem(e.do(req{method: "POST", path: "/v1/decisions", key: keyLender, body: validApp("refused-1")}))
+	if !strings.Contains(p.Detail, "no decision was made") || len(p.Unknown) != 0 {
+		t.Errorf("not recorded: %+v", p)
+	}
+
+	p = problem(e.do(req{method: "POST", path: "/v1/decisions", key: keyLender, body: validApp("lost-1")}))
+	if strings.Contains(p.Detail, "no decision was made") || len(p.Unknown) != 1 || p.Unknown[0].Index != 0 {
+		t.Fatalf("unknown outcome: %+v", p)
+	}
+	lost := p.Unknown[0].DecisionID
+
+	p = problem(e.do(req{method: "POST", path: "/v1/decisions/batch", key: keyLender, body: map[string]any{
+		"applications": []any{validApp("ok-2"), validApp("lost-2"), validApp("refused-2")},
+	}}))
+	if len(p.Recorded) != 1 || p.Recorded[0].Index != 0 || len(p.Unknown) != 1 || p.Unknown[0].Index != 1 {
+		t.Fatalf("batch: %+v", p)
+	}
+	for _, want := range []string{"could not record 1 (indexes 2)", "cannot tell whether 1 (indexes 1", "recorded were made"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("batch detail %q lacks %q", p.Detail, want)
+		}
+	}
+
+	// The lost decisions were recorded after all, and their ids find them;
+	// the refused ones are nowhere.
+	inLog := logApplications(t, e.ledger, e.settle())
+	for app, id := range map[string]string{"lost-1": lost, "lost-2": p.Unknown[0].DecisionID, "ok-2": p.Recorded[0].DecisionID} {
+		if inLog[app] != id {
+			t.Errorf("%s: log has %q, the problem said %s", app, inLog[app], id)
+		}
+		if r := e.do(req{method: "GET", path: "/v1/decisions/" + id, key: keyLender}); r.status != http.StatusOK {
+			t.Errorf("looking up %s by id: %d %s", app, r.status, r.body)
+		}
+	}
+	for _, app := range []string{"refused-1", "refused-2"} {
+		if _, ok := inLog[app]; ok {
+			t.Errorf("%s is in the log", app)
+		}
+	}
 }

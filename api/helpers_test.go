@@ -59,6 +59,8 @@ type envOptions struct {
 	wait      time.Duration
 	// ledger opens the ledger in dir; default openLedger.
 	ledger func(t testing.TB, dir string) *transparency.Ledger
+	// wrap, if set, is what the server gets instead of the ledger.
+	wrap func(*transparency.Ledger) api.Ledger
 }
 
 var (
@@ -150,8 +152,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.logger == nil {
 		opts.logger = slog.New(slog.DiscardHandler)
 	}
+	var served api.Ledger = ledger
+	if opts.wrap != nil {
+		served = opts.wrap(ledger)
+	}
 	srv, err := api.New(ctx, api.Config{
-		Ledger: ledger, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
+		Ledger: served, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
 		Logger:    opts.logger,
 		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
 		WaitTimeout: opts.wait,
