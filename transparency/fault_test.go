@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -89,14 +90,19 @@ func TestCheckpointStoreFault(t *testing.T) {
 
 // flakyLog is a Trillian client whose QueueLeaf fails as a network can: the
 // request either never reaches the server or reaches it and the answer is
-// lost.
+// lost. The first failFirst calls fail (every call if it is negative).
 type flakyLog struct {
 	trillian.TrillianLogClient
-	forward bool  // pass the request on before failing
-	err     error // what the caller sees
+	forward   bool  // pass the request on before failing
+	err       error // what the caller sees
+	failFirst int32
+	calls     atomic.Int32
 }
 
-func (f flakyLog) QueueLeaf(ctx context.Context, in *trillian.QueueLeafRequest, opts ...grpc.CallOption) (*trillian.QueueLeafResponse, error) {
+func (f *flakyLog) QueueLeaf(ctx context.Context, in *trillian.QueueLeafRequest, opts ...grpc.CallOption) (*trillian.QueueLeafResponse, error) {
+	if n := f.calls.Add(1); f.failFirst >= 0 && n > f.failFirst {
+		return f.TrillianLogClient.QueueLeaf(ctx, in, opts...)
+	}
 	if f.forward {
 		if _, err := f.TrillianLogClient.QueueLeaf(ctx, in, opts...); err != nil {
 			return nil, err
@@ -112,20 +118,25 @@ func TestRemoteAppendOutcome(t *testing.T) {
 	ctx := context.Background()
 	embedded := openTestLedger(t, t.TempDir())
 	for _, tc := range []struct {
-		name    string
-		forward bool
-		err     error
-		want    error
+		name      string
+		forward   bool
+		err       error
+		failFirst int32
+		want      error // nil: the resend settled it
 	}{
-		{"rejected", false, status.Error(codes.InvalidArgument, "bad leaf"), ErrNotRecorded},
-		{"quota", false, status.Error(codes.ResourceExhausted, "quota"), ErrNotRecorded},
-		{"deadline after queueing", true, status.Error(codes.DeadlineExceeded, "deadline"), ErrOutcomeUnknown},
-		{"connection lost after queueing", true, status.Error(codes.Unavailable, "transport is closing"), ErrOutcomeUnknown},
-		{"unavailable before sending", false, status.Error(codes.Unavailable, "connection refused"), ErrOutcomeUnknown},
+		{"rejected", false, status.Error(codes.InvalidArgument, "bad leaf"), -1, ErrNotRecorded},
+		{"quota", false, status.Error(codes.ResourceExhausted, "quota"), -1, ErrNotRecorded},
+		{"deadline after queueing", true, status.Error(codes.DeadlineExceeded, "deadline"), -1, ErrOutcomeUnknown},
+		{"connection lost after queueing", true, status.Error(codes.Unavailable, "transport is closing"), -1, ErrOutcomeUnknown},
+		{"unavailable before sending", false, status.Error(codes.Unavailable, "connection refused"), -1, ErrOutcomeUnknown},
+		{"answer lost once, resent", true, status.Error(codes.Unavailable, "transport is closing"), 1, nil},
+		{"unavailable once, resent", false, status.Error(codes.Unavailable, "connection refused"), 1, nil},
+		{"rejected once is not resent", false, status.Error(codes.InvalidArgument, "bad leaf"), 1, ErrNotRecorded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			client := &flakyLog{TrillianLogClient: embedded.log, forward: tc.forward, err: tc.err, failFirst: tc.failFirst}
 			remote, err := OpenRemote(ctx, RemoteConfig{
-				Client: flakyLog{embedded.log, tc.forward, tc.err}, TreeID: embedded.TreeID(), DataDir: t.TempDir(),
+				Client: client, TreeID: embedded.TreeID(), DataDir: t.TempDir(),
 				CheckpointInterval: 20 * time.Millisecond, Logger: quietLogger(),
 			})
 			if err != nil {
@@ -134,14 +145,20 @@ func TestRemoteAppendOutcome(t *testing.T) {
 			defer remote.Close()
 			rec := newDecisionBytes(t, "remote-"+tc.name)
 			_, err = remote.Append(ctx, rec)
-			if !errors.Is(err, tc.want) || !errors.Is(err, ErrUnavailable) {
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("Append = %v, want the resend to succeed", err)
+			case tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, ErrUnavailable)):
 				t.Fatalf("Append = %v, want %v", err, tc.want)
 			}
-			// What the error claims holds: a forwarded leaf is integrated,
-			// a refused one is not.
-			if tc.forward {
+			// What the answer claims holds: a forwarded or acknowledged
+			// leaf is integrated (once), a refused one is not.
+			if tc.forward || tc.want == nil {
 				if _, err := embedded.WaitIntegrated(ctx, RecordID(rec)); err != nil {
 					t.Fatal(err)
+				}
+				if n := countLeaf(t, embedded, RecordID(rec)); n != 1 {
+					t.Errorf("the leaf is in the log %d times", n)
 				}
 			} else {
 				wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -152,4 +169,24 @@ func TestRemoteAppendOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countLeaf counts the leaves of the whole signed tree with the given id.
+func countLeaf(t *testing.T, l *Ledger, id ID) int {
+	t.Helper()
+	cp, _ := l.LatestCheckpoint(context.Background())
+	n := 0
+	for start := uint64(0); start < cp.Size; {
+		entries, err := l.Entries(context.Background(), start, MaxEntriesPerRequest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.ID == id {
+				n++
+			}
+		}
+		start += uint64(len(entries))
+	}
+	return n
 }

@@ -308,36 +308,67 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 		}
 	}
 
+	rc, err := l.send(ctx, id, record)
+	// A lost answer leaves the outcome open, but Trillian deduplicates by
+	// leaf identity: sending the same bytes again either finds the leaf the
+	// first attempt queued or queues it now, so a success settles it. A
+	// failure settles nothing (the first attempt may still have queued it).
+	for attempt := 0; errors.Is(err, ErrOutcomeUnknown) && attempt < unknownResends; attempt++ {
+		t := time.NewTimer(unknownResendDelay << (2 * attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			forget()
+			return Receipt{}, err
+		case <-t.C:
+		}
+		if again, rerr := l.send(ctx, id, record); rerr == nil {
+			rc, err = again, nil
+		}
+	}
+	switch {
+	case err != nil || rc.Duplicate:
+		// A duplicate's leaf may be integrated already, in which case no
+		// checkpoint will ever clear a pending entry added here.
+		forget()
+	default:
+		l.mu.Lock()
+		pr.queued = true // pr is still in pending unless a checkpoint already covers it
+		l.mu.Unlock()
+	}
+	return rc, err
+}
+
+// A record whose append ended with its outcome unknown is sent again up to
+// unknownResends times, after unknownResendDelay and then four times as
+// long each time.
+const (
+	unknownResends     = 2
+	unknownResendDelay = 50 * time.Millisecond
+)
+
+// send makes one QueueLeaf call for record and classifies its result.
+func (l *Ledger) send(ctx context.Context, id ID, record []byte) (Receipt, error) {
 	resp, err := l.log.QueueLeaf(ctx, &trillian.QueueLeafRequest{
 		LogId: l.treeID,
 		Leaf:  &trillian.LogLeaf{LeafValue: record},
 	})
 	if status.Code(err) == codes.AlreadyExists {
-		forget()
 		return Receipt{ID: id, Duplicate: true}, nil
 	}
 	if err != nil {
-		forget()
 		return Receipt{}, appendErr(err)
 	}
 	ql := resp.GetQueuedLeaf()
 	if s := ql.GetStatus(); s != nil && codes.Code(s.GetCode()) != codes.OK {
 		if codes.Code(s.GetCode()) == codes.AlreadyExists {
-			// The existing leaf may be integrated already, in which case no
-			// checkpoint will ever clear a pending entry added here.
-			forget()
 			return Receipt{ID: id, Duplicate: true}, nil
 		}
-		forget()
 		return Receipt{}, appendErr(status.ErrorProto(s))
 	}
 	if h := ql.GetLeaf().GetMerkleLeafHash(); len(h) > 0 && !bytes.Equal(h, id[:]) {
-		forget()
 		return Receipt{}, fmt.Errorf("trillian hashed the leaf as %x, expected %s: is the tree RFC 6962?", h, id)
 	}
-	l.mu.Lock()
-	pr.queued = true // pr is still in pending unless a checkpoint already covers it
-	l.mu.Unlock()
 	return Receipt{ID: id}, nil
 }
 
