@@ -268,19 +268,16 @@ func (l *Ledger) AppendSealed(ctx context.Context, s Sealed) (Receipt, error) {
 	return l.queue(ctx, s.data)
 }
 
-// writable returns why appends are refused right now (wrapping
-// ErrNotRecorded), or nil.
-func (l *Ledger) writable() error {
+// refusal returns why appends are refused right now, or nil.
+func (l *Ledger) refusal() error {
 	l.mu.Lock()
 	cpErr := l.checkpointFault
 	l.mu.Unlock()
 	if cpErr != nil {
-		return fmt.Errorf("%w: checkpoints cannot be stored: %w", ErrNotRecorded, cpErr)
+		return fmt.Errorf("checkpoints cannot be stored: %w", cpErr)
 	}
 	if l.storageFault != nil {
-		if err := l.storageFault(); err != nil {
-			return fmt.Errorf("%w: %w", ErrNotRecorded, err)
-		}
+		return l.storageFault()
 	}
 	return nil
 }
@@ -290,8 +287,8 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	id := RecordID(record)
 	// While checkpoints or the storage cannot be written, a decision could
 	// not be proven or not be kept: refuse it before it is sent.
-	if err := l.writable(); err != nil {
-		return Receipt{}, err
+	if err := l.refusal(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 	l.mu.Lock()
 	pr, known := l.pending[id]
@@ -803,8 +800,8 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 // log root (which needs both the log server and its storage). The error
 // says which.
 func (l *Ledger) Ready(ctx context.Context) error {
-	if err := l.writable(); err != nil {
-		return err
+	if err := l.refusal(); err != nil {
+		return fmt.Errorf("%w: not accepting appends: %w", ErrUnavailable, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -207,8 +208,14 @@ func TestDiskFullRecovery(t *testing.T) {
 	if seen < 20 {
 		t.Errorf("only %d decisions answered 503 while the disk was full", seen)
 	}
-	if readyCode(p.url) != http.StatusServiceUnavailable {
-		t.Error("/readyz answered 200 while the disk was still full")
+	code, body, err := call(context.Background(), http.MethodGet, p.url+"/readyz", "", nil)
+	switch {
+	case err != nil || code != http.StatusServiceUnavailable:
+		t.Errorf("/readyz while the disk is still full: %d %v", code, err)
+	case !strings.Contains(string(body), "no space left on device") && !strings.Contains(string(body), "disk is full"):
+		t.Errorf("/readyz does not name the cause: %s", body)
+	default:
+		t.Logf("/readyz while full: %s", body)
 	}
 
 	// Freed: the same process recovers.

@@ -160,10 +160,17 @@ func OpenWith(ctx context.Context, path string, mf monitoring.MetricFactory, opt
 	return p, nil
 }
 
-// Writable reports why the intake refuses appends (wrapping
-// ErrNotRecorded), or nil when it accepts them. The intake retries on its
-// own, so this turns nil again once the cause is gone.
-func (p *Provider) Writable() error { return p.intake.writable() }
+// Writable reports why the intake refuses appends, or nil when it accepts
+// them. The intake retries on its own, so this turns nil again once the
+// cause is gone.
+func (p *Provider) Writable() error {
+	p.intake.mu.Lock()
+	defer p.intake.mu.Unlock()
+	if p.intake.fault != nil {
+		return fmt.Errorf("sqlitestore: the intake refuses appends: %w", p.intake.fault)
+	}
+	return nil
+}
 
 // LogStorage returns the log storage backed by this Provider.
 func (p *Provider) LogStorage() storage.LogStorage { return p.log }
