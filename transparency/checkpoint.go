@@ -216,9 +216,26 @@ func (s *checkpointSigner) sign(ctx context.Context, size uint64, root []byte, c
 }
 
 func (s *checkpointSigner) storeDB(ctx context.Context, size uint64, root, note []byte) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)`,
+	res, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (size) DO NOTHING`,
 		int64(size), root, note, time.Now().UTC().Format(time.RFC3339Nano))
-	return err
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	// Stored by an earlier attempt that reported failure (its commit's
+	// fsync failed, say): the retry must not fail on the row forever, but
+	// the row must be for the same root.
+	var stored []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT root FROM checkpoints WHERE size = ?`, int64(size)).Scan(&stored); err != nil {
+		return err
+	}
+	if !bytes.Equal(stored, root) {
+		return fmt.Errorf("%w: a different root is stored for size %d", ErrInconsistent, size)
+	}
+	return nil
 }
 
 // at returns the checkpoint signed at exactly size.
