@@ -263,9 +263,19 @@ func (in *intake) readSegment(s segment, newest bool) (uint64, error) {
 	off := len(intakeMagic)
 	for off < len(data) {
 		body, ok := record(data[off:])
+		var e intakeEntry
+		why := "damaged record in a closed segment"
+		if ok {
+			var err error
+			if e, err = decodeEntry(body); err != nil {
+				// A zero-filled tail (a file extended before its data
+				// reached the disk) checks out as empty records.
+				ok, why = false, err.Error()
+			}
+		}
 		if !ok {
 			if !newest {
-				return 0, corrupt(off, "damaged record in a closed segment")
+				return 0, corrupt(off, why)
 			}
 			// Only the last write can be torn, and a torn write leaves
 			// nothing valid after it: a good record further on means this
@@ -278,10 +288,6 @@ func (in *intake) readSegment(s segment, newest bool) (uint64, error) {
 				return 0, fmt.Errorf("sqlitestore: intake: cut torn record: %w", err)
 			}
 			break
-		}
-		e, err := decodeEntry(body)
-		if err != nil {
-			return 0, corrupt(off, err.Error())
 		}
 		if e.seq != next {
 			return 0, corrupt(off, fmt.Sprintf("entry %d where %d was expected", e.seq, next))

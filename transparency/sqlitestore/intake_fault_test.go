@@ -178,3 +178,38 @@ func TestIntakeDamagedNewestSegment(t *testing.T) {
 		t.Errorf("segment cut from %d to %d bytes", len(b), len(after))
 	}
 }
+
+// TestIntakeZeroFilledTail: a newest segment that ends in zeros (extended
+// by a crash before its data reached the disk) is a torn tail: cut, and
+// every acknowledged entry kept.
+func TestIntakeZeroFilledTail(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "zeros.db")
+	p, err := OpenWith(ctx, path, nil, Options{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newLog(ctx, t, p)
+	leaves := newLeaves("z", 4)
+	queue(ctx, t, p.LogStorage(), tr, leaves)
+	crash(t, p)
+	segs := segments(t, path)
+	b, err := os.ReadFile(segs[len(segs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segs[len(segs)-1], append(b, make([]byte, 4096)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = openSmall(t, path)
+	after, err := os.ReadFile(segs[len(segs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(b) {
+		t.Errorf("segment is %d bytes after recovery, want %d", len(after), len(b))
+	}
+	if got := integrate(ctx, t, p.LogStorage(), tr, 10); got != len(leaves) {
+		t.Errorf("integrated %d, want %d", got, len(leaves))
+	}
+}
