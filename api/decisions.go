@@ -359,25 +359,7 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 		s.metrics.ledgerOps.WithLabelValues("append", result(err)).Observe(time.Since(start).Seconds())
 		errs[i] = err
 	})
-	var failed []string
-	var recorded []RecordedDecision
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, fmt.Sprint(i))
-			s.log.ErrorContext(ctx, "ledger append failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
-			continue
-		}
-		recorded = append(recorded, RecordedDecision{Index: i, DecisionID: scs[i].id.String(), ApplicantToken: s.tokens.Issue(scs[i].id)})
-	}
-	if len(failed) > 0 {
-		p := newProblem("ledger-unavailable", "the ledger could not record the decision; no decision was made")
-		if len(scs) > 1 {
-			// Appends are independent, so part of a batch may be in the
-			// ledger: those decisions exist, and the lender needs their
-			// ids and tokens.
-			p.Detail = fmt.Sprintf("the ledger could not record %d of %d decisions (indexes %s); those were not made, the ones listed in recorded were", len(failed), len(scs), strings.Join(failed, ", "))
-			p.Recorded = recorded
-		}
+	if p := s.appendProblem(c, scs, errs); p != nil {
 		c.Header("Retry-After", "1")
 		abortProblem(c, p)
 		return false
@@ -407,6 +389,54 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 		}
 	}
 	return true
+}
+
+// appendProblem is the 503 for appends that failed, or nil if none did.
+// It says only what is known: a decision whose record the ledger proved
+// not written was not made; one whose outcome is unknown is listed with
+// its id to be looked up, never reported as not made.
+func (s *Server) appendProblem(c *gin.Context, scs []*scored, errs []error) *Problem {
+	var failed, unknownIdx []string
+	var recorded []RecordedDecision
+	var unknown []UnknownDecision
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			recorded = append(recorded, RecordedDecision{Index: i, DecisionID: scs[i].id.String(), ApplicantToken: s.tokens.Issue(scs[i].id)})
+			continue
+		case errors.Is(err, transparency.ErrNotRecorded):
+			failed = append(failed, fmt.Sprint(i))
+		default:
+			unknownIdx = append(unknownIdx, fmt.Sprint(i))
+			unknown = append(unknown, UnknownDecision{Index: i, DecisionID: scs[i].id.String()})
+		}
+		s.log.ErrorContext(c.Request.Context(), "ledger append failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
+	}
+	if len(failed) == 0 && len(unknown) == 0 {
+		return nil
+	}
+	var p *Problem
+	switch {
+	case len(scs) == 1 && len(unknown) == 0:
+		p = newProblem("ledger-unavailable", "the ledger could not record the decision; no decision was made")
+	case len(scs) == 1:
+		p = newProblem("ledger-unavailable", "the ledger did not confirm the decision and cannot tell whether it was recorded; look it up by decision_id before retrying")
+	default:
+		// Appends are independent, so part of a batch may be in the
+		// ledger: those decisions exist, and the lender needs their ids
+		// and tokens.
+		var parts []string
+		if len(failed) > 0 {
+			parts = append(parts, fmt.Sprintf("could not record %d (indexes %s), which were not made", len(failed), strings.Join(failed, ", ")))
+		}
+		if len(unknown) > 0 {
+			parts = append(parts, fmt.Sprintf("cannot tell whether %d (indexes %s, listed in unknown) were recorded; look them up by decision_id before retrying", len(unknown), strings.Join(unknownIdx, ", ")))
+		}
+		p = newProblem("ledger-unavailable", fmt.Sprintf("of %d decisions the ledger %s; the ones listed in recorded were made", len(scs), strings.Join(parts, "; ")))
+		p.Recorded = recorded
+	}
+	p.Unknown = unknown
+	return p
 }
 
 func result(err error) string {

@@ -62,6 +62,10 @@ type envOptions struct {
 	// adjusts the server configuration last.
 	tokenOptions []api.TokenOption
 	config       func(*api.Config)
+	// ledger opens the ledger in dir; default openLedger.
+	ledger func(t testing.TB, dir string) *transparency.Ledger
+	// wrap, if set, is what the server gets instead of the ledger.
+	wrap func(*transparency.Ledger) api.Ledger
 }
 
 var (
@@ -96,10 +100,18 @@ func openAPIRouter(t testing.TB) routers.Router {
 
 func openLedger(t testing.TB, dir string) *transparency.Ledger {
 	t.Helper()
+	return openLedgerOn(t, dir, nil)
+}
+
+// openLedgerOn opens the embedded ledger on the given storage (nil: the
+// default).
+func openLedgerOn(t testing.TB, dir string, st transparency.StorageOpener) *transparency.Ledger {
+	t.Helper()
 	l, err := transparency.OpenEmbedded(context.Background(), transparency.EmbeddedConfig{
 		DataDir:             dir,
 		IntegrationInterval: 20 * time.Millisecond,
 		Logger:              slog.New(slog.DiscardHandler),
+		Storage:             st,
 	})
 	if err != nil {
 		t.Fatalf("opening ledger: %v", err)
@@ -113,7 +125,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.dir == "" {
 		opts.dir = t.TempDir()
 	}
-	ledger := openLedger(t, opts.dir)
+	if opts.ledger == nil {
+		opts.ledger = openLedger
+	}
+	ledger := opts.ledger(t, opts.dir)
 	pol, err := policy.New(ctx, "")
 	if err != nil {
 		t.Fatalf("policy: %v", err)
@@ -142,8 +157,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.logger == nil {
 		opts.logger = slog.New(slog.DiscardHandler)
 	}
+	var served api.Ledger = ledger
+	if opts.wrap != nil {
+		served = opts.wrap(ledger)
+	}
 	cfg := api.Config{
-		Ledger: ledger, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
+		Ledger: served, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
 		Logger:    opts.logger,
 		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
 		WaitTimeout: opts.wait,

@@ -33,6 +33,19 @@ type Problem struct {
 	// Recorded lists the decisions of a batch that did reach the ledger
 	// when others failed to.
 	Recorded []RecordedDecision `json:"recorded,omitempty"`
+	// Unknown lists the decisions whose append failed in a way that does
+	// not tell whether the ledger has them (a remote log that timed out
+	// after receiving the record, say): look each up by its id before
+	// retrying.
+	Unknown []UnknownDecision `json:"unknown,omitempty"`
+}
+
+// UnknownDecision is a decision that may or may not be in the ledger. Its
+// id is the record's RFC 6962 leaf hash, so GET /v1/decisions/{id} (once
+// integrated) or the log's entries find it if it was recorded.
+type UnknownDecision struct {
+	Index      int    `json:"index"`
+	DecisionID string `json:"decision_id"`
 }
 
 // RecordedDecision is a decision of a failed batch that exists anyway.

@@ -570,6 +570,9 @@ func (s *Server) readyz(c *gin.Context) {
 		failed = append(failed, "policy: not loaded")
 	}
 	if len(failed) > 0 {
+		// The ledger repairs itself (a freed disk is noticed within a
+		// second or so), so a short retry is right.
+		c.Header("Retry-After", "1")
 		abortKind(c, "not-ready", strings.Join(failed, "; "))
 		return
 	}

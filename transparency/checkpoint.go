@@ -103,7 +103,13 @@ type checkpointSigner struct {
 
 	mu     sync.Mutex
 	latest *Checkpoint // nil until the first checkpoint is signed
+	// store persists a signed checkpoint; a field (set to storeDB) so
+	// tests can make it fail as a full disk would.
+	store func(ctx context.Context, size uint64, root, note []byte) error
 }
+
+// errStoreCheckpoint marks a signed checkpoint that could not be stored.
+var errStoreCheckpoint = errors.New("storing checkpoint")
 
 func openCheckpointSigner(ctx context.Context, dataDir, origin string) (*checkpointSigner, error) {
 	skey, err := loadOrCreateKey(dataDir, origin)
@@ -141,6 +147,7 @@ func openCheckpointSigner(ctx context.Context, dataDir, origin string) (*checkpo
 		return nil, fmt.Errorf("creating checkpoint history: %w", err)
 	}
 	s := &checkpointSigner{origin: origin, signer: signer, verifierKey: vkey, db: db}
+	s.store = s.storeDB
 	var n []byte
 	err = db.QueryRowContext(ctx, `SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&n)
 	switch {
@@ -200,13 +207,35 @@ func (s *checkpointSigner) sign(ctx context.Context, size uint64, root []byte, c
 	}
 	// Persist before publishing: a checkpoint anyone has seen must survive a
 	// crash, or a later one could contradict it unnoticed.
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)`,
-		int64(size), root, signed, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-		return nil, fmt.Errorf("storing checkpoint %d: %w", size, err)
+	if err := s.store(ctx, size, root, signed); err != nil {
+		return nil, fmt.Errorf("%w %d: %w", errStoreCheckpoint, size, err)
 	}
 	cp := &Checkpoint{Origin: s.origin, Size: size, Root: bytes.Clone(root), Note: signed}
 	s.latest = cp
 	return cp, nil
+}
+
+func (s *checkpointSigner) storeDB(ctx context.Context, size uint64, root, note []byte) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (size) DO NOTHING`,
+		int64(size), root, note, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	// Stored by an earlier attempt that reported failure (its commit's
+	// fsync failed, say): the retry must not fail on the row forever, but
+	// the row must be for the same root.
+	var stored []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT root FROM checkpoints WHERE size = ?`, int64(size)).Scan(&stored); err != nil {
+		return err
+	}
+	if !bytes.Equal(stored, root) {
+		return fmt.Errorf("%w: a different root is stored for size %d", ErrInconsistent, size)
+	}
+	return nil
 }
 
 // at returns the checkpoint signed at exactly size.

@@ -145,7 +145,12 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Ledger, err error
 		return nil
 	})
 
+	var storageFault func() error
+	if w, ok := provider.(interface{ Writable() error }); ok {
+		storageFault = w.Writable
+	}
 	return newLedger(ctx, ledgerConfig{
+		storageFault: storageFault,
 		log:          logClient,
 		treeID:       treeID,
 		dataDir:      cfg.DataDir,

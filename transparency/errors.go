@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/glassbox-ledger/glassbox/transparency/sqlitestore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -23,6 +24,16 @@ var (
 	// ErrUnavailable: the log backend cannot serve the request right now
 	// (Trillian unreachable, shutting down). Maps to 503; retrying is safe.
 	ErrUnavailable = errors.New("ledger unavailable")
+	// ErrNotRecorded: an append failed and the record is known not to be in
+	// the log, now or after a restart (the storage refused it or cut its
+	// partial write off). Wraps ErrUnavailable; retrying is safe.
+	ErrNotRecorded = fmt.Errorf("%w: the record was not written", ErrUnavailable)
+	// ErrOutcomeUnknown: an append failed in a way that leaves open whether
+	// the record was queued (a remote Trillian that timed out or dropped
+	// the connection after receiving it; a partial write whose cut failed
+	// and could not be recorded). Look the record up by id before
+	// retrying. Wraps ErrUnavailable.
+	ErrOutcomeUnknown = fmt.Errorf("%w: the record may or may not have been written", ErrUnavailable)
 	// ErrInvalidRecord: bytes offered as a record are not a canonical,
 	// well-formed record. Wraps ErrInvalidArgument.
 	ErrInvalidRecord = fmt.Errorf("%w: invalid record", ErrInvalidArgument)
@@ -31,6 +42,27 @@ var (
 	// storage fault or a misbehaving backend and needs an operator.
 	ErrInconsistent = errors.New("log is inconsistent with the last signed checkpoint")
 )
+
+// appendErr says what became of a record whose QueueLeaf failed. Only
+// errors that prove the record was never queued count as ErrNotRecorded:
+// the storage's own word for it, or a status Trillian returns before it
+// writes anything. Anything else (a deadline, a lost connection, an
+// internal error after the request reached the server) is
+// ErrOutcomeUnknown, because the leaf may be durably queued already.
+func appendErr(err error) error {
+	switch {
+	case errors.Is(err, sqlitestore.ErrNotRecorded):
+		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	case errors.Is(err, sqlitestore.ErrOutcomeUnknown):
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange,
+		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted, codes.Unimplemented:
+		return fmt.Errorf("%w: %w", ErrNotRecorded, grpcErr("queueing leaf", err))
+	}
+	return fmt.Errorf("%w: %w", ErrOutcomeUnknown, grpcErr("queueing leaf", err))
+}
 
 // grpcErr translates an error from a Trillian RPC into one wrapping this
 // package's sentinels, keeping the original for the message.

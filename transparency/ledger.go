@@ -108,6 +108,13 @@ type Ledger struct {
 	// leaf back.
 	pending map[ID]*pendingRecord
 
+	// checkpointFault is why the last checkpoint could not be stored, nil
+	// once one has been; appends are refused meanwhile.
+	checkpointFault error
+	// storageFault reports why the storage refuses writes (embedded
+	// ledger), nil if it accepts them or cannot say.
+	storageFault func() error
+
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
 	front *frontier
@@ -142,6 +149,7 @@ type ledgerConfig struct {
 	pollInterval time.Duration
 	logger       *slog.Logger
 	teardown     func() error
+	storageFault func() error
 }
 
 // DefaultOrigin is the checkpoint origin used when none is configured.
@@ -174,6 +182,8 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 		pending:  map[ID]*pendingRecord{},
 		done:     make(chan struct{}),
 		teardown: c.teardown,
+
+		storageFault: c.storageFault,
 	}
 	// The first refresh happens before any waiter exists, so it need not
 	// read the leaves it covers: on a large existing tree that could be
@@ -258,9 +268,28 @@ func (l *Ledger) AppendSealed(ctx context.Context, s Sealed) (Receipt, error) {
 	return l.queue(ctx, s.data)
 }
 
+// refusal returns why appends are refused right now, or nil.
+func (l *Ledger) refusal() error {
+	l.mu.Lock()
+	cpErr := l.checkpointFault
+	l.mu.Unlock()
+	if cpErr != nil {
+		return fmt.Errorf("checkpoints cannot be stored: %w", cpErr)
+	}
+	if l.storageFault != nil {
+		return l.storageFault()
+	}
+	return nil
+}
+
 // queue sends canonical record bytes to Trillian.
 func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	id := RecordID(record)
+	// While checkpoints or the storage cannot be written, a decision could
+	// not be proven or not be kept: refuse it before it is sent.
+	if err := l.refusal(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
 	l.mu.Lock()
 	pr, known := l.pending[id]
 	if !known {
@@ -276,36 +305,67 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 		}
 	}
 
+	rc, err := l.send(ctx, id, record)
+	// A lost answer leaves the outcome open, but Trillian deduplicates by
+	// leaf identity: sending the same bytes again either finds the leaf the
+	// first attempt queued or queues it now, so a success settles it. A
+	// failure settles nothing (the first attempt may still have queued it).
+	for attempt := 0; errors.Is(err, ErrOutcomeUnknown) && attempt < unknownResends; attempt++ {
+		t := time.NewTimer(unknownResendDelay << (2 * attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			forget()
+			return Receipt{}, err
+		case <-t.C:
+		}
+		if again, rerr := l.send(ctx, id, record); rerr == nil {
+			rc, err = again, nil
+		}
+	}
+	switch {
+	case err != nil || rc.Duplicate:
+		// A duplicate's leaf may be integrated already, in which case no
+		// checkpoint will ever clear a pending entry added here.
+		forget()
+	default:
+		l.mu.Lock()
+		pr.queued = true // pr is still in pending unless a checkpoint already covers it
+		l.mu.Unlock()
+	}
+	return rc, err
+}
+
+// A record whose append ended with its outcome unknown is sent again up to
+// unknownResends times, after unknownResendDelay and then four times as
+// long each time.
+const (
+	unknownResends     = 2
+	unknownResendDelay = 50 * time.Millisecond
+)
+
+// send makes one QueueLeaf call for record and classifies its result.
+func (l *Ledger) send(ctx context.Context, id ID, record []byte) (Receipt, error) {
 	resp, err := l.log.QueueLeaf(ctx, &trillian.QueueLeafRequest{
 		LogId: l.treeID,
 		Leaf:  &trillian.LogLeaf{LeafValue: record},
 	})
 	if status.Code(err) == codes.AlreadyExists {
-		forget()
 		return Receipt{ID: id, Duplicate: true}, nil
 	}
 	if err != nil {
-		forget()
-		return Receipt{}, grpcErr("queueing leaf", err)
+		return Receipt{}, appendErr(err)
 	}
 	ql := resp.GetQueuedLeaf()
 	if s := ql.GetStatus(); s != nil && codes.Code(s.GetCode()) != codes.OK {
 		if codes.Code(s.GetCode()) == codes.AlreadyExists {
-			// The existing leaf may be integrated already, in which case no
-			// checkpoint will ever clear a pending entry added here.
-			forget()
 			return Receipt{ID: id, Duplicate: true}, nil
 		}
-		forget()
-		return Receipt{}, grpcErr("queueing leaf", status.ErrorProto(s))
+		return Receipt{}, appendErr(status.ErrorProto(s))
 	}
 	if h := ql.GetLeaf().GetMerkleLeafHash(); len(h) > 0 && !bytes.Equal(h, id[:]) {
-		forget()
 		return Receipt{}, fmt.Errorf("trillian hashed the leaf as %x, expected %s: is the tree RFC 6962?", h, id)
 	}
-	l.mu.Lock()
-	pr.queued = true // pr is still in pending unless a checkpoint already covers it
-	l.mu.Unlock()
 	return Receipt{ID: id}, nil
 }
 
@@ -608,6 +668,16 @@ func (l *Ledger) run(ctx context.Context) {
 		case <-t.C:
 		}
 		err := l.refresh(ctx, true)
+		// A checkpoint that cannot be stored stops appends until one can;
+		// every tick retries, since the tree is still ahead of the last
+		// checkpoint.
+		var cpErr error
+		if errors.Is(err, errStoreCheckpoint) {
+			cpErr = err
+		}
+		l.mu.Lock()
+		l.checkpointFault = cpErr
+		l.mu.Unlock()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -725,9 +795,14 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 	}
 }
 
-// Ready reports whether the log answers: it asks Trillian for the latest
-// log root, which needs both the log server and its storage.
+// Ready reports whether the log takes appends: the storage and the
+// checkpoint history must be writable, and Trillian must return its latest
+// log root (which needs both the log server and its storage). The error
+// says which.
 func (l *Ledger) Ready(ctx context.Context) error {
+	if err := l.refusal(); err != nil {
+		return fmt.Errorf("%w: not accepting appends: %w", ErrUnavailable, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := l.log.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: l.treeID}); err != nil {

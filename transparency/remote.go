@@ -31,6 +31,17 @@ type RemoteConfig struct {
 
 // OpenRemote returns a Ledger on a remote Trillian log. It fails if the log
 // cannot be reached, so misconfiguration shows at start-up.
+//
+// A QueueLeaf that fails on the way back (a deadline, a dropped
+// connection, an Unavailable or Internal status from a server that had
+// already committed the leaf to MariaDB) may have queued it: Append then
+// returns ErrOutcomeUnknown, not ErrNotRecorded, and the caller must look
+// the record up by id (its RFC 6962 leaf hash) rather than report that
+// nothing happened. Before giving that answer the ledger sends the same
+// bytes again: Trillian deduplicates by leaf identity, so a resend that
+// succeeds proves the record is queued either way. Only statuses Trillian returns before it writes
+// (InvalidArgument, FailedPrecondition, NotFound, ResourceExhausted for a
+// quota, PermissionDenied, Unauthenticated) count as not recorded.
 func OpenRemote(ctx context.Context, cfg RemoteConfig) (*Ledger, error) {
 	switch {
 	case cfg.Client == nil:

@@ -47,9 +47,15 @@
 //
 // A record torn by a crash can only be the tail of the newest segment (an
 // entry is acknowledged after its fsync) and is cut off on Open; any other
-// damage, or a missing segment, makes Open fail rather than silently drop
-// acknowledged leaves. If an append cannot be made durable, every later
-// QueueLeaves fails until the process restarts and recovers the segment.
+// damage (including a bad record followed by a valid one in the newest
+// segment), or a missing segment, makes Open fail rather than silently drop
+// acknowledged leaves. If an append cannot be made durable, its partial
+// write is cut off (or, if even that fails, the offset is recorded so
+// recovery cuts it) and QueueLeaves fails with ErrNotRecorded; later
+// appends are refused the same way until a repair probe finds the
+// directory writable again, which the intake retries by itself. Writable
+// reports the cause meanwhile. File operations go through an FS (package
+// storefs), so tests can inject faults (package faultfs).
 //
 // The intake belongs to the process that opened the Provider; two
 // processes must not queue into the same database file.

@@ -40,8 +40,19 @@ import (
 //
 // (big-endian), where body encodes one leaf (see encodeEntry). A record
 // torn by a crash can only be at the end of the newest segment, since an
-// entry is acknowledged only after its fsync: Open truncates it there.
-// Anything else that does not decode stops Open.
+// entry is acknowledged only after its fsync: Open truncates it there. A
+// record that does not check out but is followed by one that does is
+// damage, not a torn append, and stops Open, as does anything else that
+// does not decode.
+//
+// A write or fsync that fails leaves the segment as it was before: the
+// committer cuts it back to the offset before the write and fsyncs, so the
+// leaves of that write can never reappear. If the cut fails too, the offset
+// is recorded in the database (IntakeVoid) and recovery cuts there. Until
+// the intake has repaired itself and a probe write in its directory
+// succeeds, appends are refused with ErrNotRecorded; the committer retries
+// every probeInterval, so the intake resumes by itself once the cause
+// (a full disk, a read-only directory) is gone.
 const (
 	intakeMagic    = "glassbox sqlitestore intake v1\n"
 	intakeSuffix   = ".intake"
@@ -54,6 +65,18 @@ const (
 	// drainAfter: entries waiting this long without a dequeuing transaction
 	// are moved into the database by the intake itself.
 	drainAfter = 500 * time.Millisecond
+	// probeInterval: how often a refusing intake tries to repair itself.
+	probeInterval = 100 * time.Millisecond
+	// probeFile, written and removed to test that the directory takes a
+	// durable write again; probeBytes is as large as a typical append.
+	probeFile  = "probe.tmp"
+	probeBytes = 4096
+)
+
+const (
+	selectIntakeVoidSQL = `SELECT SegmentSeq, Offset FROM IntakeVoid WHERE Id = 0`
+	setIntakeVoidSQL    = `INSERT OR REPLACE INTO IntakeVoid (Id, SegmentSeq, Offset) VALUES (0, ?, ?)`
+	deleteIntakeVoidSQL = `DELETE FROM IntakeVoid`
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -78,6 +101,7 @@ type segment struct {
 // intake owns the segment files, the goroutine that group-commits appends
 // and the goroutine that drains entries when no sequencer does.
 type intake struct {
+	fs           FS
 	dir          string
 	segmentBytes int64
 	writer       *sql.DB // for the intake's own drain transactions
@@ -92,13 +116,18 @@ type intake struct {
 	segs     []segment // oldest first; the last one is appended to
 	consumed uint64    // highest sequence number moved into the database
 	drained  time.Time // when a transaction last moved entries (or found none)
-	failed   error     // sticky: set when an append could not be made durable
+	// fault is why appends are refused, nil while they are accepted. Set
+	// by a failed append, cleared by the committer's repair.
+	fault error
 
-	// Used only by the committer goroutine.
-	file    *os.File
+	// Used only by the committer goroutine (and recover before it starts).
+	file    File // nil after a failed rotation
 	size    int64
 	nextSeq uint64
 	roots   map[int64]bool // trees known to have a root
+	cutTo   int64          // ≥ 0: the current segment must be cut back to this size
+	voided  bool           // an IntakeVoid row is stored and must be deleted
+	orphan  string         // a segment a failed rotation created and could not remove
 
 	ctx         context.Context
 	reqs        chan *queueReq
@@ -110,9 +139,11 @@ type intake struct {
 
 // openIntake recovers the entries above consumed from the segments in dir
 // (created if missing) and starts the intake's goroutines.
-func openIntake(ctx context.Context, dir string, consumed uint64, p *Provider, ws, rs stmts, segmentBytes int64) (*intake, error) {
+func openIntake(ctx context.Context, fsys FS, dir string, consumed uint64, p *Provider, ws, rs stmts, segmentBytes int64) (*intake, error) {
 	in := &intake{
+		fs:           fsys,
 		dir:          dir,
+		cutTo:        -1,
 		segmentBytes: segmentBytes,
 		writer:       p.writer,
 		ws:           ws,
@@ -143,16 +174,17 @@ func openIntake(ctx context.Context, dir string, consumed uint64, p *Provider, w
 // recover reads every segment, keeps the entries above in.consumed as
 // pending and opens the newest segment for appending.
 func (in *intake) recover() error {
-	if _, err := os.Stat(in.dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.Mkdir(in.dir, 0o700); err != nil {
+	names, err := in.fs.ReadDir(in.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := in.fs.Mkdir(in.dir, 0o700); err != nil {
 			return fmt.Errorf("sqlitestore: intake: %w", err)
 		}
 		// The directory's own entry must survive a power loss too.
-		if err := syncPath(filepath.Dir(in.dir)); err != nil {
+		if err := in.syncPath(filepath.Dir(in.dir)); err != nil {
 			return err
 		}
+		names, err = in.fs.ReadDir(in.dir)
 	}
-	names, err := os.ReadDir(in.dir)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: intake: %w", err)
 	}
@@ -168,6 +200,9 @@ func (in *intake) recover() error {
 		in.segs = append(in.segs, segment{firstSeq: seq, path: filepath.Join(in.dir, e.Name())})
 	}
 	slices.SortFunc(in.segs, func(a, b segment) int { return cmp.Compare(a.firstSeq, b.firstSeq) })
+	if err := in.applyVoid(); err != nil {
+		return err
+	}
 
 	// The oldest segment may hold entries already moved (deleting it
 	// failed, or it also holds newer ones), but none may be missing.
@@ -187,7 +222,7 @@ func (in *intake) recover() error {
 	}
 	in.nextSeq = max(next, in.consumed+1)
 	if n := len(in.segs); n > 0 {
-		f, err := os.OpenFile(in.segs[n-1].path, os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := in.fs.OpenFile(in.segs[n-1].path, os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: intake: %w", err)
 		}
@@ -207,7 +242,7 @@ func (in *intake) recover() error {
 // pending list, and returns the sequence number after its last entry. A
 // torn record at the end of the newest segment is cut off.
 func (in *intake) readSegment(s segment, newest bool) (uint64, error) {
-	data, err := os.ReadFile(s.path)
+	data, err := in.fs.ReadFile(s.path)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: intake: %w", err)
 	}
@@ -218,7 +253,7 @@ func (in *intake) readSegment(s segment, newest bool) (uint64, error) {
 	if !bytes.HasPrefix(data, []byte(intakeMagic)) {
 		if newest && len(data) < len(intakeMagic) && bytes.HasPrefix([]byte(intakeMagic), data) {
 			// Created, but the magic line never reached the disk.
-			if err := rewriteFile(s.path, []byte(intakeMagic)); err != nil {
+			if err := in.rewriteFile(s.path, []byte(intakeMagic)); err != nil {
 				return 0, err
 			}
 			return next, nil
@@ -228,22 +263,31 @@ func (in *intake) readSegment(s segment, newest bool) (uint64, error) {
 	off := len(intakeMagic)
 	for off < len(data) {
 		body, ok := record(data[off:])
+		var e intakeEntry
+		why := "damaged record in a closed segment"
+		if ok {
+			var err error
+			if e, err = decodeEntry(body); err != nil {
+				// A zero-filled tail (a file extended before its data
+				// reached the disk) checks out as empty records.
+				ok, why = false, err.Error()
+			}
+		}
 		if !ok {
 			if !newest {
-				return 0, corrupt(off, "damaged record in a closed segment")
+				return 0, corrupt(off, why)
+			}
+			// Only the last write can be torn, and a torn write leaves
+			// nothing valid after it: a good record further on means this
+			// one was damaged after it was acknowledged.
+			if at := validRecordAfter(data, off); at >= 0 {
+				return 0, corrupt(off, fmt.Sprintf("damaged record followed by a valid one at offset %d (not a torn tail; refusing to cut acknowledged entries)", at))
 			}
 			// A torn append: never acknowledged, so dropped.
-			if err := os.Truncate(s.path, int64(off)); err != nil {
+			if err := in.cutFile(s.path, int64(off)); err != nil {
 				return 0, fmt.Errorf("sqlitestore: intake: cut torn record: %w", err)
 			}
-			if err := syncPath(s.path); err != nil {
-				return 0, err
-			}
 			break
-		}
-		e, err := decodeEntry(body)
-		if err != nil {
-			return 0, corrupt(off, err.Error())
 		}
 		if e.seq != next {
 			return 0, corrupt(off, fmt.Sprintf("entry %d where %d was expected", e.seq, next))
@@ -271,30 +315,87 @@ func record(b []byte) ([]byte, bool) {
 	return body, crc32.Checksum(body, crcTable) == binary.BigEndian.Uint32(b[4:])
 }
 
-// rotate closes the current segment and starts one whose first entry will
-// be in.nextSeq.
-func (in *intake) rotate() error {
-	if in.file != nil {
-		if err := in.file.Close(); err != nil {
-			return fmt.Errorf("sqlitestore: intake: close segment: %w", err)
+// validRecordAfter returns the offset of the first whole record with a
+// matching checksum that decodes, searching data after off, or -1.
+func validRecordAfter(data []byte, off int) int {
+	for p := off + 1; p+recordHeader <= len(data); p++ {
+		if body, ok := record(data[p:]); ok {
+			if _, err := decodeEntry(body); err == nil {
+				return p
+			}
 		}
-		in.file = nil
 	}
-	path := filepath.Join(in.dir, fmt.Sprintf("%020d%s", in.nextSeq, segmentExt))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	return -1
+}
+
+// applyVoid makes the cut recorded by a failed append whose own cut
+// failed, then deletes the record of it.
+func (in *intake) applyVoid() error {
+	var seq, off int64
+	switch err := in.writer.QueryRowContext(in.ctx, selectIntakeVoidSQL).Scan(&seq, &off); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlitestore: intake: read void mark: %w", err)
+	}
+	n := len(in.segs)
+	// Appends stop while a void mark exists, so it names the newest segment.
+	if n == 0 || in.segs[n-1].firstSeq != uint64(seq) {
+		return fmt.Errorf("sqlitestore: intake: a failed write in the segment starting at entry %d must be cut off at offset %d, but that is not the newest segment", seq, off)
+	}
+	data, err := in.fs.ReadFile(in.segs[n-1].path)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: intake: %w", err)
 	}
-	if _, err := f.WriteString(intakeMagic); err != nil {
-		return errors.Join(fmt.Errorf("sqlitestore: intake: %w", err), f.Close())
+	if int64(len(data)) > off {
+		if err := in.cutFile(in.segs[n-1].path, off); err != nil {
+			return fmt.Errorf("sqlitestore: intake: cut failed write: %w", err)
+		}
+	}
+	if _, err := in.writer.ExecContext(in.ctx, deleteIntakeVoidSQL); err != nil {
+		return fmt.Errorf("sqlitestore: intake: clear void mark: %w", err)
+	}
+	return nil
+}
+
+// rotate closes the current segment and starts one whose first entry will
+// be in.nextSeq. On failure in.file is nil and the next write tries again.
+func (in *intake) rotate() error {
+	if in.file != nil {
+		err := in.file.Close()
+		in.file = nil
+		if err != nil {
+			return fmt.Errorf("sqlitestore: intake: close segment: %w", err)
+		}
+	}
+	path := filepath.Join(in.dir, fmt.Sprintf("%020d%s", in.nextSeq, segmentExt))
+	flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL | os.O_APPEND
+	if path == in.orphan {
+		// Left by an earlier failed attempt; it holds no entry.
+		flag = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | os.O_APPEND
+	}
+	f, err := in.fs.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: intake: %w", err)
+	}
+	in.orphan = ""
+	fail := func(err error) error {
+		err = errors.Join(err, f.Close())
+		if rerr := in.fs.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			in.orphan = path
+		}
+		return err
+	}
+	if _, err := f.Write([]byte(intakeMagic)); err != nil {
+		return fail(fmt.Errorf("sqlitestore: intake: %w", err))
 	}
 	if err := f.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("sqlitestore: intake: %w", err), f.Close())
+		return fail(fmt.Errorf("sqlitestore: intake: %w", err))
 	}
 	// The new file's directory entry must be durable before anything in
 	// it is acknowledged.
-	if err := syncPath(in.dir); err != nil {
-		return errors.Join(err, f.Close())
+	if err := in.syncPath(in.dir); err != nil {
+		return fail(err)
 	}
 	in.file, in.size = f, int64(len(intakeMagic))
 	in.mu.Lock()
@@ -318,13 +419,14 @@ func (in *intake) submit(ctx context.Context, r *queueReq) ([]*trillian.LogLeaf,
 	case <-in.quit:
 		return nil, errClosed
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
 	}
 	select {
 	case res := <-r.res:
 		return res.existing, res.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// The committer has the leaves and may yet write them.
+		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	case <-in.finished:
 		// run answers every request it took before returning.
 		select {
@@ -345,6 +447,13 @@ func (in *intake) stop() error {
 	// On failure nothing is lost: the entries are read back from the
 	// segments on Open.
 	err := in.drainOwn(context.Background())
+	if in.cutTo >= 0 {
+		// Last chance to cut a failed write off; if this fails too, the
+		// void mark (if stored) or the callers' "outcome unknown" covers it.
+		if cerr := in.cutBack(in.cutTo); cerr == nil {
+			in.cutTo = -1
+		}
+	}
 	if in.file != nil {
 		err = errors.Join(err, in.file.Close())
 		in.file = nil
@@ -368,8 +477,12 @@ func (in *intake) abandon() {
 // with one fsync per batch.
 func (in *intake) run() {
 	defer close(in.finished)
+	probe := time.NewTicker(probeInterval)
+	defer probe.Stop()
 	for {
 		select {
+		case <-probe.C:
+			in.probe()
 		case <-in.quit:
 			for {
 				select {
@@ -439,12 +552,9 @@ func (in *intake) commit(batch []*queueReq, leaves int) {
 // (including earlier in this batch) or already in the database.
 func (in *intake) appendBatch(ctx context.Context, batch []*queueReq) []queueRes {
 	results := make([]queueRes, len(batch))
-	in.mu.Lock()
-	failed := in.failed
-	in.mu.Unlock()
-	if failed != nil {
+	if err := in.writable(); err != nil {
 		for i := range results {
-			results[i].err = failed
+			results[i].err = err
 		}
 		return results
 	}
@@ -500,12 +610,10 @@ func (in *intake) appendBatch(ctx context.Context, batch []*queueReq) []queueRes
 		buf = appendRecord(buf, e)
 	}
 	if err := in.write(buf); err != nil {
-		// The file may now end in a partial write that a later append
-		// would bury mid-segment; refuse further appends (the ledger
-		// reports itself unavailable) until a restart recovers.
-		err = fmt.Errorf("sqlitestore: intake append: %w", err)
+		// Refuse further appends until the committer's probe finds the
+		// cause gone (and any partial write cut off).
 		in.mu.Lock()
-		in.failed = err
+		in.fault = err
 		in.mu.Unlock()
 		for _, i := range owners {
 			results[i] = queueRes{err: err}
@@ -529,19 +637,122 @@ func (in *intake) appendBatch(ctx context.Context, batch []*queueReq) []queueRes
 }
 
 // write appends buf to the current segment (starting a new one first if
-// the current one is full) and fsyncs it.
+// the current one is full) and fsyncs it. On failure the segment is cut
+// back to its size before the write; the error wraps ErrNotRecorded when
+// the entries are sure not to reappear after a restart (the cut was made,
+// or the place to cut was recorded for recovery) and ErrOutcomeUnknown
+// when they might.
 func (in *intake) write(buf []byte) error {
-	if in.size >= in.segmentBytes {
+	if in.file == nil || in.size >= in.segmentBytes {
 		if err := in.rotate(); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrNotRecorded, err)
 		}
 	}
+	before := in.size
 	n, err := in.file.Write(buf)
 	in.size += int64(n)
-	if err != nil {
-		return err
+	if err == nil {
+		if err = in.file.Sync(); err == nil {
+			return nil
+		}
+		// Whether the written pages reached the disk is now unknown, and
+		// Linux reports a writeback error only once: cut them off.
+		err = fmt.Errorf("fsync: %w", err)
 	}
-	return in.file.Sync()
+	cause := fmt.Errorf("sqlitestore: intake append: %w", err)
+	// Refuse at once, not only after the cut: Writable must not report
+	// the intake fine while this is being sorted out.
+	in.mu.Lock()
+	in.fault = cause
+	in.mu.Unlock()
+	cerr := in.cutBack(before)
+	if cerr == nil {
+		return fmt.Errorf("%w: %w", ErrNotRecorded, cause)
+	}
+	in.cutTo = before
+	seg := in.segs[len(in.segs)-1].firstSeq
+	if _, merr := in.writer.ExecContext(in.ctx, setIntakeVoidSQL, int64(seg), before); merr != nil {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, errors.Join(cause, cerr, fmt.Errorf("recording the failed write: %w", merr)))
+	}
+	in.voided = true
+	return fmt.Errorf("%w (the failed write is cut off before the intake is read again): %w", ErrNotRecorded, errors.Join(cause, cerr))
+}
+
+// cutBack truncates the current segment to size and fsyncs it.
+func (in *intake) cutBack(size int64) error {
+	if in.file == nil {
+		return errors.New("sqlitestore: intake: no open segment to cut back")
+	}
+	if err := in.file.Truncate(size); err != nil {
+		return fmt.Errorf("sqlitestore: intake: cut back to %d: %w", size, err)
+	}
+	if err := in.file.Sync(); err != nil {
+		return fmt.Errorf("sqlitestore: intake: cut back to %d: fsync: %w", size, err)
+	}
+	in.size = size
+	return nil
+}
+
+// writable returns the error appends are refused with, or nil.
+func (in *intake) writable() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.fault != nil {
+		return fmt.Errorf("%w: the intake is not writable: %w", ErrNotRecorded, in.fault)
+	}
+	return nil
+}
+
+// probe tries, while appends are refused, to undo what the failed append
+// left and to write in the intake's directory; if all of it succeeds,
+// appends are accepted again. Called by the committer only.
+func (in *intake) probe() {
+	in.mu.Lock()
+	fault := in.fault
+	in.mu.Unlock()
+	if fault == nil {
+		return
+	}
+	err := in.repair()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil {
+		// The newest cause is the one worth reporting.
+		in.fault = err
+		return
+	}
+	in.fault = nil
+}
+
+func (in *intake) repair() error {
+	if in.cutTo >= 0 {
+		if err := in.cutBack(in.cutTo); err != nil {
+			return err
+		}
+		in.cutTo = -1
+	}
+	if in.voided {
+		if _, err := in.writer.ExecContext(in.ctx, deleteIntakeVoidSQL); err != nil {
+			return fmt.Errorf("sqlitestore: intake: clear void mark: %w", err)
+		}
+		in.voided = false
+	}
+	path := filepath.Join(in.dir, probeFile)
+	f, err := in.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: intake: probe: %w", err)
+	}
+	_, werr := f.Write(make([]byte, probeBytes))
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if err := errors.Join(werr, f.Close(), in.fs.Remove(path)); err != nil {
+		return fmt.Errorf("sqlitestore: intake: probe: %w", err)
+	}
+	if in.file == nil {
+		return in.rotate()
+	}
+	return nil
 }
 
 // checkRoot reports storage.ErrTreeNeedsInit for a tree without a root.
@@ -694,7 +905,7 @@ func (in *intake) consumedThrough(seq uint64) {
 // consumed+1; the newest is never deleted, it is being appended to.
 func (in *intake) pruneLocked() {
 	for len(in.segs) > 1 && in.segs[1].firstSeq <= in.consumed+1 {
-		if err := os.Remove(in.segs[0].path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := in.fs.Remove(in.segs[0].path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			// Harmless: its entries are at or below consumed and are
 			// skipped on recovery; try again later.
 			return
@@ -807,16 +1018,37 @@ func lengthPrefixed(b []byte) (value, rest []byte, err error) {
 	return slices.Clone(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
-func rewriteFile(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+func (in *intake) rewriteFile(path string, data []byte) error {
+	f, err := in.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return fmt.Errorf("sqlitestore: intake: %w", err)
 	}
-	return syncPath(path)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err := errors.Join(err, f.Close()); err != nil {
+		return fmt.Errorf("sqlitestore: intake: %w", err)
+	}
+	return nil
+}
+
+// cutFile truncates the file at path to size and fsyncs it.
+func (in *intake) cutFile(path string, size int64) error {
+	f, err := in.fs.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // syncPath fsyncs a file or directory by path.
-func syncPath(path string) error {
-	f, err := os.Open(path)
+func (in *intake) syncPath(path string) error {
+	f, err := in.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: intake: %w", err)
 	}

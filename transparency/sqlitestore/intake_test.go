@@ -22,7 +22,7 @@ import (
 // every few records, so tests see several segments.
 func openSmall(tb testing.TB, path string) *Provider {
 	tb.Helper()
-	p, err := openWith(context.Background(), path, nil, openOptions{segmentBytes: 2048})
+	p, err := OpenWith(context.Background(), path, nil, Options{SegmentBytes: 2048})
 	if err != nil {
 		tb.Fatalf("open %q: %v", path, err)
 	}
@@ -208,7 +208,7 @@ func TestIntakeRefusesDamage(t *testing.T) {
 				t.Fatalf("%d segments; the test wants several", len(segs))
 			}
 			tc.damage(t, segs)
-			_, err := openWith(ctx, path, nil, openOptions{segmentBytes: 2048})
+			_, err := OpenWith(ctx, path, nil, Options{SegmentBytes: 2048})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Open() = %v, want an error about %q", err, tc.want)
 			}
@@ -264,28 +264,6 @@ func TestIntakeDropsDeletedTree(t *testing.T) {
 		t.Errorf("deleted tree has %d leaves", n)
 	}
 	wantPending(t, p, 0)
-}
-
-// TestIntakeFailedAppendIsSticky: once an append cannot be made durable,
-// every later append fails too, so nothing is acknowledged after a gap.
-func TestIntakeFailedAppendIsSticky(t *testing.T) {
-	ctx := context.Background()
-	p := openTest(t)
-	tr := newLog(ctx, t, p)
-	queue(ctx, t, p.LogStorage(), tr, newLeaves("ok", 1))
-	if err := p.intake.file.Close(); err != nil { // the committer is idle
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		if _, err := p.LogStorage().QueueLeaves(ctx, tr, newLeaves("after", 1+i), time.Now()); err == nil {
-			t.Fatalf("append %d after the failure succeeded", i)
-		}
-	}
-	// What was acknowledged before is not lost.
-	if got := integrate(ctx, t, p.LogStorage(), tr, 10); got != 1 {
-		t.Errorf("integrated %d, want 1", got)
-	}
-	p.intake.file = nil // already closed
 }
 
 func withTime(l *trillian.LogLeaf) *trillian.LogLeaf {

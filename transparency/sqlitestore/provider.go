@@ -58,17 +58,29 @@ var _ storage.Provider = (*Provider)(nil)
 // registered with mf once per Provider, so a factory that rejects duplicate
 // names (such as Prometheus') must not be shared between two Providers.
 func Open(ctx context.Context, path string, mf monitoring.MetricFactory) (*Provider, error) {
-	return openWith(ctx, path, mf, openOptions{segmentBytes: defaultSegmentBytes})
+	return OpenWith(ctx, path, mf, Options{})
 }
 
-// openOptions are knobs tests turn.
-type openOptions struct {
-	segmentBytes int64 // intake segment size before rotation
+// Options are knobs for OpenWith; the zero value is what Open uses.
+type Options struct {
+	// FS carries the intake's file operations; default OSFS. A test
+	// passes one that injects faults.
+	FS FS
+	// SegmentBytes is the intake segment size past which a new segment is
+	// started; default 16 MiB.
+	SegmentBytes int64
 }
 
-func openWith(ctx context.Context, path string, mf monitoring.MetricFactory, opts openOptions) (*Provider, error) {
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, mf monitoring.MetricFactory, opts Options) (*Provider, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
+	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = defaultSegmentBytes
 	}
 	if mf == nil {
 		mf = monitoring.InertMetricFactory{}
@@ -139,13 +151,25 @@ func openWith(ctx context.Context, path string, mf monitoring.MetricFactory, opt
 		return nil, errors.Join(fmt.Errorf("sqlitestore: read intake progress: %w", err), rs.close(), ws.close(), reader.Close(), writer.Close())
 	}
 	// The intake's goroutines outlive Open's context; they stop on Close.
-	p.intake, err = openIntake(context.WithoutCancel(ctx), path+intakeSuffix, uint64(consumed), p, ws, rs, opts.segmentBytes)
+	p.intake, err = openIntake(context.WithoutCancel(ctx), opts.FS, path+intakeSuffix, uint64(consumed), p, ws, rs, opts.SegmentBytes)
 	if err != nil {
 		return nil, errors.Join(err, rs.close(), ws.close(), reader.Close(), writer.Close())
 	}
 	p.log = &logStorage{writer: writer, reader: reader, ws: ws, rs: rs, intake: p.intake, metrics: p.metrics}
 	p.admin = &adminStorage{writer: writer, reader: reader, cache: newTreeCache()}
 	return p, nil
+}
+
+// Writable reports why the intake refuses appends, or nil when it accepts
+// them. The intake retries on its own, so this turns nil again once the
+// cause is gone.
+func (p *Provider) Writable() error {
+	p.intake.mu.Lock()
+	defer p.intake.mu.Unlock()
+	if p.intake.fault != nil {
+		return fmt.Errorf("sqlitestore: the intake refuses appends: %w", p.intake.fault)
+	}
+	return nil
 }
 
 // LogStorage returns the log storage backed by this Provider.

@@ -3,7 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 
 	"github.com/google/trillian"
 )
@@ -17,7 +17,7 @@ const (
 	queueDepth = 4096
 )
 
-var errClosed = errors.New("sqlitestore: provider closed")
+var errClosed = fmt.Errorf("%w: provider closed", ErrNotRecorded)
 
 // queueReq is one QueueLeaves call waiting for the intake's group commit.
 type queueReq struct {

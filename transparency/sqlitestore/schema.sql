@@ -93,3 +93,14 @@ CREATE TABLE IF NOT EXISTS IntakeState (
   Id          INTEGER PRIMARY KEY CHECK (Id = 0),
   ConsumedSeq INTEGER NOT NULL CHECK (ConsumedSeq >= 0)
 );
+
+-- A write to the newest intake segment that failed and could not be cut
+-- off at once: the segment that starts at entry SegmentSeq must be cut
+-- back to Offset bytes before it is read, since nothing past that offset
+-- was acknowledged. Written only while appends are refused, deleted once
+-- the cut has been made.
+CREATE TABLE IF NOT EXISTS IntakeVoid (
+  Id         INTEGER PRIMARY KEY CHECK (Id = 0),
+  SegmentSeq INTEGER NOT NULL,
+  Offset     INTEGER NOT NULL CHECK (Offset >= 0)
+);
