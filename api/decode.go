@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/glassbox-ledger/glassbox/internal/ijson"
 )
 
 // maxJSONDepth bounds the nesting of request bodies. Legitimate requests
@@ -59,6 +61,11 @@ func parseJSON(data []byte) (any, error) {
 	}
 	if !utf8.Valid(data) {
 		return nil, errors.New("the request body is not valid UTF-8")
+	}
+	// Both readers below would turn "\ud800" into U+FFFD, and the record
+	// would hold a character the caller never sent.
+	if at := ijson.LoneSurrogate(data); at >= 0 {
+		return nil, fmt.Errorf("invalid JSON: %w", ijson.Error(data, at))
 	}
 	// A byte scan rejects deep nesting before any recursion happens, and
 	// counts the object members.
