@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/explain"
@@ -93,6 +94,10 @@ type Config struct {
 	Now func() time.Time
 	// Creditor is printed on adverse-action notices.
 	Creditor notice.Creditor
+	// Idempotency stores the answers to requests that carry an
+	// Idempotency-Key (idempotency.go); without it such requests are
+	// refused with 400.
+	Idempotency *idemstore.Store
 }
 
 // Server is the glassbox HTTP API.
@@ -113,6 +118,7 @@ type Server struct {
 	engine       *gin.Engine
 	pages        *web.Renderer
 	notices      *notice.Renderer
+	idem         *idempotency
 }
 
 // servedModel is an admitted model with its explainer.
@@ -173,6 +179,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		models:  map[string]*servedModel{},
 		metrics: newMetrics(),
 		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, 100_000),
+		idem:    newIdempotency(cfg.Idempotency),
 	}
 	var err error
 	if s.pages, err = web.New(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -101,13 +102,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	// Idempotency-Key answers, kept in the data directory for a day
+	// (per replica: see docs/idempotency.md); closed after the HTTP drain.
+	idem, err := idemstore.Open(ctx, filepath.Join(*dataDir, idemstore.FileName), idemstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := idem.Close(); cerr != nil {
+			logger.Error("closing idempotency store", slog.Any("err", cerr))
+		}
+	}()
+
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
 	}
 	srv, err := api.New(ctx, api.Config{
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
-		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
+		RateLimit: limit, RateBurst: *burst, Creditor: creditor, Idempotency: idem,
 	})
 	if err != nil {
 		return err
