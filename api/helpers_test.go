@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
@@ -57,6 +58,10 @@ type envOptions struct {
 	rateBurst int
 	logger    *slog.Logger
 	wait      time.Duration
+	// idem is the server's Idempotency-Key store (none by default).
+	idem *idemstore.Store
+	// wrapLedger, when set, puts a fault-injection seam around the ledger.
+	wrapLedger func(api.Ledger) api.Ledger
 }
 
 var (
@@ -137,8 +142,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.logger == nil {
 		opts.logger = slog.New(slog.DiscardHandler)
 	}
+	var led api.Ledger = ledger
+	if opts.wrapLedger != nil {
+		led = opts.wrapLedger(ledger)
+	}
 	srv, err := api.New(ctx, api.Config{
-		Ledger: ledger, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
+		Ledger: led, Policy: pol, Idempotency: opts.idem, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
 		Logger:    opts.logger,
 		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
 		WaitTimeout: opts.wait,
