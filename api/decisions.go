@@ -109,11 +109,16 @@ func (s *Server) createDecision(c *gin.Context) {
 	if !ok {
 		return
 	}
-	body, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+	body, raw, err := readJSONBody(c, s.cfg.MaxBodyBytes)
 	if err != nil {
 		abortBody(c, err)
 		return
 	}
+	idem, ok := s.beginIdempotent(c, raw)
+	if !ok {
+		return
+	}
+	defer idem.release()
 	app, errs := s.parseApplication(body, "")
 	if len(errs) > 0 {
 		abortValidation(c, "the application is not valid", errs)
@@ -128,7 +133,7 @@ func (s *Server) createDecision(c *gin.Context) {
 	if !s.appendAll(c, []*scored{sc}, wait) {
 		return
 	}
-	c.JSON(http.StatusCreated, s.receipt(sc))
+	idem.respond(c, http.StatusCreated, s.receipt(sc))
 }
 
 // createBatch scores up to MaxBatch applications: POST
@@ -139,11 +144,16 @@ func (s *Server) createBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
-	body, err := readJSONBody(c, s.cfg.MaxBatchBytes)
+	body, raw, err := readJSONBody(c, s.cfg.MaxBatchBytes)
 	if err != nil {
 		abortBody(c, err)
 		return
 	}
+	idem, ok := s.beginIdempotent(c, raw)
+	if !ok {
+		return
+	}
+	defer idem.release()
 	obj, isObj := body.(map[string]any)
 	if !isObj {
 		abortValidation(c, "the batch is not valid", []FieldError{{Field: "", Message: "must be an object, not " + jsonType(body)}})
@@ -192,7 +202,7 @@ func (s *Server) createBatch(c *gin.Context) {
 	for i, sc := range out {
 		resp.Decisions[i] = s.receipt(sc)
 	}
-	c.JSON(http.StatusCreated, resp)
+	idem.respond(c, http.StatusCreated, resp)
 }
 
 // scoreAll scores applications on every core; the explainer and the

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/glassbox-ledger/glassbox/internal/ijson"
 )
 
 // maxJSONDepth bounds the nesting of request bodies. Legitimate requests
@@ -24,32 +26,33 @@ type errBody struct{ p *Problem }
 func (e *errBody) Error() string { return e.p.Detail }
 
 // readJSONBody checks the media type, reads at most limit bytes and parses
-// them as one JSON value: objects become map[string]any, numbers
+// them as one JSON value, returned with the bytes (which idempotency keys
+// fingerprint): objects become map[string]any, numbers
 // json.Number (so 1e400 reaches validation as a number out of range
 // instead of failing the parse). Duplicate member names and nesting beyond
 // maxJSONDepth are refused.
-func readJSONBody(c *gin.Context, limit int64) (any, error) {
+func readJSONBody(c *gin.Context, limit int64) (any, []byte, error) {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
-		return nil, &errBody{newProblem("unsupported-media-type", "the request body must be application/json")}
+		return nil, nil, &errBody{newProblem("unsupported-media-type", "the request body must be application/json")}
 	}
 	if c.Request.ContentLength > limit {
-		return nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
+		return nil, nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
+			return nil, nil, &errBody{newProblem("payload-too-large", fmt.Sprintf("the request body may be at most %d bytes", limit))}
 		}
-		return nil, &errBody{newProblem("bad-request", "reading the request body failed")}
+		return nil, nil, &errBody{newProblem("bad-request", "reading the request body failed")}
 	}
 	v, err := parseJSON(data)
 	if err != nil {
-		return nil, &errBody{newProblem("bad-request", err.Error())}
+		return nil, nil, &errBody{newProblem("bad-request", err.Error())}
 	}
-	return v, nil
+	return v, data, nil
 }
 
 // parseJSON parses one JSON document strictly.
@@ -59,6 +62,11 @@ func parseJSON(data []byte) (any, error) {
 	}
 	if !utf8.Valid(data) {
 		return nil, errors.New("the request body is not valid UTF-8")
+	}
+	// Both readers below would turn "\ud800" into U+FFFD, and the record
+	// would hold a character the caller never sent.
+	if at := ijson.LoneSurrogate(data); at >= 0 {
+		return nil, fmt.Errorf("invalid JSON: %w", ijson.Error(data, at))
 	}
 	// A byte scan rejects deep nesting before any recursion happens, and
 	// counts the object members.

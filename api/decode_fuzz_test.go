@@ -38,6 +38,7 @@ func FuzzDecodeApplication(f *testing.F) {
 		if err != nil {
 			return
 		}
+		checkNoInventedReplacement(t, data, v)
 		app, errs := s.parseApplication(v, "")
 		if len(errs) > 0 {
 			for _, e := range errs {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
@@ -66,6 +67,10 @@ type envOptions struct {
 	ledger func(t testing.TB, dir string) *transparency.Ledger
 	// wrap, if set, is what the server gets instead of the ledger.
 	wrap func(*transparency.Ledger) api.Ledger
+	// idem is the server's Idempotency-Key store (none by default).
+	idem *idemstore.Store
+	// wrapLedger, when set, puts a fault-injection seam around the ledger.
+	wrapLedger func(api.Ledger) api.Ledger
 }
 
 var (
@@ -161,8 +166,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.wrap != nil {
 		served = opts.wrap(ledger)
 	}
+	if opts.wrapLedger != nil {
+		served = opts.wrapLedger(served)
+	}
 	cfg := api.Config{
-		Ledger: served, Policy: pol, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
+		Ledger: served, Policy: pol, Idempotency: opts.idem, Models: []*scoring.Model{m}, Keys: keys, Tokens: tokens,
 		Logger:    opts.logger,
 		RateLimit: opts.rateLimit, RateBurst: opts.rateBurst,
 		WaitTimeout: opts.wait,

@@ -78,6 +78,11 @@ var problemKinds = map[string]struct {
 	"internal":               {"Internal error", http.StatusInternalServerError},
 	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},
 	"not-ready":              {"Not ready", http.StatusServiceUnavailable},
+	// Idempotency-Key (idempotency.go).
+	"invalid-idempotency-key":   {"Invalid Idempotency-Key", http.StatusBadRequest},
+	"idempotency-key-reused":    {"Idempotency-Key already used for another request", http.StatusConflict},
+	"idempotency-key-in-flight": {"A request with this Idempotency-Key is in progress", http.StatusConflict},
+	"idempotency-unavailable":   {"Idempotency store unavailable", http.StatusServiceUnavailable},
 }
 
 // newProblem builds a problem of a registered kind.

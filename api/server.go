@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/explain"
@@ -115,6 +116,10 @@ type Config struct {
 	MaxConnections    int
 	ReadTimeout       time.Duration
 	MaxTrackedClients int
+	// Idempotency stores the answers to requests that carry an
+	// Idempotency-Key (idempotency.go); without it such requests are
+	// refused with 400.
+	Idempotency *idemstore.Store
 }
 
 // Defaults for the connection limits in Config.
@@ -143,6 +148,7 @@ type Server struct {
 	engine       *gin.Engine
 	pages        *web.Renderer
 	notices      *notice.Renderer
+	idem         *idempotency
 }
 
 // servedModel is an admitted model with its explainer.
@@ -218,6 +224,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		models:  map[string]*servedModel{},
 		metrics: newMetrics(),
 		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, cfg.AuthFailRate, cfg.AuthFailBurst, cfg.MaxTrackedClients),
+		idem:    newIdempotency(cfg.Idempotency),
 	}
 	var err error
 	if s.pages, err = web.New(); err != nil {

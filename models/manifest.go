@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/glassbox-ledger/glassbox/internal/ijson"
 )
 
 // ManifestFile and ModelFile are the fixed file names inside a package folder.
@@ -141,6 +143,11 @@ func (m *Manifest) FeatureIndex(name string) int {
 
 // ParseManifest decodes and checks a manifest.
 func ParseManifest(data []byte) (*Manifest, error) {
+	// The manifest's names and levels go into the ledger's model_admitted
+	// record; encoding/json would turn a lone surrogate into U+FFFD.
+	if at := ijson.LoneSurrogate(data); at >= 0 {
+		return nil, fmt.Errorf("manifest: %w", ijson.Error(data, at))
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	var m Manifest

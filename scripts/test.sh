@@ -61,6 +61,7 @@ echo "== fuzz (short passes; the seed corpora also run in every go test)"
 go test -run '^$' -fuzz '^FuzzLoadModel$' -fuzztime 10s ./scoring/
 go test -run '^$' -fuzz '^FuzzRecordRoundTrip$' -fuzztime 10s ./transparency/
 go test -run '^$' -fuzz '^FuzzEncodeMatchesReference$' -fuzztime 10s ./transparency/
+go test -run '^$' -fuzz '^FuzzCanonicalizeMatchesJCS$' -fuzztime 10s ./transparency/
 go test -run '^$' -fuzz '^FuzzDecodeApplication$' -fuzztime 10s ./api/
 go test -run '^$' -fuzz '^FuzzParseJSONFastPath$' -fuzztime 10s ./api/
 go test -run '^$' -fuzz '^FuzzIntakeRecord$' -fuzztime 10s ./transparency/sqlitestore/

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/glassbox-ledger/glassbox/internal/ijson"
 )
 
 // Canonicalize re-emits a JSON text in the canonical form used for ledger
@@ -21,10 +23,16 @@ import (
 // ECMAScript Number-to-String rules) and strings escaped minimally.
 //
 // Duplicate object member names are rejected, because a canonical form
-// cannot represent them and parsers disagree on which one wins.
+// cannot represent them and parsers disagree on which one wins. So are
+// escaped lone surrogates ("\ud800"): RFC 8785 requires I-JSON, and
+// encoding/json would otherwise turn them into U+FFFD, so that two
+// different texts would share one canonical form.
 func Canonicalize(data []byte) ([]byte, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", ErrInvalidRecord)
+	}
+	if at := ijson.LoneSurrogate(data); at >= 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, ijson.Error(data, at))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

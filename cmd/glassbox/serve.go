@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -134,6 +135,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	// Idempotency-Key answers, kept in the data directory for a day
+	// (per replica: see docs/idempotency.md); closed after the HTTP drain.
+	idem, err := idemstore.Open(ctx, filepath.Join(*dataDir, idemstore.FileName), idemstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := idem.Close(); cerr != nil {
+			logger.Error("closing idempotency store", slog.Any("err", cerr))
+		}
+	}()
+
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
@@ -146,7 +159,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
-		MaxConnections: *maxConns, ReadTimeout: *readTimeout,
+		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem,
 	})
 	if err != nil {
 		return err
