@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
@@ -93,6 +94,9 @@ type Config struct {
 	Now func() time.Time
 	// Creditor is printed on adverse-action notices.
 	Creditor notice.Creditor
+	// LedgerMetrics, if set, are served on /metrics besides the server's
+	// own: the embedded ledger's (transparency.EmbeddedConfig.Metrics).
+	LedgerMetrics prometheus.Gatherer
 }
 
 // Server is the glassbox HTTP API.
@@ -319,7 +323,7 @@ func (s *Server) routes() *gin.Engine {
 
 	e.GET("/livez", s.allow(policy.ActionHealth), s.livez)
 	e.GET("/readyz", s.allow(policy.ActionHealth), s.readyz)
-	e.GET("/metrics", s.allow(policy.ActionMetrics), gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
+	e.GET("/metrics", s.allow(policy.ActionMetrics), gin.WrapH(promhttp.HandlerFor(s.metrics.gatherer(s.cfg.LedgerMetrics), promhttp.HandlerOpts{})))
 	e.GET("/openapi.json", s.allow(policy.ActionOpenAPI), s.openapi)
 
 	v1 := e.Group("/v1")

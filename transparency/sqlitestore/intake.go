@@ -541,7 +541,10 @@ func (in *intake) write(buf []byte) error {
 	if err != nil {
 		return err
 	}
-	return in.file.Sync()
+	start := time.Now()
+	err = in.file.Sync()
+	in.metrics.intakeFsync.Observe(seconds(start))
+	return err
 }
 
 // checkRoot reports storage.ErrTreeNeedsInit for a tree without a root.
