@@ -209,7 +209,11 @@ func (r remoteFlags) dial() (*grpc.ClientConn, error) {
 			return nil, err
 		}
 	}
-	return transparency.Dial(transparency.DialConfig{Addr: r.addr, TLS: tlsCfg, Insecure: r.insecure, RPCTimeout: r.rpcTimeout})
+	conn, err := transparency.Dial(transparency.DialConfig{Addr: r.addr, TLS: tlsCfg, Insecure: r.insecure, RPCTimeout: r.rpcTimeout})
+	if errors.Is(err, transparency.ErrPlaintext) {
+		return nil, fmt.Errorf("%w (--trillian-tls-ca for TLS, --trillian-insecure to allow plaintext)", err)
+	}
+	return conn, err
 }
 
 // openLedger opens the embedded ledger, or one on a remote Trillian, and
