@@ -70,10 +70,11 @@ trillian_rpcs() {
 }
 
 # mariadb_status prints the server-wide counters that count transactions,
-# statements and log flushes.
+# statements, log writes and fsyncs. Server-wide: on a MariaDB shared with
+# other work they count that work too.
 mariadb_status() {
 	mysql -h "$mysql_host" -P "$mysql_port" -uroot -N -e \
-		"SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit','Handler_commit','Com_select','Com_insert','Com_update','Com_delete','Innodb_os_log_fsyncs','Questions')"
+		"SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit','Handler_commit','Com_select','Com_insert','Com_update','Com_delete','Innodb_data_fsyncs','Innodb_log_writes','Questions')"
 }
 
 decisions() {
@@ -96,10 +97,16 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
 log "1/3 raw Trillian QueueLeaf, concurrency $conc"
 raw_tree=$("$repo/scripts/trillian-mariadb.sh" create-tree "$state/trillian")
+trillian_rpcs >"$state/raw-rpcs.before"
+mariadb_status >"$state/raw-db.before"
 raw=$("$gb" loadtest --trillian-only --trillian "$TRILLIAN_ADDR" --tree-id "$raw_tree" "${tls_flags[@]}" \
 	--concurrency "$conc" --warmup "$warmup" --duration "$duration")
+trillian_rpcs >"$state/raw-rpcs.after"
+mariadb_status >"$state/raw-db.after"
 echo "$raw"
 raw_rate=$(echo "$raw" | field per_second)
+raw_leaves=$(awk '$1 == "QueueLeaf" { a = $2 } END { print a }' "$state/raw-rpcs.after")
+raw_leaves=$((raw_leaves - $(awk '$1 == "QueueLeaf" { a = $2 } END { print a + 0 }' "$state/raw-rpcs.before")))
 
 log "starting two glassbox replicas"
 start_replica() {
@@ -144,9 +151,15 @@ echo "$open"
 	echo "glassbox closed loop (2 reps): $closed_rate/s = $(awk -v a="$closed_rate" -v b="$raw_rate" 'BEGIN { printf "%.1f", 100 * a / b }')% of raw (target ≥ 90%)"
 	echo "glassbox at $half/s open loop:  p50 $(echo "$open" | field p50_ms) ms, p99 $(echo "$open" | field p99_ms) ms (target ≤ 100 ms)"
 	echo
+	echo "during the raw run, $raw_leaves QueueLeaf calls (warm-up included), per leaf:"
+	echo "Trillian log server RPCs"
+	per_decision "$state/raw-rpcs.before" "$state/raw-rpcs.after" "$raw_leaves" | sed 's/per decision/per leaf/'
+	echo "MariaDB, server-wide"
+	per_decision "$state/raw-db.before" "$state/raw-db.after" "$raw_leaves" | sed 's/per decision/per leaf/'
+	echo
 	echo "during the closed loop, $made decisions (warm-up included):"
 	echo "Trillian log server RPCs"
 	per_decision "$state/rpcs.before" "$state/rpcs.after" "$made"
-	echo "MariaDB, server-wide (log server, signer and nothing else)"
+	echo "MariaDB, server-wide"
 	per_decision "$state/db.before" "$state/db.after" "$made"
 } | tee "$state/summary.txt"

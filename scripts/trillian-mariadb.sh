@@ -24,7 +24,8 @@
 # does, such as the one the production test puts before the log server.
 # Environment: TRILLIAN_DB (database name, default glassbox_trillian),
 # TRILLIAN_RPC_PORT (default 8090), TRILLIAN_HTTP_PORT (8091),
-# TRILLIAN_SIGNER_HTTP_PORT (8092), MYSQL_HOST (127.0.0.1), MYSQL_PORT (3306).
+# TRILLIAN_SIGNER_HTTP_PORT (8092), MYSQL_HOST (127.0.0.1), MYSQL_PORT (3306),
+# TRILLIAN_MYSQL_MAX_CONNS (64), TRILLIAN_SIGNER_MYSQL_MAX_CONNS (16).
 set -euo pipefail
 
 cmd=${1:-start}
@@ -36,6 +37,13 @@ http_port=${TRILLIAN_HTTP_PORT:-8091}
 signer_port=${TRILLIAN_SIGNER_HTTP_PORT:-8092}
 mysql_host=${MYSQL_HOST:-127.0.0.1}
 mysql_port=${MYSQL_PORT:-3306}
+# Trillian's MySQL pools are unbounded by default: under load the log server
+# opens a connection per concurrent call, and past MariaDB's max_connections
+# (151 by default) calls fail with "Error 1040: Too many connections" (seen
+# in scripts/bench-production.sh at 256 concurrent requests). Bounded, the
+# excess waits in the pool instead.
+server_conns=${TRILLIAN_MYSQL_MAX_CONNS:-64}
+signer_conns=${TRILLIAN_SIGNER_MYSQL_MAX_CONNS:-16}
 
 log() { echo "trillian-mariadb: $*" >&2; }
 
@@ -126,6 +134,7 @@ tls_env() {
 start_server() {
 	# shellcheck disable=SC2046 # the flags are words
 	"$state/bin/trillian_log_server" --storage_system=mysql --mysql_uri="$uri" $(tls_server_flags) \
+		--mysql_max_conns="$server_conns" \
 		--rpc_endpoint="127.0.0.1:$rpc_port" --http_endpoint="127.0.0.1:$http_port" \
 		>>"$state/server.log" 2>&1 &
 	echo $! >"$state/server.pid"
@@ -135,6 +144,7 @@ start_server() {
 start_signer() {
 	# shellcheck disable=SC2046
 	"$state/bin/trillian_log_signer" --storage_system=mysql --mysql_uri="$uri" --force_master $(tls_server_flags) \
+		--mysql_max_conns="$signer_conns" \
 		--sequencer_interval=50ms --batch_size=1000 --num_sequencers=2 \
 		--rpc_endpoint="127.0.0.1:0" --http_endpoint="127.0.0.1:$signer_port" \
 		>>"$state/signer.log" 2>&1 &
