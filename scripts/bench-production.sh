@@ -77,6 +77,30 @@ mariadb_status() {
 		"SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit','Handler_commit','Com_select','Com_insert','Com_update','Com_delete','Innodb_data_fsyncs','Innodb_log_writes','Questions')"
 }
 
+# cpu_seconds prints "process cpu-seconds" (user + system) for the
+# processes on the production path: CPU time is what the parts compete for
+# on a small machine, and less disturbed by other load than wall time.
+cpu_seconds() {
+	local tck name pid
+	tck=$(getconf CLK_TCK)
+	for name in server signer; do
+		echo "trillian_$name $(cpu_of "$(cat "$state/trillian/$name.pid")" "$tck")"
+	done
+	pid=$(pidof mariadbd mysqld 2>/dev/null | cut -d' ' -f1 || true)
+	if [ -n "$pid" ]; then echo "mariadbd $(cpu_of "$pid" "$tck")"; fi
+	local i=0
+	for pid in "${pids[@]}"; do
+		echo "glassbox_replica_$i $(cpu_of "$pid" "$tck")"
+		i=$((i + 1))
+	done
+}
+
+cpu_of() {
+	# Fields 14 and 15 of /proc/PID/stat, counted after the command name,
+	# which is in parentheses and may hold spaces.
+	sed 's/.*) //' "/proc/$1/stat" | awk -v t="$2" '{ printf "%.2f", ($12 + $13) / t }'
+}
+
 decisions() {
 	local total=0 n
 	for p in "${ports[@]}"; do
@@ -90,7 +114,7 @@ decisions() {
 # per_decision prints the difference of two "name count" snapshots divided
 # by the number of decisions made between them.
 per_decision() {
-	awk -v n="$3" 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "  %-28s %10d  %8.3f per decision\n", $1, d, d / n }' "$1" "$2"
+	awk -v n="$3" 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "  %-28s %12.2f  %10.4f per decision\n", $1, d, d / n }' "$1" "$2"
 }
 
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
@@ -99,10 +123,12 @@ log "1/3 raw Trillian QueueLeaf, concurrency $conc"
 raw_tree=$("$repo/scripts/trillian-mariadb.sh" create-tree "$state/trillian")
 trillian_rpcs >"$state/raw-rpcs.before"
 mariadb_status >"$state/raw-db.before"
+cpu_seconds >"$state/raw-cpu.before"
 raw=$("$gb" loadtest --trillian-only --trillian "$TRILLIAN_ADDR" --tree-id "$raw_tree" "${tls_flags[@]}" \
 	--concurrency "$conc" --warmup "$warmup" --duration "$duration")
 trillian_rpcs >"$state/raw-rpcs.after"
 mariadb_status >"$state/raw-db.after"
+cpu_seconds >"$state/raw-cpu.after"
 echo "$raw"
 raw_rate=$(echo "$raw" | field per_second)
 raw_leaves=$(awk '$1 == "QueueLeaf" { a = $2 } END { print a }' "$state/raw-rpcs.after")
@@ -131,11 +157,13 @@ servers="http://127.0.0.1:${ports[0]},http://127.0.0.1:${ports[1]}"
 log "2/3 glassbox closed loop, two replicas, concurrency $conc"
 trillian_rpcs >"$state/rpcs.before"
 mariadb_status >"$state/db.before"
+cpu_seconds >"$state/cpu.before"
 d0=$(decisions)
 closed=$("$gb" loadtest --server "$servers" --api-key "$lender" --concurrency "$conc" --warmup "$warmup" --duration "$duration")
 d1=$(decisions)
 trillian_rpcs >"$state/rpcs.after"
 mariadb_status >"$state/db.after"
+cpu_seconds >"$state/cpu.after"
 echo "$closed"
 closed_rate=$(echo "$closed" | field per_second)
 made=$((d1 - d0))
@@ -156,10 +184,14 @@ echo "$open"
 	per_decision "$state/raw-rpcs.before" "$state/raw-rpcs.after" "$raw_leaves" | sed 's/per decision/per leaf/'
 	echo "MariaDB, server-wide"
 	per_decision "$state/raw-db.before" "$state/raw-db.after" "$raw_leaves" | sed 's/per decision/per leaf/'
+	echo "CPU seconds"
+	per_decision "$state/raw-cpu.before" "$state/raw-cpu.after" "$raw_leaves" | sed 's/per decision/per leaf/'
 	echo
 	echo "during the closed loop, $made decisions (warm-up included):"
 	echo "Trillian log server RPCs"
 	per_decision "$state/rpcs.before" "$state/rpcs.after" "$made"
 	echo "MariaDB, server-wide"
 	per_decision "$state/db.before" "$state/db.after" "$made"
+	echo "CPU seconds"
+	per_decision "$state/cpu.before" "$state/cpu.after" "$made"
 } | tee "$state/summary.txt"
