@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -46,7 +47,14 @@ type DialConfig struct {
 	// RPCTimeout bounds each call that does not carry an earlier deadline,
 	// and each connection attempt; default DefaultRPCTimeout.
 	RPCTimeout time.Duration
+	// Metrics, if set, receives the latency of every call by method and
+	// gRPC code (TrillianRPCMetric): in remote mode, the ledger's view of
+	// Trillian.
+	Metrics prometheus.Registerer
 }
+
+// TrillianRPCMetric is the histogram of calls to a remote Trillian.
+const TrillianRPCMetric = "glassbox_trillian_rpc_duration_seconds"
 
 // TLSFiles are the PEM files of a TLS client configuration.
 type TLSFiles struct {
@@ -97,10 +105,23 @@ func Dial(cfg DialConfig) (*grpc.ClientConn, error) {
 	} else if !cfg.Insecure && !local(cfg.Addr) {
 		return nil, fmt.Errorf("%w: %s is not a loopback address; configure TLS to Trillian or allow plaintext explicitly", ErrPlaintext, cfg.Addr)
 	}
+	interceptors := []grpc.UnaryClientInterceptor{rpcDeadline(cfg.RPCTimeout)}
+	if cfg.Metrics != nil {
+		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    TrillianRPCMetric,
+			Help:    "Calls to the remote Trillian log server by method and gRPC code, deadline included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "code"})
+		if err := cfg.Metrics.Register(latency); err != nil {
+			return nil, fmt.Errorf("registering %s: %w", TrillianRPCMetric, err)
+		}
+		// Outermost, so that a call failed by the deadline counts.
+		interceptors = append([]grpc.UnaryClientInterceptor{observeRPC(latency)}, interceptors...)
+	}
 	conn, err := grpc.NewClient(cfg.Addr,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: cfg.RPCTimeout}),
-		grpc.WithUnaryInterceptor(rpcDeadline(cfg.RPCTimeout)),
+		grpc.WithChainUnaryInterceptor(interceptors...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Trillian at %s: %w", cfg.Addr, err)
@@ -122,6 +143,16 @@ func rpcDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 		if err != nil && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
 			return status.Errorf(codes.DeadlineExceeded, "Trillian at %s did not answer %s within %s", cc.Target(), method, d)
 		}
+		return err
+	}
+}
+
+// observeRPC records each call's latency under its short method name.
+func observeRPC(h *prometheus.HistogramVec) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		start := time.Now()
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		h.WithLabelValues(method[strings.LastIndexByte(method, '/')+1:], status.Code(err).String()).Observe(time.Since(start).Seconds())
 		return err
 	}
 }

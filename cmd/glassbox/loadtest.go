@@ -86,7 +86,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("%w: --trillian-only needs --tree-id and --leaf-bytes ≥ 16", errUsage)
 		}
 		remote.addr, remote.treeID = *trillianAddr, *treeID
-		conn, err := remote.dial()
+		conn, err := remote.dial(nil)
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,10 @@ import (
 
 // scrape reads /metrics and sums each metric's samples over their labels,
 // keyed by the sample name (so a histogram gives name_count, name_sum and
-// name_bucket, the last being meaningless as a sum).
-func scrape(t *testing.T, url string) map[string]float64 {
+// name_bucket, the last being meaningless as a sum). A sample whose labels
+// include all of match's is also summed under name{match}, as written in
+// match, e.g. `method="QueueLeaf",code="OK"`.
+func scrape(t *testing.T, url string, match ...string) map[string]float64 {
 	t.Helper()
 	code, body, err := call(context.Background(), http.MethodGet, url+"/metrics", adminKey, nil)
 	if err != nil || code != http.StatusOK {
@@ -40,8 +42,24 @@ func scrape(t *testing.T, url string) map[string]float64 {
 			t.Fatalf("metrics line %q: %v", line, err)
 		}
 		out[name] += v
+		for _, m := range match {
+			if labelsHave(line[:sp], m) {
+				out[name+"{"+m+"}"] += v
+			}
+		}
 	}
 	return out
+}
+
+// labelsHave reports whether a sample's labels include every
+// comma-separated name="value" pair of m.
+func labelsHave(sample, m string) bool {
+	for _, pair := range strings.Split(m, ",") {
+		if !strings.Contains(sample, pair) {
+			return false
+		}
+	}
+	return true
 }
 
 // settled waits until every leaf the storage queued has been sequenced and

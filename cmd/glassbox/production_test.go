@@ -301,6 +301,17 @@ func TestProductionMariaDB(t *testing.T) {
 		}
 		acked = append(acked, res.acked...)
 		checkAll("two replicas", 30*time.Second)
+		// Each replica's view of Trillian is on its /metrics: at least one
+		// QueueLeaf per decision it made (and a few for the records of its
+		// start), and the checkpoint polling.
+		const queued, polled = `method="QueueLeaf",code="OK"`, `method="GetLatestSignedLogRoot",code="OK"`
+		for _, p := range []*serveProc{a, b} {
+			m := scrape(t, p.url, queued, polled)
+			calls, made := m["glassbox_trillian_rpc_duration_seconds_count{"+queued+"}"], m["glassbox_decisions_total"]
+			if made == 0 || calls < made || calls > made+10 || m["glassbox_trillian_rpc_duration_seconds_count{"+polled+"}"] == 0 {
+				t.Errorf("%s: %v QueueLeaf calls for %v decisions, %v root polls", p.url, calls, made, m["glassbox_trillian_rpc_duration_seconds_count{"+polled+"}"])
+			}
+		}
 	})
 
 	t.Run("log signer killed under load", func(t *testing.T) {

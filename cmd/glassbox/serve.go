@@ -197,8 +197,9 @@ func (r *remoteFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&r.startTimeout, "trillian-start-timeout", transparency.DefaultStartTimeout, "how long start-up waits for Trillian to answer")
 }
 
-// dial connects to the remote Trillian as the flags say.
-func (r remoteFlags) dial() (*grpc.ClientConn, error) {
+// dial connects to the remote Trillian as the flags say; metrics, if not
+// nil, receives the latency of each call.
+func (r remoteFlags) dial(metrics prometheus.Registerer) (*grpc.ClientConn, error) {
 	var tlsCfg *tls.Config
 	if r.useTLS || r.tls != (transparency.TLSFiles{}) {
 		if r.insecure {
@@ -209,7 +210,9 @@ func (r remoteFlags) dial() (*grpc.ClientConn, error) {
 			return nil, err
 		}
 	}
-	conn, err := transparency.Dial(transparency.DialConfig{Addr: r.addr, TLS: tlsCfg, Insecure: r.insecure, RPCTimeout: r.rpcTimeout})
+	conn, err := transparency.Dial(transparency.DialConfig{
+		Addr: r.addr, TLS: tlsCfg, Insecure: r.insecure, RPCTimeout: r.rpcTimeout, Metrics: metrics,
+	})
 	if errors.Is(err, transparency.ErrPlaintext) {
 		return nil, fmt.Errorf("%w (--trillian-tls-ca for TLS, --trillian-insecure to allow plaintext)", err)
 	}
@@ -217,7 +220,9 @@ func (r remoteFlags) dial() (*grpc.ClientConn, error) {
 }
 
 // openLedger opens the embedded ledger, or one on a remote Trillian, and
-// returns what closes it (and its connection).
+// returns what closes it (and its connection). cfg.Metrics receives the
+// ledger's metrics in both cases: the embedded Trillian's, or those of the
+// connection to the remote one.
 func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, remote remoteFlags) (*transparency.Ledger, func() error, error) {
 	if remote.addr == "" {
 		if remote.useTLS || remote.insecure || remote.tls != (transparency.TLSFiles{}) {
@@ -229,7 +234,7 @@ func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, remote rem
 		}
 		return l, l.Close, nil
 	}
-	conn, err := remote.dial()
+	conn, err := remote.dial(cfg.Metrics)
 	if err != nil {
 		return nil, nil, err
 	}
