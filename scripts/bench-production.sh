@@ -15,7 +15,8 @@
 #
 # Environment: DURATION (default 20s per measurement), WARMUP (5s),
 # CONCURRENCY (64), OPEN_CONCURRENCY (256), TRILLIAN_TLS (1: TLS between
-# glassbox and Trillian, as in production; 0: plaintext on loopback), and
+# glassbox and Trillian, as in production; 0: plaintext on loopback),
+# KEEP_DB (1: keep the Trillian database afterwards), and
 # trillian-mariadb.sh's own (TRILLIAN_DB, ports). Run it on a quiet
 # machine: every figure is a ratio of two rates measured seconds apart.
 set -euo pipefail
@@ -42,6 +43,9 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	"$repo/scripts/trillian-mariadb.sh" stop "$state/trillian" || true
+	if [ "${KEEP_DB:-0}" != 1 ]; then
+		mysql -h "$mysql_host" -P "$mysql_port" -uroot -e "DROP DATABASE IF EXISTS \`$TRILLIAN_DB\`" || true
+	fi
 }
 trap cleanup EXIT
 
