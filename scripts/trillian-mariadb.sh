@@ -92,6 +92,11 @@ tls_dir="$state/tls"
 # for a test or a benchmark, never for a deployment.
 make_certs() {
 	[ -f "$tls_dir/client.key" ] && return
+	if ! command -v openssl >/dev/null 2>&1; then
+		log "installing openssl from Debian packages"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+	fi
 	mkdir -p "$tls_dir"
 	log "making test certificates in $tls_dir"
 	(
