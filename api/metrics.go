@@ -54,3 +54,12 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// gatherer is what /metrics serves: the server's registry and, if given,
+// the ledger's.
+func (m *metrics) gatherer(ledger prometheus.Gatherer) prometheus.Gatherer {
+	if ledger == nil {
+		return m.registry
+	}
+	return prometheus.Gatherers{m.registry, ledger}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
@@ -120,6 +121,9 @@ type Config struct {
 	// Idempotency-Key (idempotency.go); without it such requests are
 	// refused with 400.
 	Idempotency *idemstore.Store
+	// LedgerMetrics, if set, are served on /metrics besides the server's
+	// own: the embedded ledger's (transparency.EmbeddedConfig.Metrics).
+	LedgerMetrics prometheus.Gatherer
 }
 
 // Defaults for the connection limits in Config.
@@ -390,7 +394,7 @@ func (s *Server) routes() *gin.Engine {
 	e.GET("/livez", s.allow(policy.ActionHealth), s.livez)
 	e.GET("/healthz", s.allow(policy.ActionHealth), s.livez)
 	e.GET("/readyz", s.allow(policy.ActionHealth), s.readyz)
-	e.GET("/metrics", s.allow(policy.ActionMetrics), gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
+	e.GET("/metrics", s.allow(policy.ActionMetrics), gin.WrapH(promhttp.HandlerFor(s.metrics.gatherer(s.cfg.LedgerMetrics), promhttp.HandlerOpts{})))
 	e.GET("/openapi.json", s.allow(policy.ActionOpenAPI), s.openapi)
 
 	v1 := e.Group("/v1")

@@ -21,6 +21,7 @@ import (
 	"github.com/google/trillian/server/admin"
 	"github.com/google/trillian/storage"
 	"github.com/google/trillian/util/clock"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -60,6 +61,11 @@ type EmbeddedConfig struct {
 	// Storage opens Trillian's storage; default SQLite in
 	// DataDir/trillian.db.
 	Storage StorageOpener
+	// Metrics, if set, receives the ledger's metrics (names start with
+	// LedgerMetricsPrefix): Trillian's log server and sequencer, and the
+	// storage's. Trillian creates its sequencer metrics once per process,
+	// so only the first embedded ledger opened in a process exports them.
+	Metrics prometheus.Registerer
 	Logger  *slog.Logger
 }
 
@@ -106,7 +112,7 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Ledger, err error
 		}
 	}()
 
-	mf := monitoring.InertMetricFactory{}
+	mf := newPromFactory(cfg.Metrics, cfg.Logger)
 	provider, err := cfg.Storage(ctx, cfg.DataDir, mf)
 	if err != nil {
 		return nil, fmt.Errorf("opening trillian storage: %w", err)

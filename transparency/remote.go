@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // DefaultCheckpointInterval is how often a remote ledger polls Trillian for
@@ -26,7 +28,10 @@ type RemoteConfig struct {
 	Origin string
 	// CheckpointInterval; default DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
-	Logger             *slog.Logger
+	// StartTimeout bounds opening: reaching Trillian and reading the
+	// log's root; default DefaultStartTimeout.
+	StartTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // OpenRemote returns a Ledger on a remote Trillian log. It fails if the log
@@ -54,7 +59,20 @@ func OpenRemote(ctx context.Context, cfg RemoteConfig) (*Ledger, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
-	return newLedger(ctx, ledgerConfig{
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if err := awaitTrillian(startCtx, cfg.Client, cfg.TreeID); err != nil {
+		if ctx.Err() == nil && startCtx.Err() != nil {
+			// Most often a wrong address or a TLS mismatch: a server that
+			// accepts the connection but never completes a handshake.
+			return nil, fmt.Errorf("%w: Trillian log server did not answer within %s (is the address right, and do both sides agree on TLS?): %w", ErrUnavailable, cfg.StartTimeout, err)
+		}
+		return nil, err
+	}
+	return newLedger(startCtx, ledgerConfig{
 		log:          cfg.Client,
 		treeID:       cfg.TreeID,
 		dataDir:      cfg.DataDir,
@@ -62,4 +80,28 @@ func OpenRemote(ctx context.Context, cfg RemoteConfig) (*Ledger, error) {
 		pollInterval: cfg.CheckpointInterval,
 		logger:       cfg.Logger,
 	})
+}
+
+// awaitTrillian asks for the log's root until Trillian answers or ctx
+// ends, so that glassbox may start before Trillian does (as in a compose
+// file) while a wrong address still fails at start-up. Each attempt is
+// bounded by the connection's own RPC deadline; an answer that is an error
+// (no such tree) ends the wait at once.
+func awaitTrillian(ctx context.Context, client trillian.TrillianLogClient, treeID int64) error {
+	const retry = 250 * time.Millisecond
+	for {
+		_, err := client.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: treeID})
+		switch status.Code(err) {
+		case codes.OK:
+			return nil
+		case codes.Unavailable, codes.DeadlineExceeded:
+		default:
+			return grpcErr(fmt.Sprintf("reading the root of tree %d", treeID), err)
+		}
+		select {
+		case <-ctx.Done():
+			return grpcErr("reaching Trillian", err)
+		case <-time.After(retry):
+		}
+	}
 }

@@ -3,17 +3,28 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/trillian"
+	"github.com/google/trillian/types"
+
+	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
 // trillianStack is Trillian's own log server and log signer on MariaDB,
@@ -24,6 +35,9 @@ type trillianStack struct {
 	env    []string
 	addr   string
 	treeID string
+	// The test PKI the script made: CA, and the client's certificate and
+	// key for mutual TLS.
+	ca, cert, key string
 }
 
 // mariadbAvailable reports whether MariaDB answers; under CI its absence
@@ -54,6 +68,7 @@ func startTrillian(t *testing.T) *trillianStack {
 		"TRILLIAN_RPC_PORT="+freePort(t),
 		"TRILLIAN_HTTP_PORT="+freePort(t),
 		"TRILLIAN_SIGNER_HTTP_PORT="+freePort(t),
+		"TRILLIAN_TLS=1",
 	)
 	out := s.script("start")
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -64,9 +79,15 @@ func startTrillian(t *testing.T) *trillianStack {
 			s.addr = v
 		case "TREE_ID":
 			s.treeID = v
+		case "TRILLIAN_TLS_CA":
+			s.ca = v
+		case "TRILLIAN_TLS_CERT":
+			s.cert = v
+		case "TRILLIAN_TLS_KEY":
+			s.key = v
 		}
 	}
-	if s.addr == "" || s.treeID == "" {
+	if s.addr == "" || s.treeID == "" || s.ca == "" || s.cert == "" || s.key == "" {
 		t.Fatalf("trillian-mariadb.sh start printed no address or tree:\n%s", out)
 	}
 	t.Cleanup(func() {
@@ -106,6 +127,80 @@ func (s *trillianStack) kill(which string, sig syscall.Signal) {
 	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// mtlsFront is what a deployment puts before Trillian's log server to get
+// mutual TLS, which the server itself cannot do (it loads a certificate and
+// key, and never asks for a client certificate): a TLS terminator that
+// requires a client certificate from the CA and forwards to the log
+// server over TLS. It stands where Envoy, ghostunnel or a mesh sidecar
+// would.
+// It returns its address and a count of connections refused for want of a
+// valid client certificate.
+func (s *trillianStack) mtlsFront() (string, *atomic.Int64) {
+	t := s.t
+	t.Helper()
+	dir := filepath.Dir(s.ca)
+	serverCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(s.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in", s.ca)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		NextProtos:   []string{"h2"},
+		MinVersion:   tls.VersionTLS12,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				if !forward(c, s.addr, upstream) {
+					refused.Add(1)
+				}
+			})
+		}
+	})
+	return ln.Addr().String(), &refused
+}
+
+// forward relays one client connection to addr; when either side ends,
+// both do, as a proxy's would. It reports false if the client's handshake
+// failed.
+func forward(c net.Conn, addr string, cfg *tls.Config) bool {
+	defer c.Close()
+	if err := c.(*tls.Conn).Handshake(); err != nil {
+		return false
+	}
+	up, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return true // the log server is down: the client sees the connection close
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	return true
 }
 
 // replicaDataDir prepares a data directory that shares the secrets every
@@ -152,7 +247,27 @@ func TestProductionMariaDB(t *testing.T) {
 		t.Skip("process test")
 	}
 	tr := startTrillian(t)
-	remote := []string{"--trillian", tr.addr, "--tree-id", tr.treeID}
+	front, refused := tr.mtlsFront()
+	remote := []string{"--trillian", front, "--tree-id", tr.treeID,
+		"--trillian-tls-ca", tr.ca, "--trillian-tls-cert", tr.cert, "--trillian-tls-key", tr.key}
+
+	t.Run("mutual TLS required", func(t *testing.T) {
+		// Without a client certificate the front refuses the handshake;
+		// in plaintext the log server itself never answers. Both fail
+		// start-up at its deadline.
+		start := []string{"--tree-id", tr.treeID, "--trillian-start-timeout", "3s"}
+		out, _ := serveFails(t, append([]string{"--trillian", front, "--trillian-tls-ca", tr.ca}, start...)...)
+		if !strings.Contains(out, "did not answer within 3s") || refused.Load() == 0 {
+			t.Errorf("without a client certificate: %d handshakes refused, output:\n%s", refused.Load(), out)
+		}
+		out, _ = serveFails(t, append([]string{"--trillian", tr.addr}, start...)...)
+		if !strings.Contains(out, "did not answer within 3s") {
+			t.Errorf("plaintext to the TLS log server:\n%s", out)
+		}
+		refused.Store(0)
+	})
+	t.Run("raw QueueLeaf load", func(t *testing.T) { testTrillianOnlyLoad(t, tr) })
+
 	dirA := t.TempDir()
 	a := startServe(t, dirA, remote...)
 	b := startServe(t, replicaDataDir(t, dirA), remote...)
@@ -186,6 +301,17 @@ func TestProductionMariaDB(t *testing.T) {
 		}
 		acked = append(acked, res.acked...)
 		checkAll("two replicas", 30*time.Second)
+		// Each replica's view of Trillian is on its /metrics: at least one
+		// QueueLeaf per decision it made (and a few for the records of its
+		// start), and the checkpoint polling.
+		const queued, polled = `method="QueueLeaf",code="OK"`, `method="GetLatestSignedLogRoot",code="OK"`
+		for _, p := range []*serveProc{a, b} {
+			m := scrape(t, p.url, queued, polled)
+			calls, made := m["glassbox_trillian_rpc_duration_seconds_count{"+queued+"}"], m["glassbox_decisions_total"]
+			if made == 0 || calls < made || calls > made+10 || m["glassbox_trillian_rpc_duration_seconds_count{"+polled+"}"] == 0 {
+				t.Errorf("%s: %v QueueLeaf calls for %v decisions, %v root polls", p.url, calls, made, m["glassbox_trillian_rpc_duration_seconds_count{"+polled+"}"])
+			}
+		}
 	})
 
 	t.Run("log signer killed under load", func(t *testing.T) {
@@ -254,4 +380,66 @@ func TestProductionMariaDB(t *testing.T) {
 		a.restart()
 		checkAll("after replica restart", 60*time.Second)
 	})
+	if n := refused.Load(); n != 0 {
+		t.Errorf("the front refused %d handshakes of replicas holding a client certificate", n)
+	}
+}
+
+// testTrillianOnlyLoad runs `glassbox loadtest --trillian-only` against a
+// tree of its own on the stack's log server (over TLS) and checks its count
+// of queued leaves against the size Trillian reaches.
+func testTrillianOnlyLoad(t *testing.T, tr *trillianStack) {
+	tree := strings.TrimSpace(tr.script("create-tree"))
+	bin, err := binaryPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "loadtest", "--trillian-only", "--trillian", tr.addr, "--tree-id", tree,
+		"--trillian-tls-ca", tr.ca, "--concurrency", "8", "--warmup", "0s", "--duration", "1s").Output()
+	if err != nil {
+		t.Fatalf("loadtest --trillian-only: %v\n%s", err, out)
+	}
+	var rep loadReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if rep.Target != "trillian" || rep.LeafBytes != 600 || rep.Created == 0 || rep.Created != rep.Sent || len(rep.Errors) > 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if want := float64(rep.Created) / rep.DurationSeconds; rep.PerSecond != want || rep.P50ms <= 0 || rep.P99ms < rep.P50ms {
+		t.Errorf("report rate %v (want %v) or percentiles p50 %v p99 %v", rep.PerSecond, want, rep.P50ms, rep.P99ms)
+	}
+
+	// Every leaf the report counts is in the tree once the signer has
+	// integrated them: nothing more (the tree is new), nothing less.
+	tlsCfg, err := transparency.ClientTLS(transparency.TLSFiles{CA: tr.ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := transparency.Dial(transparency.DialConfig{Addr: tr.addr, TLS: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	id, _ := strconv.ParseInt(tree, 10, 64)
+	client := trillian.NewTrillianLogClient(conn)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.GetLatestSignedLogRoot(context.Background(), &trillian.GetLatestSignedLogRootRequest{LogId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root types.LogRootV1
+		if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+			t.Fatal(err)
+		}
+		if root.TreeSize == uint64(rep.Created) {
+			t.Logf("raw QueueLeaf: %d leaves in %s (%.0f/s, p99 %.1f ms; a loaded machine), all integrated", rep.Created, time.Duration(rep.DurationSeconds*float64(time.Second)), rep.PerSecond, rep.P99ms)
+			return
+		}
+		if root.TreeSize > uint64(rep.Created) || time.Now().After(deadline) {
+			t.Fatalf("tree size %d, loadtest reported %d leaves queued", root.TreeSize, rep.Created)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

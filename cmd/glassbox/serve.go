@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,9 +19,9 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/klog/v2"
 
 	"github.com/glassbox-ledger/glassbox/api"
@@ -41,6 +43,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyDir := fs.String("policy", "", "policy folder with *.rego and data.json (default: the embedded policy)")
 	trillianAddr := fs.String("trillian", "", "host:port of a Trillian log server (default: embedded Trillian)")
 	treeID := fs.Int64("tree-id", 0, "Trillian tree id (with --trillian)")
+	var remote remoteFlags
+	remote.register(fs)
 	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
 	burst := fs.Int("rate-burst", api.DefaultRateBurst, "rate limit burst")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
@@ -121,9 +125,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --integration-interval and --batch-size must be positive", errUsage)
 	}
 	quietTrillian()
+	remote.addr, remote.treeID = *trillianAddr, *treeID
+	ledgerMetrics := prometheus.NewRegistry()
 	ledger, closeLedger, err := openLedger(ctx, transparency.EmbeddedConfig{
 		DataDir: filepath.Join(*dataDir, "ledger"), IntegrationInterval: *interval, BatchSize: *batch, Logger: logger,
-	}, *trillianAddr, *treeID)
+		Metrics: ledgerMetrics,
+	}, remote)
 	if err != nil {
 		return err
 	}
@@ -160,6 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
 		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem,
+		LedgerMetrics: ledgerMetrics,
 	})
 	if err != nil {
 		return err
@@ -290,22 +298,71 @@ func loadModels(dir string) ([]*scoring.Model, error) {
 	return out, nil
 }
 
+// remoteFlags are the flags of the connection to a remote Trillian.
+type remoteFlags struct {
+	addr         string // --trillian
+	treeID       int64  // --tree-id
+	tls          transparency.TLSFiles
+	useTLS       bool
+	insecure     bool
+	rpcTimeout   time.Duration
+	startTimeout time.Duration
+}
+
+func (r *remoteFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.tls.CA, "trillian-tls-ca", "", "PEM CA bundle that verifies the Trillian log server's certificate (implies TLS)")
+	fs.StringVar(&r.tls.Cert, "trillian-tls-cert", "", "PEM client certificate presented to Trillian for mutual TLS (with --trillian-tls-key)")
+	fs.StringVar(&r.tls.Key, "trillian-tls-key", "", "PEM key of --trillian-tls-cert")
+	fs.BoolVar(&r.useTLS, "trillian-tls", false, "TLS to Trillian, verified with the system's roots (implied by the --trillian-tls-* flags)")
+	fs.BoolVar(&r.insecure, "trillian-insecure", false, "allow plaintext to a Trillian that is not on a loopback address")
+	fs.DurationVar(&r.rpcTimeout, "trillian-timeout", transparency.DefaultRPCTimeout, "deadline of each call to Trillian and of each connection attempt")
+	fs.DurationVar(&r.startTimeout, "trillian-start-timeout", transparency.DefaultStartTimeout, "how long start-up waits for Trillian to answer")
+}
+
+// dial connects to the remote Trillian as the flags say; metrics, if not
+// nil, receives the latency of each call.
+func (r remoteFlags) dial(metrics prometheus.Registerer) (*grpc.ClientConn, error) {
+	var tlsCfg *tls.Config
+	if r.useTLS || r.tls != (transparency.TLSFiles{}) {
+		if r.insecure {
+			return nil, fmt.Errorf("%w: --trillian-insecure contradicts the --trillian-tls flags", errUsage)
+		}
+		var err error
+		if tlsCfg, err = transparency.ClientTLS(r.tls); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := transparency.Dial(transparency.DialConfig{
+		Addr: r.addr, TLS: tlsCfg, Insecure: r.insecure, RPCTimeout: r.rpcTimeout, Metrics: metrics,
+	})
+	if errors.Is(err, transparency.ErrPlaintext) {
+		return nil, fmt.Errorf("%w (--trillian-tls-ca for TLS, --trillian-insecure to allow plaintext)", err)
+	}
+	return conn, err
+}
+
 // openLedger opens the embedded ledger, or one on a remote Trillian, and
-// returns what closes it (and its connection).
-func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, trillianAddr string, treeID int64) (*transparency.Ledger, func() error, error) {
-	if trillianAddr == "" {
+// returns what closes it (and its connection). cfg.Metrics receives the
+// ledger's metrics in both cases: the embedded Trillian's, or those of the
+// connection to the remote one.
+func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, remote remoteFlags) (*transparency.Ledger, func() error, error) {
+	if remote.addr == "" {
+		if remote.useTLS || remote.insecure || remote.tls != (transparency.TLSFiles{}) {
+			return nil, nil, fmt.Errorf("%w: the --trillian-tls* and --trillian-insecure flags need --trillian", errUsage)
+		}
 		l, err := transparency.OpenEmbedded(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
 		return l, l.Close, nil
 	}
-	conn, err := grpc.NewClient(trillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := remote.dial(cfg.Metrics)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to Trillian at %s: %w", trillianAddr, err)
+		return nil, nil, err
 	}
 	l, err := transparency.OpenRemote(ctx, transparency.RemoteConfig{
-		Client: trillian.NewTrillianLogClient(conn), TreeID: treeID, DataDir: cfg.DataDir, Logger: cfg.Logger,
+		Client: trillian.NewTrillianLogClient(conn), TreeID: remote.treeID, DataDir: cfg.DataDir, Logger: cfg.Logger,
+		StartTimeout: remote.startTimeout,
 	})
 	if err != nil {
 		conn.Close()

@@ -652,7 +652,10 @@ func (in *intake) write(buf []byte) error {
 	n, err := in.file.Write(buf)
 	in.size += int64(n)
 	if err == nil {
-		if err = in.file.Sync(); err == nil {
+		start := time.Now()
+		err = in.file.Sync()
+		in.metrics.intakeFsync.Observe(seconds(start))
+		if err == nil {
 			return nil
 		}
 		// Whether the written pages reached the disk is now unknown, and

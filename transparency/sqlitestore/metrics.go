@@ -17,6 +17,7 @@ type metrics struct {
 	queueBatchLeafs monitoring.Histogram
 	queueBatchReqs  monitoring.Histogram
 	queueCommit     monitoring.Histogram
+	intakeFsync     monitoring.Histogram
 	sequenceUpdate  monitoring.Histogram
 }
 
@@ -28,6 +29,7 @@ func newMetrics(mf monitoring.MetricFactory) *metrics {
 		queueBatchLeafs: mf.NewHistogramWithBuckets("sqlite_queue_batch_leaves", "Leaves appended to the intake per write and fsync", monitoring.ExpBuckets(1, 2, 14)),
 		queueBatchReqs:  mf.NewHistogramWithBuckets("sqlite_queue_batch_requests", "QueueLeaves calls answered per intake write and fsync", monitoring.ExpBuckets(1, 2, 12)),
 		queueCommit:     mf.NewHistogram("sqlite_queue_batch_seconds", "Latency of an intake append (duplicate checks, write and fsync) in seconds"),
+		intakeFsync:     mf.NewHistogram("sqlite_intake_fsync_seconds", "Latency of the fsync of an intake segment after an append, in seconds"),
 		sequenceUpdate:  mf.NewHistogram("sqlite_update_sequenced_seconds", "Latency of UpdateSequencedLeaves in seconds", treeIDLabel),
 	}
 }
