@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/glassbox-ledger/glassbox/api/notice"
@@ -19,6 +20,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/recoursestore"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -93,6 +95,8 @@ type Config struct {
 	Now func() time.Time
 	// Creditor is printed on adverse-action notices.
 	Creditor notice.Creditor
+	// Recourse keeps each decision's recourse (default: in memory).
+	Recourse RecourseStore
 }
 
 // Server is the glassbox HTTP API.
@@ -113,12 +117,15 @@ type Server struct {
 	engine       *gin.Engine
 	pages        *web.Renderer
 	notices      *notice.Renderer
+	recourse     RecourseStore
+	recourseOnce singleflight.Group
 }
 
 // servedModel is an admitted model with its explainer.
 type servedModel struct {
 	model     *scoring.Model
 	explainer *explain.Explainer
+	recourse  *explain.Recourser
 	admission policy.Admission
 }
 
@@ -173,6 +180,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		models:  map[string]*servedModel{},
 		metrics: newMetrics(),
 		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, 100_000),
+	}
+	s.recourse = cfg.Recourse
+	if s.recourse == nil {
+		s.recourse = &memoryRecourse{m: map[string]recoursestore.Entry{}}
 	}
 	var err error
 	if s.pages, err = web.New(); err != nil {
@@ -252,7 +263,12 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 			errs = append(errs, fmt.Errorf("model %q: building explainer: %w", id, err))
 			continue
 		}
-		s.models[id] = &servedModel{model: m, explainer: ex, admission: adm}
+		rc, err := s.newRecourser(ctx, m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model %q: preparing recourse: %w", id, err))
+			continue
+		}
+		s.models[id] = &servedModel{model: m, explainer: ex, recourse: rc, admission: adm}
 		s.modelIDs = append(s.modelIDs, id)
 	}
 	if len(errs) > 0 {

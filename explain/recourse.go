@@ -198,25 +198,59 @@ type cell struct {
 	closed bool
 }
 
-// stated rounds a run of cells (lo of the first, hi of the last) to the
-// feature's step, inward, so the text can say "between 300 and 1,000"
-// rather than "between 300.0000001 and 1,037.5". ok is false when no
-// step-aligned value lies in the run.
+// stated rounds a run of cells (lo of the first, hi of the last) inward
+// to a round granularity, so the text can say "between 300 and 1,000"
+// rather than "between 300.0000001 and 1,037.5". The granularity is the
+// feature's step or a finer round one (step/2, step/10 and powers of ten
+// down to step/10), the coarsest that keeps at least three quarters of
+// the widest interval any of them gives. ok is false when no value of
+// the finest granularity lies in the run.
 func (a *actionable) stated(lo, hi float64, closed bool) (low, high float64, ok bool) {
-	for step := a.step; step >= a.step/1000; step /= 10 {
-		low = lo
-		if !closed || math.Mod(lo, step) != 0 {
-			low = (math.Floor(lo/step) + 1) * step
-			if closed && math.Ceil(lo/step)*step == lo {
-				low = lo
-			}
+	type span struct{ low, high float64 }
+	var spans []span
+	for _, g := range granularities(a.step) {
+		l := math.Floor(lo/g)*g + g
+		if closed && math.Ceil(lo/g)*g == lo {
+			l = lo
 		}
-		high = math.Floor(hi/step) * step
-		if low <= high {
-			return roundShort(low), roundShort(high), true
+		if closed && l-g < lo && lo < l && lo == a.lo {
+			// The run starts at the bottom of the range: lo itself is
+			// stated exactly rather than rounded up.
+			l = lo
+		}
+		h := math.Floor(hi/g) * g
+		if hi == a.hi && h < hi {
+			h = hi
+		}
+		if l <= h {
+			spans = append(spans, span{roundShort(l), roundShort(h)})
 		}
 	}
-	return 0, 0, false
+	if len(spans) == 0 {
+		return 0, 0, false
+	}
+	widest := 0.0
+	for _, sp := range spans {
+		widest = max(widest, sp.high-sp.low)
+	}
+	for _, sp := range spans {
+		if sp.high-sp.low >= 0.75*widest {
+			return sp.low, sp.high, true
+		}
+	}
+	return spans[0].low, spans[0].high, true
+}
+
+// granularities are the rounding units tried for a step, coarsest first.
+func granularities(step float64) []float64 {
+	out := []float64{step}
+	p := math.Pow(10, math.Floor(math.Log10(step)))
+	for _, g := range []float64{step / 2, p, p / 2, p / 10} {
+		if g < step && g >= step/10 && g != out[len(out)-1] {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // roundShort drops floating-point noise from step arithmetic (0.1*3).
@@ -436,6 +470,7 @@ func (s *search) scan(a *actionable) (runs []run, minRaw float64) {
 			// This side has its nearest run already.
 			continue
 		}
+		s.y[a.idx] = c.hi // for the screen's limits and constraints
 		raw := base + prof[sort.SearchFloat64s(a.breaks, c.hi)]
 		minRaw = min(minRaw, raw)
 		if s.screen(raw) {

@@ -24,6 +24,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/recoursestore"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -101,13 +102,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	recourse, err := recoursestore.Open(ctx, filepath.Join(*dataDir, "recourse.db"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := recourse.Close(); cerr != nil {
+			logger.Error("closing recourse store", slog.Any("err", cerr))
+		}
+	}()
+
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
 	}
 	srv, err := api.New(ctx, api.Config{
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
-		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
+		RateLimit: limit, RateBurst: *burst, Creditor: creditor, Recourse: recourse,
 	})
 	if err != nil {
 		return err
