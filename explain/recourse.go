@@ -72,6 +72,11 @@ const (
 	pairCells    = 16
 )
 
+// screenMargin is how far below the PD cut-off the screen requires a
+// cell's PD to be: far above floating-point noise, far below any
+// difference that matters.
+const screenMargin = 1e-12
+
 // Recourser finds recourse for one model. It is built once per model and
 // is safe for concurrent use.
 type Recourser struct {
@@ -302,7 +307,10 @@ func (s *search) commit(a *actionable) {
 // screen applies the policy rules and the manifest's constraints to y
 // with raw score raw: the necessary conditions for an approval.
 func (s *search) screen(raw float64) bool {
-	if s.r.m.Probability(raw) >= s.r.maxPD {
+	// The incremental raw score sums the trees in another order than the
+	// predictor, which can move it by a few ulps; a cell that close to the
+	// cut-off is refused rather than claimed.
+	if s.r.m.Probability(raw) >= s.r.maxPD-screenMargin {
 		return false
 	}
 	for i, lim := range s.r.limits {

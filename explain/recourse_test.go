@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -191,4 +192,53 @@ func BenchmarkRecourse(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// TestRecourseCategoricalLevels: with Home made actionable (a test-only
+// manifest), every level a suggestion lists approves.
+func TestRecourseCategoricalLevels(t *testing.T) {
+	m, rows := loadDefault(t)
+	man := *m.Manifest
+	man.Features = append([]models.Feature(nil), man.Features...)
+	home := man.FeatureIndex("Home")
+	man.Features[home].Recourse = &models.FeatureRecourse{Actionable: true}
+	mm := *m
+	mm.Manifest = &man
+	rc, err := NewRecourser(&mm, testRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := rulesApprover{m}
+	ctx := context.Background()
+	levels := 0
+	for i, x := range rows {
+		if ok, _ := ap.Approves(ctx, x, m.Predict(x)); ok {
+			continue
+		}
+		cfs, err := rc.Find(ctx, x, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cf := range cfs {
+			c := cf.Changes[0]
+			if c.Feature != "Home" {
+				continue
+			}
+			if len(cf.Changes) != 1 || c.Low != nil || len(c.Levels) == 0 {
+				t.Fatalf("row %d: %+v", i, cf)
+			}
+			for _, l := range c.Levels {
+				y := append([]float64(nil), x...)
+				y[home] = float64(slices.Index(man.Features[home].Levels, l))
+				if ok, _ := ap.Approves(ctx, y, m.Predict(y)); !ok || !strings.Contains(cf.Text, `"`+l+`"`) {
+					t.Errorf("row %d: %q fails at level %s", i, cf.Text, l)
+				}
+				levels++
+			}
+		}
+	}
+	if levels == 0 {
+		t.Fatal("no level was ever suggested")
+	}
+	t.Logf("%d suggested levels checked", levels)
 }
