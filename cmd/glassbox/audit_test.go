@@ -87,6 +87,29 @@ func TestAuditCommands(t *testing.T) {
 	tl := newTestLedger(t)
 	url := tl.p.url
 
+	// Explanations of adverse decisions put recourse records into the
+	// ledger (and the store in the data directory); the audit commands
+	// must take them in their stride.
+	recorded := 0
+	for _, id := range tl.ids[:30] {
+		code, body, err := call(context.Background(), http.MethodGet, url+"/v1/decisions/"+id+"/explanation", regulatorKey, nil)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("explanation: %d %v %.300s", code, err, body)
+		}
+		var ex struct {
+			RecourseRecord string `json:"recourse_record"`
+		}
+		if err := json.Unmarshal(body, &ex); err != nil {
+			t.Fatal(err)
+		}
+		if ex.RecourseRecord != "" {
+			recorded++
+		}
+	}
+	if recorded == 0 {
+		t.Fatal("no explanation recorded recourse")
+	}
+
 	t.Run("replay reports zero mismatches", func(t *testing.T) {
 		code, out, errOut := runCmd("audit", "replay", "--server", url, "--key", tl.key, "--api-key", regulatorKey)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d decisions", len(tl.ids))) || !strings.Contains(out, ": 0 mismatches, 0 not replayable") {
