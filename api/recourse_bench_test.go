@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"math"
 	"os"
@@ -35,7 +36,7 @@ type recourseBench struct {
 	adverse []*transparency.Record
 }
 
-func newRecourseBench(b *testing.B) *recourseBench {
+func newRecourseBench(b testing.TB) *recourseBench {
 	b.Helper()
 	ctx := context.Background()
 	pol, err := policy.New(ctx, "")
@@ -176,4 +177,59 @@ func BenchmarkRecourseRead(b *testing.B) {
 			b.Fatalf("decision %d: %+v", k, v)
 		}
 	})
+}
+
+// flakyLedger fails appends while down is set and counts the appends it
+// accepted.
+type flakyLedger struct {
+	Ledger // only AppendSealed is used here
+	down   bool
+	got    []transparency.Sealed
+}
+
+func (l *flakyLedger) AppendSealed(_ context.Context, s transparency.Sealed) (transparency.Receipt, error) {
+	if l.down {
+		return transparency.Receipt{}, errors.New("disk full")
+	}
+	l.got = append(l.got, s)
+	return transparency.Receipt{}, nil
+}
+
+// TestRecourseShownOnlyOnceRecorded: while the ledger refuses the
+// recourse record nothing is shown; once it accepts, the very record
+// stored before the failure is appended (same id), once.
+func TestRecourseShownOnlyOnceRecorded(t *testing.T) {
+	rb := newRecourseBench(t)
+	l := &flakyLedger{down: true}
+	rb.s.ledger = l
+	ctx := context.Background()
+	var rec *transparency.Record
+	for i, r := range rb.adverse {
+		if e, err := rb.s.computeRecourse(ctx, decisionID(-1-i).String(), r); err == nil && string(e.Counterfactuals) != "[]" {
+			rec = r
+			break
+		}
+	}
+	if rec == nil {
+		t.Fatal("no adverse decision with recourse")
+	}
+	entry := &transparency.Entry{ID: decisionID(1)}
+	v := rb.s.recourseFor(ctx, entry, rec)
+	if len(v.Counterfactuals) != 0 || v.RecordID != "" || v.Message != recourseUnrecorded {
+		t.Fatalf("shown while unrecorded: %+v", v)
+	}
+	stored, ok, err := rb.s.recourse.Get(ctx, entry.ID.String())
+	if err != nil || !ok || stored.Appended {
+		t.Fatalf("store after the failed append: %+v %v %v", stored, ok, err)
+	}
+	l.down = false
+	for range 2 {
+		v = rb.s.recourseFor(ctx, entry, rec)
+		if len(v.Counterfactuals) == 0 || v.RecordID != stored.RecordID {
+			t.Fatalf("after recovery: %+v, stored record %s", v, stored.RecordID)
+		}
+	}
+	if len(l.got) != 1 || l.got[0].ID().String() != stored.RecordID {
+		t.Fatalf("appended %d records, want the stored one once", len(l.got))
+	}
 }
