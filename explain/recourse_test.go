@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -241,4 +242,54 @@ func TestRecourseCategoricalLevels(t *testing.T) {
 		t.Fatal("no level was ever suggested")
 	}
 	t.Logf("%d suggested levels checked", levels)
+}
+
+// TestProfileMatchesFullPrediction: the incremental re-scoring (one walk
+// per tree that uses the feature, other trees kept from the applicant's
+// prediction) gives, for every cell of every actionable feature, the raw
+// score the parsed ensemble computes from scratch.
+func TestProfileMatchesFullPrediction(t *testing.T) {
+	m, rows := loadDefault(t)
+	rc, err := NewRecourser(m, testRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, x := range rows[:40] {
+		s := &search{r: rc, x: x, y: slices.Clone(x), cur: make([]float64, len(m.Ensemble.Trees))}
+		for ti := range s.cur {
+			s.cur[ti] = s.leafAt(ti)
+			s.sum += s.cur[ti]
+		}
+		for _, a := range rc.feats {
+			if a.levels != nil {
+				continue
+			}
+			prof := s.profile(a)
+			base := s.sum
+			for _, ti := range a.trees {
+				base -= s.cur[ti]
+			}
+			// One value inside every segment, and the thresholds themselves.
+			var vals []float64
+			for k, b := range a.breaks {
+				vals = append(vals, b)
+				if k > 0 {
+					vals = append(vals, (a.breaks[k-1]+b)/2)
+				}
+			}
+			vals = append(vals, a.breaks[0]-1, a.breaks[len(a.breaks)-1]+1)
+			for _, v := range vals {
+				y := slices.Clone(x)
+				y[a.idx] = v
+				want := m.Ensemble.Raw(y)
+				got := base + prof[sort.SearchFloat64s(a.breaks, v)]
+				if math.Abs(got-want) > 1e-9 {
+					t.Fatalf("%s=%v: incremental raw %v, full %v", a.f.Name, v, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	t.Logf("%d values checked", checked)
 }
