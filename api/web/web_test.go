@@ -441,9 +441,11 @@ func TestAuditPage(t *testing.T) {
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a1", Decision: "approve", Score: 700})
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a2", Decision: "decline", Score: 480})
 	entries = append(entries, transparency.Entry{Index: 4, Type: "decision", Data: []byte("{not json")})
+	add(&transparency.Recourse{DecisionID: entries[3].ID.String(), Digest: strings.Repeat("ab", 32), Suggestions: 2,
+		Model: transparency.ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("1", 64)}, Policy: transparency.PolicyRef{Revision: "7"}})
 
 	list, gov := AuditFromEntries(entries)
-	if len(list) != 5 || len(gov) != 2 {
+	if len(list) != 6 || len(gov) != 2 {
 		t.Fatalf("%d entries, %d governance events", len(list), len(gov))
 	}
 	if gov[0].Subject != "model credit-risk-v1" || gov[1].Subject != "policy revision 7" || gov[0].Details[0].Value != hostile {
@@ -470,6 +472,7 @@ func TestAuditPage(t *testing.T) {
 		"Decisions <span class=\"count\">(3)</span>", "Model admissions <span class=\"count\">(1)</span>",
 		"Policy activations <span class=\"count\">(1)</span>", "approve · score 700", "model credit-risk-v1 admitted",
 		`id="consistency-form"`, `type="password"`,
+		"Recourse shown to applicants <span class=\"count\">(1)</span>", "recourse for decision " + entries[3].ID.String() + " (2 suggestion(s))",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("audit page lacks %q", want)
