@@ -658,8 +658,10 @@ func (s *search) pair(a, b *actionable) (candidate, bool) {
 	savedSum := s.sum
 	defer func() { copy(s.cur, savedCur); s.sum = savedSum }()
 	best := candidate{cost: math.Inf(1)}
+	bestK := -1
 	lo, hi := s.bounds(a)
-	for k, c := range s.cells(a, lo, hi) {
+	cells := s.cells(a, lo, hi)
+	for k, c := range cells {
 		if k == pairCells {
 			break
 		}
@@ -688,10 +690,48 @@ func (s *search) pair(a, b *actionable) (candidate, bool) {
 		for _, rn := range runs {
 			if total := ca + s.cost(b, rn.near); total < best.cost {
 				best = candidate{parts: []part{{a: a, low: low, high: high, near: near}, {a: b, low: rn.low, high: rn.high, near: rn.near}}, cost: total}
+				bestK = k
 			}
 		}
 	}
-	return best, !math.IsInf(best.cost, 1)
+	if bestK < 0 {
+		return best, false
+	}
+	if !s.r.linked(a, b) {
+		s.widen(&best, cells, bestK)
+	}
+	return best, true
+}
+
+// pairWiden is how many further cells of the first feature widen a pair.
+const pairWiden = 8
+
+// widen extends the first feature's interval of a pair cell by cell away
+// from the applicant, as long as the second feature's whole run still
+// passes the screen with the first feature in the new cell.
+func (s *search) widen(c *candidate, cells []cell, k int) {
+	a, b := c.parts[0].a, c.parts[1]
+	side := func(cl cell) bool { return !math.IsNaN(s.x[a.idx]) && cl.hi < s.x[a.idx] }
+	first, last := cells[k], cells[k]
+	for j := k + 1; j < len(cells) && j <= k+pairWiden && side(cells[j]) == side(cells[k]); j++ {
+		s.y[a.idx] = cells[j].hi
+		s.commit(a)
+		runs, _ := s.scan(b.a)
+		if len(intersectRuns([]run{{low: b.low, high: b.high}}, runs)) == 0 {
+			break
+		}
+		last = cells[j]
+	}
+	if last == first {
+		return
+	}
+	low, high, ok := a.stated(min(first.lo, last.lo), max(first.hi, last.hi), first.closed || last.closed)
+	if !ok {
+		return
+	}
+	near := s.nearest(a, low, high)
+	c.parts[0].low, c.parts[0].high, c.parts[0].near = low, high, near
+	c.cost = s.cost(a, near) + s.cost(b.a, b.near)
 }
 
 // linked says whether a constraint relates a and b.
