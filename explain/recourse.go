@@ -393,7 +393,6 @@ func (s *search) cells(a *actionable, lo, hi float64) []cell {
 type run struct {
 	low, high float64 // stated, both included
 	near      float64 // the stated value nearest the applicant
-	minRaw    float64
 }
 
 // profile returns, for each segment k of a.breaks (the values v with
@@ -483,10 +482,9 @@ func (s *search) scan(a *actionable) (runs []run, minRaw float64) {
 		minRaw = min(minRaw, raw)
 		if s.screen(raw) {
 			if cur == nil {
-				cur, first = &run{minRaw: raw}, c
+				cur, first = &run{}, c
 			}
 			last = c
-			cur.minRaw = min(cur.minRaw, raw)
 			continue
 		}
 		flush()
