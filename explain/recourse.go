@@ -355,7 +355,13 @@ func (s *search) cells(a *actionable, lo, hi float64) []cell {
 	var all []cell
 	prev, closed := lo, true
 	for _, b := range a.breaks {
-		if b <= lo || b >= hi {
+		if b < lo || b >= hi {
+			continue
+		}
+		if b == lo {
+			// lo itself falls in the segment below it: a cell of its own.
+			all = append(all, cell{lo, lo, true})
+			closed = false
 			continue
 		}
 		all = append(all, cell{prev, b, closed})

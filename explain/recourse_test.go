@@ -299,3 +299,21 @@ func TestProfileMatchesFullPrediction(t *testing.T) {
 	}
 	t.Logf("%d values checked", checked)
 }
+
+// TestCellsSplitAtABreakOnTheLowerBound: a lower bound that is itself a
+// split threshold belongs to the segment below it, so it gets a cell of
+// its own instead of sharing one with the values above it.
+func TestCellsSplitAtABreakOnTheLowerBound(t *testing.T) {
+	a := &actionable{idx: 0, dir: "increase", breaks: []float64{10, 20, 30}, step: 1, lo: 0, hi: 40}
+	s := &search{x: []float64{math.NaN()}}
+	got := s.cells(a, 10, 40)
+	want := []cell{{10, 10, true}, {10, 20, false}, {20, 30, false}, {30, 40, false}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("cells = %v, want %v", got, want)
+	}
+	got = s.cells(a, 5, 40)
+	want = []cell{{5, 10, true}, {10, 20, false}, {20, 30, false}, {30, 40, false}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("cells = %v, want %v", got, want)
+	}
+}
