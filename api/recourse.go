@@ -69,8 +69,14 @@ type thresholdSource interface {
 
 // newRecourser prepares recourse for m under the policy's thresholds.
 func (s *Server) newRecourser(ctx context.Context, m *scoring.Model) (*explain.Recourser, error) {
+	return NewRecourser(ctx, s.policy, m)
+}
+
+// NewRecourser prepares recourse for m under the decision thresholds of
+// pol (when it can give them, as *policy.Engine does).
+func NewRecourser(ctx context.Context, pol any, m *scoring.Model) (*explain.Recourser, error) {
 	var rules explain.Rules
-	if ts, ok := s.policy.(thresholdSource); ok {
+	if ts, ok := pol.(thresholdSource); ok {
 		th, err := ts.DecisionThresholds(ctx, m.Manifest.ID)
 		if err != nil {
 			return nil, err
@@ -81,6 +87,28 @@ func (s *Server) newRecourser(ctx context.Context, m *scoring.Model) (*explain.R
 		}
 	}
 	return explain.NewRecourser(m, rules)
+}
+
+// Recourse computes the counterfactuals for the feature vector x exactly
+// as the server shows them, every suggestion checked through Evaluate,
+// and returns them with their canonical JSON and its SHA-256 (hex): the
+// digest a "recourse" record carries. `glassbox audit replay` recomputes
+// recorded recourse with it.
+func Recourse(ctx context.Context, pol Decider, m *scoring.Model, ex *explain.Explainer, rc *explain.Recourser, x []float64) (cfs []explain.Counterfactual, canonical []byte, digest string, err error) {
+	cfs, err = rc.Find(ctx, x, policyApprover{pol: pol, m: m, ex: ex})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	raw, err := json.Marshal(cfs)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("encoding recourse: %w", err)
+	}
+	canonical, err = transparency.Canonicalize(raw)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("canonicalising recourse: %w", err)
+	}
+	sum := sha256.Sum256(canonical)
+	return cfs, canonical, hex.EncodeToString(sum[:]), nil
 }
 
 // recourseView is what the explanation and the page show of recourse.
@@ -168,22 +196,13 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 	if err != nil {
 		return recoursestore.Entry{}, errNotReplayable
 	}
-	cfs, err := sm.recourse.Find(ctx, x, policyApprover{pol: s.policy, m: sm.model, ex: sm.explainer})
+	cfs, canon, digest, err := Recourse(ctx, s.policy, sm.model, sm.explainer, sm.recourse, x)
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
-	raw, err := json.Marshal(cfs)
-	if err != nil {
-		return recoursestore.Entry{}, fmt.Errorf("encoding recourse: %w", err)
-	}
-	canon, err := transparency.Canonicalize(raw)
-	if err != nil {
-		return recoursestore.Entry{}, fmt.Errorf("canonicalising recourse: %w", err)
-	}
-	sum := sha256.Sum256(canon)
 	r, err := transparency.NewRecord(s.now(), &transparency.Recourse{
 		DecisionID:  id,
-		Digest:      hex.EncodeToString(sum[:]),
+		Digest:      digest,
 		Suggestions: len(cfs),
 		Model:       d.Model,
 		Policy:      transparency.PolicyRef{Revision: s.policy.Revision()},

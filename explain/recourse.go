@@ -585,7 +585,9 @@ func (r *Recourser) Find(ctx context.Context, x []float64, ap Approver) ([]Count
 	// closest first: a pair with a feature that suffices alone is
 	// rarely the cheaper change, and the closest features are where a
 	// second change is most likely to tip the balance.
-	sort.Slice(close, func(i, j int) bool { return close[i].raw < close[j].raw })
+	// Stable: recourse is recomputed by audit replay and must come out
+	// the same.
+	sort.SliceStable(close, func(i, j int) bool { return close[i].raw < close[j].raw })
 	close = close[:min(len(close), pairFeatures)]
 	for i := range close {
 		for j := i + 1; j < len(close); j++ {
