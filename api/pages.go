@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,43 +10,11 @@ import (
 
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/api/web"
-	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
-
-// noRecourse is said when no allowed change leads to approval.
-const noRecourse = "No change to the details you can change (within their valid ranges, at most two at a time) would lead to approval under the current model and policy."
-
-// recourseFor finds verified counterfactuals for an adverse logged
-// decision. It re-derives the feature vector from the record and runs
-// every suggestion through Evaluate, policy included. ok is false when the
-// record cannot be replayed here (model not served, features withheld).
-func (s *Server) recourseFor(ctx context.Context, rec *transparency.Record) (cfs []explain.Counterfactual, ok bool) {
-	d := rec.Decision
-	if d.Decision == string(policy.Approve) {
-		return []explain.Counterfactual{}, true
-	}
-	sm := s.models[d.Model.ID]
-	if sm == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
-		return nil, false
-	}
-	x, err := sm.model.Vectorize(d.Inputs())
-	if err != nil {
-		return nil, false
-	}
-	cfs, err = explain.Recourse(ctx, sm.model, x, policyApprover{pol: s.policy, m: sm.model, ex: sm.explainer}, explain.RecourseOptions{})
-	if err != nil {
-		s.log.WarnContext(ctx, "recourse search failed", slog.Any("err", err))
-		return nil, false
-	}
-	if cfs == nil {
-		cfs = []explain.Counterfactual{}
-	}
-	return cfs, true
-}
 
 // language picks the notice's or page's language from ?lang= and
 // Accept-Language, answering 400 for an unsupported ?lang=.
@@ -173,14 +140,12 @@ func (s *Server) uiDecision(c *gin.Context) {
 	if lo, hi, _ := s.scoreRange(rec); hi > lo && page.ScoreMax > page.ScoreMin {
 		page.ScoreMin, page.ScoreMax = lo, hi
 	}
-	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
-		for _, cf := range cfs {
-			page.Counterfactuals = append(page.Counterfactuals, cf.Text)
-		}
-		if len(cfs) == 0 && rec.Decision.Decision != string(policy.Approve) {
-			page.NoRecourseText = noRecourse
-		}
+	rv := s.recourseFor(c.Request.Context(), entry, rec)
+	for _, cf := range rv.Counterfactuals {
+		page.Counterfactuals = append(page.Counterfactuals, cf.Text)
 	}
+	page.NoRecourseText = rv.Message
+	page.RecourseRecord = rv.RecordID
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
 }
 

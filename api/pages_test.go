@@ -129,18 +129,7 @@ func TestCounterfactualsRescoreToApprove(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("explanation: %d %s", r.status, r.body)
 	}
-	var ex struct {
-		Decision        string
-		Counterfactuals []struct {
-			Changes []struct {
-				Feature   string
-				From, To  float64
-				Direction string
-			}
-			Text string
-		}
-		Recourse string
-	}
+	var ex explanationOut
 	r.json(t, &ex)
 	if len(ex.Counterfactuals) == 0 || len(ex.Counterfactuals) > 3 {
 		t.Fatalf("%d counterfactuals (recourse %q)", len(ex.Counterfactuals), ex.Recourse)
@@ -153,13 +142,21 @@ func TestCounterfactualsRescoreToApprove(t *testing.T) {
 			if immutable[ch.Feature] {
 				t.Errorf("suggestion %q changes immutable %s", cf.Text, ch.Feature)
 			}
-			feats[ch.Feature] = ch.To
+			// The end nearest the applicant, where the reported PD is.
+			if from, ok := ch.From.(float64); ok && from < *ch.Low {
+				feats[ch.Feature] = *ch.Low
+			} else {
+				feats[ch.Feature] = *ch.High
+			}
 		}
 		r := e.do(req{method: "POST", path: "/v1/decisions", key: keyLender, body: app})
 		var got decisionOut
 		r.json(t, &got)
 		if r.status != http.StatusCreated || got.Decision != "approve" {
 			t.Errorf("counterfactual %d (%s): %d, decision %q", i, cf.Text, r.status, got.Decision)
+		}
+		if math.Abs(got.ProbabilityOfDefault-cf.ProbabilityOfDefault) > 1e-12 {
+			t.Errorf("counterfactual %d (%s): PD %v at the nearest point, stated %v", i, cf.Text, got.ProbabilityOfDefault, cf.ProbabilityOfDefault)
 		}
 	}
 }
@@ -237,7 +234,7 @@ func TestPages(t *testing.T) {
 		t.Fatalf("applicant page: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 	checkPageHeaders(t, e, r)
-	for _, want := range []string{"<svg", d.Reasons[0].Text, "would be approved"} {
+	for _, want := range []string{"<svg", d.Reasons[0].Text, "would have been approved"} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("applicant page lacks %q", want)
 		}

@@ -246,10 +246,13 @@ type (
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
 		Model                *modelRefJSON      `json:"model,omitempty"`
 		Policy               *policyRefJSON     `json:"policy,omitempty"`
-		// Counterfactuals are verified changes that would lead to
-		// approval (empty for an approval, or when none exists: then
-		// Recourse says so plainly).
+		// Counterfactuals are verified changes under which the
+		// application would have been approved (empty for an approval,
+		// or when none exists: then Recourse says so plainly). They are
+		// computed once, stored and recorded in the ledger as the
+		// "recourse" record RecourseRecord.
 		Counterfactuals []explain.Counterfactual `json:"counterfactuals"`
+		RecourseRecord  string                   `json:"recourse_record,omitempty"`
 		Recourse        string                   `json:"recourse,omitempty"`
 	}
 )
@@ -305,15 +308,8 @@ func (s *Server) getExplanation(c *gin.Context) {
 		return e.Contributions[i].Feature < e.Contributions[j].Feature
 	})
 	e.Summary = summary(e)
-	if cfs, ok := s.recourseFor(c.Request.Context(), rec); ok {
-		e.Counterfactuals = cfs
-		if len(cfs) == 0 && e.Decision != string(policy.Approve) {
-			e.Recourse = noRecourse
-		}
-	} else {
-		e.Counterfactuals = []explain.Counterfactual{}
-		e.Recourse = "What would change the decision cannot be worked out here: the model or the features of this decision are not available to this service."
-	}
+	rv := s.recourseFor(c.Request.Context(), entry, rec)
+	e.Counterfactuals, e.RecourseRecord, e.Recourse = rv.Counterfactuals, rv.RecordID, rv.Message
 	c.JSON(http.StatusOK, e)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/glassbox-ledger/glassbox/api/idemstore"
@@ -23,6 +24,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/recoursestore"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -124,6 +126,8 @@ type Config struct {
 	// LedgerMetrics, if set, are served on /metrics besides the server's
 	// own: the embedded ledger's (transparency.EmbeddedConfig.Metrics).
 	LedgerMetrics prometheus.Gatherer
+	// Recourse keeps each decision's recourse (default: in memory).
+	Recourse RecourseStore
 }
 
 // Defaults for the connection limits in Config.
@@ -153,12 +157,15 @@ type Server struct {
 	pages        *web.Renderer
 	notices      *notice.Renderer
 	idem         *idempotency
+	recourse     RecourseStore
+	recourseOnce singleflight.Group
 }
 
 // servedModel is an admitted model with its explainer.
 type servedModel struct {
 	model     *scoring.Model
 	explainer *explain.Explainer
+	recourse  *explain.Recourser
 	admission policy.Admission
 }
 
@@ -229,6 +236,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(),
 		limits:  newLimiters(cfg.RateLimit, cfg.RateBurst, cfg.AuthFailRate, cfg.AuthFailBurst, cfg.MaxTrackedClients),
 		idem:    newIdempotency(cfg.Idempotency),
+	}
+	s.recourse = cfg.Recourse
+	if s.recourse == nil {
+		s.recourse = &memoryRecourse{m: map[string]recoursestore.Entry{}}
 	}
 	var err error
 	if s.pages, err = web.New(); err != nil {
@@ -308,7 +319,12 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 			errs = append(errs, fmt.Errorf("model %q: building explainer: %w", id, err))
 			continue
 		}
-		s.models[id] = &servedModel{model: m, explainer: ex, admission: adm}
+		rc, err := s.newRecourser(ctx, m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model %q: preparing recourse: %w", id, err))
+			continue
+		}
+		s.models[id] = &servedModel{model: m, explainer: ex, recourse: rc, admission: adm}
 		s.modelIDs = append(s.modelIDs, id)
 	}
 	if len(errs) > 0 {

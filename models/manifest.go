@@ -42,6 +42,38 @@ type Manifest struct {
 	Provenance  Provenance `json:"provenance"`
 	Approval    Approval   `json:"approval"`
 	ScoreScale  ScoreScale `json:"score_scale"`
+	// Constraints relate features that recourse may change together
+	// (Amount <= Price): a suggestion must satisfy every one of them.
+	Constraints []Constraint `json:"constraints,omitempty"`
+}
+
+// FeatureRecourse is a feature's recourse configuration.
+type FeatureRecourse struct {
+	// Actionable says the applicant can change the value. Features that are
+	// immutable or describe the past (age, seniority, credit records) are
+	// not actionable.
+	Actionable bool `json:"actionable"`
+	// Direction is "increase", "decrease" or "any" (default): the ways a
+	// suggestion may move the value.
+	Direction string `json:"direction,omitempty"`
+	// Min and Max bound suggested values (inclusive). They come from the
+	// training data, so that no suggestion leaves the observed range.
+	// Required for actionable numeric features.
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
+	// Step is the granularity in which suggested bounds are written
+	// (amounts in hundreds, terms in months) and the floor of the cost's
+	// denominator; 0 means (Max-Min)/100.
+	Step float64 `json:"step,omitempty"`
+	// MaxRelativeChange caps a suggested change relative to the current
+	// value (0.5: at most 50% up or down); 0 means no cap.
+	MaxRelativeChange float64 `json:"max_relative_change,omitempty"`
+}
+
+// Constraint is a cross-feature constraint: Feature <= AtMost.
+type Constraint struct {
+	Feature string `json:"feature"`
+	AtMost  string `json:"at_most"`
 }
 
 // Feature describes one model input, in model order.
@@ -64,14 +96,10 @@ type Feature struct {
 	// the probability of default: +1 raises it, -1 lowers it, 0 none
 	// declared. It mirrors LightGBM's monotone_constraints.
 	Monotone int `json:"monotone"`
-	// Changeable says whether an applicant can change the value (used by
-	// recourse); ChangeDirection is "increase", "decrease" or "any".
-	Changeable      bool   `json:"changeable"`
-	ChangeDirection string `json:"change_direction,omitempty"`
-	// RecourseStep is the unit in which recourse measures a change of this
-	// feature (its cost scale); 0 means the feature's range divided by 100.
-	RecourseStep float64 `json:"recourse_step,omitempty"`
-	Reason       Reason  `json:"reason"`
+	// Recourse says whether and how recourse may suggest changing this
+	// feature; nil means never (immutable or historical features).
+	Recourse *FeatureRecourse `json:"recourse,omitempty"`
+	Reason   Reason           `json:"reason"`
 	// Justification is required by policy for features that are restricted
 	// bases (age): the legal basis under which the feature is used.
 	Justification string `json:"justification,omitempty"`
@@ -199,15 +227,20 @@ func (m *Manifest) Validate() error {
 		if f.Monotone < -1 || f.Monotone > 1 {
 			errs = append(errs, fmt.Errorf("feature %q: monotone must be -1, 0 or 1", f.Name))
 		}
-		switch f.ChangeDirection {
-		case "", "increase", "decrease", "any":
-		default:
-			errs = append(errs, fmt.Errorf("feature %q: change_direction %q", f.Name, f.ChangeDirection))
+		if err := f.Recourse.validate(&f); err != nil {
+			errs = append(errs, fmt.Errorf("feature %q: recourse: %w", f.Name, err))
 		}
 		if f.Reason.Code == "" || f.Reason.Text == "" {
 			errs = append(errs, fmt.Errorf("feature %q: reason code and text are required", f.Name))
 		}
 		errs = append(errs, f.validateDisplay()...)
+	}
+	for _, c := range m.Constraints {
+		for _, name := range []string{c.Feature, c.AtMost} {
+			if i := m.FeatureIndex(name); i < 0 || m.Features[i].Type != Numeric {
+				errs = append(errs, fmt.Errorf("constraint %s <= %s: %q is not a numeric feature", c.Feature, c.AtMost, name))
+			}
+		}
 	}
 	s := m.ScoreScale
 	if s.BaseOdds <= 0 || s.PDO <= 0 || s.Min >= s.Max {
@@ -215,6 +248,30 @@ func (m *Manifest) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("manifest %q: %w", m.ID, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (r *FeatureRecourse) validate(f *Feature) error {
+	if r == nil {
+		return nil
+	}
+	switch r.Direction {
+	case "", "increase", "decrease", "any":
+	default:
+		return fmt.Errorf("direction %q is none of increase, decrease, any", r.Direction)
+	}
+	if r.Step < 0 || r.MaxRelativeChange < 0 {
+		return errors.New("step and max_relative_change may not be negative")
+	}
+	if !r.Actionable || f.Type != Numeric {
+		return nil
+	}
+	if r.Min == nil || r.Max == nil || *r.Min > *r.Max {
+		return errors.New("an actionable numeric feature needs min <= max")
+	}
+	if f.Min != nil && f.Max != nil && (*r.Min < *f.Min || *r.Max > *f.Max) {
+		return fmt.Errorf("[%v, %v] is outside the valid range [%v, %v]", *r.Min, *r.Max, *f.Min, *f.Max)
 	}
 	return nil
 }

@@ -32,8 +32,10 @@ type Model struct {
 	Ensemble *Ensemble
 	predict  *leaves.Ensemble
 	scale    models.ScoreScale
-	// scoreRange caches ScoreRange (scorerange.go).
-	scoreRange rangeCache
+	// scoreRange caches ScoreRange (scorerange.go). A pointer, so that a
+	// copy of a Model (tests swap the manifest of one) copies no lock;
+	// nil (a Model not built by this package) computes without caching.
+	scoreRange *rangeCache
 }
 
 // Prediction is a model's output for one application.
@@ -105,7 +107,7 @@ func FromBytes(data []byte) (*Model, error) {
 		return nil, fmt.Errorf("leaves reads %d features, model has %d", lv.NFeatures(), len(e.FeatureNames))
 	}
 	sum := sha256.Sum256(data)
-	return &Model{SHA256: hex.EncodeToString(sum[:]), Ensemble: e, predict: lv, scale: models.DefaultScoreScale()}, nil
+	return &Model{SHA256: hex.EncodeToString(sum[:]), Ensemble: e, predict: lv, scale: models.DefaultScoreScale(), scoreRange: &rangeCache{}}, nil
 }
 
 func checkManifest(m *models.Manifest, e *Ensemble) error {

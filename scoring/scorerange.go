@@ -96,13 +96,20 @@ func (e *Ensemble) RawRangeOver(domains []Domain, budget int) RangeResult {
 // ends are reached by some application (otherwise the search ran out of
 // budget and the true range is narrower). It is computed once per model.
 func (m *Model) ScoreRange() (lo, hi float64, exact bool) {
-	m.scoreRange.once.Do(func() {
+	compute := func(c *rangeCache) {
 		r := m.Ensemble.RawRangeOver(Domains(m.Manifest, m.NumFeatures()), m.Ensemble.rangeBudget())
 		s := m.Ensemble.Sigmoid
-		m.scoreRange.lo, m.scoreRange.hi = m.scale.Points(s*r.Hi), m.scale.Points(s*r.Lo)
-		m.scoreRange.exact = r.Exact
-	})
-	return m.scoreRange.lo, m.scoreRange.hi, m.scoreRange.exact
+		c.lo, c.hi = m.scale.Points(s*r.Hi), m.scale.Points(s*r.Lo)
+		c.exact = r.Exact
+	}
+	c := m.scoreRange
+	if c == nil {
+		c = &rangeCache{}
+		compute(c)
+		return c.lo, c.hi, c.exact
+	}
+	c.once.Do(func() { compute(c) })
+	return c.lo, c.hi, c.exact
 }
 
 // rangeCache holds a model's score range once computed.

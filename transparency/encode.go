@@ -53,6 +53,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 		err = e.modelAdmitted(r.ModelAdmitted)
 	case TypePolicyActivated:
 		err = e.policyActivated(r.PolicyActivated)
+	case TypeRecourse:
+		err = e.recourse(r.Recourse)
 	default:
 		// Validate has already refused other types.
 		err = fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -98,6 +100,8 @@ func sizeHint(r *Record) int {
 		n += 64 + len(r.ModelAdmitted.Model.ID) + len(r.ModelAdmitted.Model.SHA256) + detailsSize(r.ModelAdmitted.Details)
 	case r.PolicyActivated != nil:
 		n += 64 + len(r.PolicyActivated.Policy.Revision) + detailsSize(r.PolicyActivated.Details)
+	case r.Recourse != nil:
+		n += 256 + len(r.Recourse.Model.ID) + len(r.Recourse.Model.SHA256) + len(r.Recourse.Policy.Revision)
 	}
 	return n
 }
@@ -284,6 +288,24 @@ func (e *recordEncoder) policyActivated(b *PolicyActivated) error {
 	}
 	if e.bodyMember(&first, "policy") {
 		e.policyRef(b.Policy)
+	}
+	e.buf.WriteByte('}')
+	return nil
+}
+
+// recourse writes a recourse body; members in canonical (sorted) order.
+func (e *recordEncoder) recourse(b *Recourse) error {
+	e.buf.WriteString(`{"decision_id":`)
+	e.str(b.DecisionID)
+	e.buf.WriteString(`,"digest":`)
+	e.str(b.Digest)
+	e.buf.WriteString(`,"model":`)
+	e.modelRef(b.Model)
+	e.buf.WriteString(`,"policy":`)
+	e.policyRef(b.Policy)
+	e.buf.WriteString(`,"suggestions":`)
+	if err := e.number(float64(b.Suggestions)); err != nil {
+		return fmt.Errorf("suggestions: %w", err)
 	}
 	e.buf.WriteByte('}')
 	return nil

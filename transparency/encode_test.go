@@ -42,6 +42,8 @@ func encodeReference(r *Record) ([]byte, error) {
 		body = r.ModelAdmitted
 	case TypePolicyActivated:
 		body = r.PolicyActivated
+	case TypeRecourse:
+		body = r.Recourse
 	}
 	bodyJSON, err := json.Marshal(body)
 	if err != nil {
@@ -802,7 +804,10 @@ func (g *recordGen) record() *Record {
 	if g.chance(100) {
 		r.Format = g.intn(3)
 	}
-	switch g.intn(5) {
+	switch g.intn(6) {
+	case 5:
+		r.Type, r.Recourse = TypeRecourse, &Recourse{DecisionID: strings.Repeat("ab", 32), Digest: strings.Repeat("cd", 32),
+			Suggestions: g.intn(4), Model: ModelRef{ID: g.string(), SHA256: g.string()}, Policy: PolicyRef{Revision: g.string()}}
 	case 0:
 		r.Type, r.ModelAdmitted = TypeModelAdmitted, &ModelAdmitted{Model: ModelRef{ID: g.string(), SHA256: g.string()}, Details: g.details()}
 	case 1:

@@ -31,6 +31,7 @@ const (
 	TypeDecision        RecordType = "decision"
 	TypeModelAdmitted   RecordType = "model_admitted"
 	TypePolicyActivated RecordType = "policy_activated"
+	TypeRecourse        RecordType = "recourse"
 )
 
 // Record is the envelope written as one leaf of the ledger. Exactly one of
@@ -47,6 +48,7 @@ type Record struct {
 	Decision        *Decision
 	ModelAdmitted   *ModelAdmitted
 	PolicyActivated *PolicyActivated
+	Recourse        *Recourse
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -129,6 +131,22 @@ type PolicyActivated struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
+// Recourse is the body of a "recourse" record: what an applicant was
+// shown as recourse for a decision, by digest. The suggestions themselves
+// (which carry the applicant's values) stay in the recourse store; the
+// record makes them provable without putting them in the log.
+type Recourse struct {
+	// DecisionID is the id of the decision record the suggestions are for.
+	DecisionID string `json:"decision_id"`
+	// Digest is the SHA-256 (hex) of the canonical JSON of the
+	// counterfactuals array exactly as served.
+	Digest string `json:"digest"`
+	// Suggestions is the number of counterfactuals (0: none exists).
+	Suggestions int       `json:"suggestions"`
+	Model       ModelRef  `json:"model"`
+	Policy      PolicyRef `json:"policy"`
+}
+
 // DecisionFields returns the names of the decision body members in
 // encoding order: the vocabulary Minimise accepts.
 func DecisionFields() []string {
@@ -152,7 +170,8 @@ func NewNonce() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// NewRecord wraps body (a *Decision, *ModelAdmitted or *PolicyActivated)
+// NewRecord wraps body (a *Decision, *ModelAdmitted, *PolicyActivated or
+// *Recourse)
 // in an envelope stamped with ts. A decision without a nonce gets a fresh
 // one.
 func NewRecord(ts time.Time, body any) (*Record, error) {
@@ -171,6 +190,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.ModelAdmitted = TypeModelAdmitted, b
 	case *PolicyActivated:
 		r.Type, r.PolicyActivated = TypePolicyActivated, b
+	case *Recourse:
+		r.Type, r.Recourse = TypeRecourse, b
 	default:
 		return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
 	}
@@ -219,7 +240,7 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
 	}
 	bodies := 0
-	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil} {
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil} {
 		if set {
 			bodies++
 		}
@@ -242,6 +263,19 @@ func (r *Record) Validate() error {
 	case TypePolicyActivated:
 		if r.PolicyActivated == nil {
 			return fmt.Errorf("%w: policy_activated record without body", ErrInvalidRecord)
+		}
+	case TypeRecourse:
+		if r.Recourse == nil {
+			return fmt.Errorf("%w: recourse record without body", ErrInvalidRecord)
+		}
+		if _, err := ParseID(r.Recourse.DecisionID); err != nil || strings.ToLower(r.Recourse.DecisionID) != r.Recourse.DecisionID {
+			return fmt.Errorf("%w: recourse decision_id must be 64 lowercase hex digits", ErrInvalidRecord)
+		}
+		if b, err := hex.DecodeString(r.Recourse.Digest); err != nil || len(b) != 32 || strings.ToLower(r.Recourse.Digest) != r.Recourse.Digest {
+			return fmt.Errorf("%w: recourse digest must be 64 lowercase hex digits", ErrInvalidRecord)
+		}
+		if r.Recourse.Suggestions < 0 {
+			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
 		}
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -341,6 +375,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypePolicyActivated:
 		r.PolicyActivated = &PolicyActivated{}
 		err = strictUnmarshal(w.Body, r.PolicyActivated)
+	case TypeRecourse:
+		r.Recourse = &Recourse{}
+		err = strictUnmarshal(w.Body, r.Recourse)
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
 	}

@@ -222,6 +222,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"minimised decision", minimised},
 		{"model admitted", mustRecord(t, &ModelAdmitted{Model: ModelRef{ID: "m", SHA256: "00"}, Details: map[string]string{"report": "x"}})},
 		{"policy activated", mustRecord(t, &PolicyActivated{Policy: PolicyRef{Revision: "cafe"}})},
+		{"recourse", mustRecord(t, testRecourse())},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,6 +370,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		&Decision{Nonce: "ffeeddccbbaa99887766554433221100"},
 		&ModelAdmitted{Model: ModelRef{ID: "m", SHA256: "00"}},
 		&PolicyActivated{Policy: PolicyRef{Revision: "1"}, Details: map[string]string{"k": "v"}},
+		testRecourse(),
 	} {
 		r, err := NewRecord(testTime, body)
 		if err != nil {
@@ -407,4 +409,36 @@ func FuzzRecordRoundTrip(f *testing.F) {
 			t.Fatal("ID differs from leaf hash of the bytes")
 		}
 	})
+}
+
+func testRecourse() *Recourse {
+	return &Recourse{
+		DecisionID:  strings.Repeat("ab", 32),
+		Digest:      strings.Repeat("0f", 32),
+		Suggestions: 3,
+		Model:       ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("1", 64)},
+		Policy:      PolicyRef{Revision: "r1"},
+	}
+}
+
+func TestRecourseRecordValidation(t *testing.T) {
+	for name, mutate := range map[string]func(*Recourse){
+		"short decision id":      func(r *Recourse) { r.DecisionID = "ab" },
+		"upper-case digest":      func(r *Recourse) { r.Digest = strings.Repeat("0F", 32) },
+		"digest not hex":         func(r *Recourse) { r.Digest = strings.Repeat("zz", 32) },
+		"negative suggestions":   func(r *Recourse) { r.Suggestions = -1 },
+		"upper-case decision id": func(r *Recourse) { r.DecisionID = strings.Repeat("AB", 32) },
+	} {
+		b := testRecourse()
+		mutate(b)
+		if _, err := NewRecord(testTime, b); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("%s: NewRecord = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+	r := mustRecord(t, testRecourse())
+	b := mustEncode(t, r)
+	want := `{"body":{"decision_id":"` + strings.Repeat("ab", 32) + `","digest":"` + strings.Repeat("0f", 32) + `","model":{"id":"credit-risk-v1","sha256":"` + strings.Repeat("1", 64) + `"},"policy":{"revision":"r1"},"suggestions":3},"format":`
+	if !strings.HasPrefix(string(b), want) || !strings.HasSuffix(string(b), `"type":"recourse"}`) {
+		t.Errorf("encoding %s", b)
+	}
 }

@@ -16,6 +16,7 @@ type messages struct {
 	ScoreHeading, ScoreUsed, YourScore, ScoreRangeLabel          string
 	ScoreDate, ScoreBy, KeyFactors, NoRange                      string
 	ReconHeading, DefaultRecon, CheckHeading, Check              string
+	RecourseHeading, RecourseNote                                string
 	FCRAHeading, FCRAUsed, FCRAFacts, FCRANotDecided             string
 	FCRAFreeReport, FCRADispute, CRAName, CRAAddress, CRAPhone   string
 	ECOAHeading, ECOAPlain, LawWords, ECOALegal, AgencyIntro     string
@@ -54,6 +55,8 @@ func english() messages {
 		NoRange:          "not known for this model",
 		ReconHeading:     "How to ask us to look again",
 		DefaultRecon:     "Write to us at the address above within 60 days. Give the decision number from the reference part at the end. Tell us about any facts you think were wrong or missing.",
+		RecourseHeading:  "What would have changed the decision",
+		RecourseNote:     "Your decision page may show changes that would have led to approval under our current model and policy. They are not an offer of credit. They are not a promise that you will be approved.",
 		CheckHeading:     "Checking this decision",
 		Check:            "We wrote this decision and its reasons into a ledger. The ledger shows if anyone changes a record later. You can check the record with the decision number.",
 		FCRAHeading:      "Your rights about your consumer report",
@@ -103,6 +106,8 @@ func spanish() messages {
 		NoRange:          "no se conoce para este modelo",
 		ReconHeading:     "Cómo pedir que lo veamos otra vez",
 		DefaultRecon:     "Escríbanos a la dirección de arriba antes de 60 días. Dé el número de decisión que está en la parte final. Cuéntenos qué datos cree que estaban mal o faltaban.",
+		RecourseHeading:  "Lo que habría cambiado la decisión",
+		RecourseNote:     "Su página de decisión puede mostrar cambios que habrían llevado a la aprobación con nuestro modelo y reglas de hoy. No son una oferta de crédito. No son una promesa de aprobación.",
 		CheckHeading:     "Cómo revisar esta decisión",
 		Check:            "Guardamos esta decisión y sus razones en un registro. El registro muestra si alguien cambia algo más tarde. Puede revisarlo con el número de decisión.",
 		FCRAHeading:      "Sus derechos sobre su informe de crédito",

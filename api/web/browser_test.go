@@ -259,8 +259,8 @@ func (s *server) handler(t *testing.T) http.Handler {
 			return
 		}
 		p.Counterfactuals = []string{
-			"If the monthly income were 1,400 currency units per month or more, the application would be approved.",
-			"If the amount of existing debt were 1,500 currency units or less and the years with the current employer were 3 or more, the application would be approved.",
+			"Based on our current model and policy, an application with the monthly income between 1,400 and 2,100 currency units per month would have been approved.",
+			"Based on our current model and policy, an application with the amount of existing debt between 0 and 1,500 currency units and the term of the requested loan between 24 and 30 months would have been approved.",
 		}
 		s.r.SetHeaders(w.Header())
 		if err := s.r.RenderDecision(w, p); err != nil {

@@ -49,8 +49,11 @@ type DecisionPage struct {
 	// are measured from.
 	ExpectedValue float64
 	// Counterfactuals are plain-language suggestions (explain.Counterfactual
-	// Text) that would lead to approval.
+	// Text) under which the application would have been approved.
 	Counterfactuals []string
+	// RecourseRecord is the ledger id of the "recourse" record that proves
+	// what the suggestions were ("" when there is none).
+	RecourseRecord string
 	// NoRecourseText replaces the suggestions when there are none; a
 	// default sentence is used when it is empty too.
 	NoRecourseText string
@@ -335,6 +338,8 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 			ae.Summary = "model " + ma.Model.ID + " admitted"
 			gov = append(gov, GovernanceEvent{Index: e.Index, ID: ae.ID, Type: ae.Type, Time: ae.Time,
 				Subject: "model " + ma.Model.ID, SHA256: ma.Model.SHA256, Details: details(ma.Details)})
+		case transparency.TypeRecourse:
+			ae.Summary = fmt.Sprintf("recourse for decision %s (%d suggestion(s))", rec.Recourse.DecisionID, rec.Recourse.Suggestions)
 		case transparency.TypePolicyActivated:
 			pa := rec.PolicyActivated
 			rev := "revision " + pa.Policy.Revision

@@ -61,8 +61,8 @@ func TestNoticeInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 
 	wantHeadings := map[string][]string{
-		"en": {"What we decided", "The main reasons for our decision", "Your credit score", "Your rights about your consumer report", "How to ask us to look again", "Your rights under the Equal Credit Opportunity Act", "Checking this decision", "Reference"},
-		"es": {"Lo que decidimos", "Las razones principales de la decisión", "Su puntaje de crédito", "Sus derechos sobre su informe de crédito", "Cómo pedir que lo veamos otra vez", "Sus derechos según la Ley de Igualdad de Oportunidades de Crédito", "Cómo revisar esta decisión", "Referencia"},
+		"en": {"What we decided", "The main reasons for our decision", "Your credit score", "Your rights about your consumer report", "What would have changed the decision", "How to ask us to look again", "Your rights under the Equal Credit Opportunity Act", "Checking this decision", "Reference"},
+		"es": {"Lo que decidimos", "Las razones principales de la decisión", "Su puntaje de crédito", "Sus derechos sobre su informe de crédito", "Lo que habría cambiado la decisión", "Cómo pedir que lo veamos otra vez", "Sus derechos según la Ley de Igualdad de Oportunidades de Crédito", "Cómo revisar esta decisión", "Referencia"},
 	}
 	type shown struct {
 		Lang       string   `json:"lang"`

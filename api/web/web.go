@@ -284,6 +284,7 @@ func (r *Renderer) RenderAudit(w io.Writer, p AuditPage) error {
 		{Type: "decision", Title: "Decisions"},
 		{Type: "model_admitted", Title: "Model admissions"},
 		{Type: "policy_activated", Title: "Policy activations"},
+		{Type: "recourse", Title: "Recourse shown to applicants"},
 	}
 	var other []AuditEntry
 	for _, e := range p.Entries {

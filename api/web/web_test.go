@@ -39,7 +39,8 @@ func samplePage() DecisionPage {
 			{Feature: "Type of residence", Value: "owner", Contribution: 0},
 		},
 		ExpectedValue:   -1.9,
-		Counterfactuals: []string{"If the monthly income were 1,400 or more, the application would be approved."},
+		Counterfactuals: []string{"Based on our current model and policy, an application with the monthly income between 1,400 and 2,100 would have been approved."},
+		RecourseRecord:  strings.Repeat("cd", 32),
 		ModelID:         "credit-risk-v1",
 		PolicyRevision:  "3",
 		CreatedAt:       time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC),
@@ -257,7 +258,8 @@ func TestDecisionPageContent(t *testing.T) {
 		`<html lang="en">`, "<main", `role="status"`, `aria-live="polite"`,
 		"Declined", "512", "on a scale from 300 to 850", "18.3%",
 		"R07", "Income too low relative to the amount requested", "900 currency units per month",
-		"If the monthly income were 1,400 or more", "Check this decision in the ledger",
+		"an application with the monthly income between 1,400 and 2,100 would have been approved", "Check this decision in the ledger",
+		"This is not an offer of credit", "recorded in the ledger as record <code>" + strings.Repeat("cd", 32) + "</code>",
 		`data-decision-id="` + testID() + `"`, `data-token="gbt_abc"`, `data-api="/v1"`,
 		"1 March 2026, 10:30 UTC", "credit-risk-v1",
 	} {
@@ -439,9 +441,11 @@ func TestAuditPage(t *testing.T) {
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a1", Decision: "approve", Score: 700})
 	add(&transparency.Decision{Lender: "lender-demo", ApplicationID: "a2", Decision: "decline", Score: 480})
 	entries = append(entries, transparency.Entry{Index: 4, Type: "decision", Data: []byte("{not json")})
+	add(&transparency.Recourse{DecisionID: entries[3].ID.String(), Digest: strings.Repeat("ab", 32), Suggestions: 2,
+		Model: transparency.ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("1", 64)}, Policy: transparency.PolicyRef{Revision: "7"}})
 
 	list, gov := AuditFromEntries(entries)
-	if len(list) != 5 || len(gov) != 2 {
+	if len(list) != 6 || len(gov) != 2 {
 		t.Fatalf("%d entries, %d governance events", len(list), len(gov))
 	}
 	if gov[0].Subject != "model credit-risk-v1" || gov[1].Subject != "policy revision 7" || gov[0].Details[0].Value != hostile {
@@ -468,6 +472,7 @@ func TestAuditPage(t *testing.T) {
 		"Decisions <span class=\"count\">(3)</span>", "Model admissions <span class=\"count\">(1)</span>",
 		"Policy activations <span class=\"count\">(1)</span>", "approve · score 700", "model credit-risk-v1 admitted",
 		`id="consistency-form"`, `type="password"`,
+		"Recourse shown to applicants <span class=\"count\">(1)</span>", "recourse for decision " + entries[3].ID.String() + " (2 suggestion(s))",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("audit page lacks %q", want)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -87,10 +88,43 @@ func TestAuditCommands(t *testing.T) {
 	tl := newTestLedger(t)
 	url := tl.p.url
 
+	// Explanations of adverse decisions put recourse records into the
+	// ledger (and the store in the data directory); the audit commands
+	// must take them in their stride.
+	recorded, before := 0, checkpointOf(t, url, tl.key).Size
+	for _, id := range tl.ids[:30] {
+		code, body, err := call(context.Background(), http.MethodGet, url+"/v1/decisions/"+id+"/explanation", regulatorKey, nil)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("explanation: %d %v %.300s", code, err, body)
+		}
+		var ex struct {
+			RecourseRecord string `json:"recourse_record"`
+		}
+		if err := json.Unmarshal(body, &ex); err != nil {
+			t.Fatal(err)
+		}
+		if ex.RecourseRecord != "" {
+			recorded++
+		}
+	}
+	if recorded == 0 {
+		t.Fatal("no explanation recorded recourse")
+	}
+	// Recourse records are queued when shown; wait until they are signed.
+	for start := time.Now(); checkpointOf(t, url, tl.key).Size < before+uint64(recorded); {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("recourse records not integrated")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	t.Run("replay reports zero mismatches", func(t *testing.T) {
 		code, out, errOut := runCmd("audit", "replay", "--server", url, "--key", tl.key, "--api-key", regulatorKey)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d decisions", len(tl.ids))) || !strings.Contains(out, ": 0 mismatches, 0 not replayable") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		if !strings.Contains(out, fmt.Sprintf("recomputed %d recourse records", recorded)) {
+			t.Errorf("recourse records not all recomputed (%d recorded):\n%s", recorded, out)
 		}
 	})
 
@@ -141,6 +175,41 @@ func TestAuditCommands(t *testing.T) {
 				t.Errorf("%s: %d mismatches, %d refused, want %d and %d: %v", tc.name, rep.mismatches, rep.refused, tc.mismatch, tc.refuse, rep.problems)
 			}
 		}
+		// A recourse record whose digest does not match what the decision's
+		// recourse recomputes to is a mismatch.
+		logged, err := fetchEntries(context.Background(), c, 0, checkpointOf(t, url, tl.key).Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string][]byte{}
+		var recourse []byte
+		for _, e := range logged {
+			rec, err := transparency.DecodeRecord(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byID[transparency.RecordID(e).String()] = e
+			if rec.Type == transparency.TypeRecourse && recourse == nil {
+				recourse = e
+			}
+		}
+		rec, err := transparency.DecodeRecord(recourse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decision := byID[rec.Recourse.DecisionID]
+		if rep := r.replay(context.Background(), [][]byte{decision, recourse}); rep.recourse != 1 || rep.mismatches != 0 || rep.refused != 0 {
+			t.Errorf("true recourse record: %+v", rep)
+		}
+		rec.Recourse.Digest = strings.Repeat("0", 64)
+		forged, err := rec.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := r.replay(context.Background(), [][]byte{decision, forged}); rep.recourse != 1 || rep.mismatches != 1 {
+			t.Errorf("forged recourse digest: %+v", rep)
+		}
+
 		// Entries that do not hash to the signed root are refused whole.
 		cp := checkpointOf(t, url, tl.key)
 		all, err := fetchEntries(context.Background(), c, 0, cp.Size)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
 	}
+	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
 	if rep.mismatches > 0 || rep.refused > 0 {
@@ -152,6 +154,8 @@ type replayer struct {
 	models map[string]*scoring.Model // by SHA-256
 	byID   map[string][]string       // id → available SHA-256s
 	ex     map[string]*explain.Explainer
+	// recourse is prepared on first use, by SHA-256.
+	recourse map[string]*explain.Recourser
 }
 
 func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, error) {
@@ -172,7 +176,7 @@ func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, e
 		}
 		pkgs = append(pkgs, more...)
 	}
-	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*explain.Explainer{}}
+	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*explain.Explainer{}, recourse: map[string]*explain.Recourser{}}
 	for _, p := range pkgs {
 		m, err := scoring.Load(p)
 		if err != nil {
@@ -190,11 +194,16 @@ func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, e
 
 type replayReport struct {
 	replayed, mismatches, refused int
-	problems                      []string
+	// recourse counts the recourse records recomputed (their decision in
+	// the range); recourse mismatches and refusals count in mismatches
+	// and refused.
+	recourse int
+	problems []string
 }
 
 func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 	var rep replayReport
+	decisions := map[string]*transparency.Record{}
 	for _, data := range entries {
 		rec, err := transparency.DecodeRecord(data)
 		id := transparency.RecordID(data).String()
@@ -203,9 +212,27 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 			rep.problems = append(rep.problems, fmt.Sprintf("%s: record does not decode: %v", id, err))
 			continue
 		}
+		if rec.Type == transparency.TypeRecourse {
+			d, ok := decisions[rec.Recourse.DecisionID]
+			if !ok {
+				continue // its decision is outside the range
+			}
+			rep.recourse++
+			diffs, err := r.replayRecourse(ctx, rec.Recourse, d)
+			switch {
+			case err != nil:
+				rep.refused++
+				rep.problems = append(rep.problems, fmt.Sprintf("%s: recourse NOT RECOMPUTED: %v", id, err))
+			case len(diffs) > 0:
+				rep.mismatches++
+				rep.problems = append(rep.problems, fmt.Sprintf("%s: recourse MISMATCH: %s", id, strings.Join(diffs, "; ")))
+			}
+			continue
+		}
 		if rec.Type != transparency.TypeDecision {
 			continue
 		}
+		decisions[id] = rec
 		diffs, err := r.replayOne(ctx, rec)
 		switch {
 		case err != nil:
@@ -220,6 +247,44 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 		}
 	}
 	return rep
+}
+
+// replayRecourse recomputes the recourse of decision record d and
+// compares it with what the recourse record says was shown.
+func (r *replayer) replayRecourse(ctx context.Context, rc *transparency.Recourse, d *transparency.Record) ([]string, error) {
+	m := r.models[rc.Model.SHA256]
+	if m == nil || m.Manifest.ID != rc.Model.ID {
+		return nil, fmt.Errorf("model %s (SHA-256 %s) is not available (--models)", rc.Model.ID, rc.Model.SHA256)
+	}
+	if rc.Policy.Revision != r.pol.Revision() {
+		return nil, fmt.Errorf("the recourse was computed under policy revision %s, this is %s (--policy)", rc.Policy.Revision, r.pol.Revision())
+	}
+	if slices.Contains(d.Omitted(), "features") {
+		return nil, errors.New("the decision record withholds its features")
+	}
+	x, err := m.Vectorize(d.Decision.Inputs())
+	if err != nil {
+		return nil, fmt.Errorf("logged features do not validate: %w", err)
+	}
+	recourser := r.recourse[m.SHA256]
+	if recourser == nil {
+		if recourser, err = api.NewRecourser(ctx, r.pol, m); err != nil {
+			return nil, err
+		}
+		r.recourse[m.SHA256] = recourser
+	}
+	cfs, _, digest, err := api.Recourse(ctx, r.pol, m, r.ex[m.SHA256], recourser, x)
+	if err != nil {
+		return nil, err
+	}
+	var diffs []string
+	if digest != rc.Digest {
+		diffs = append(diffs, fmt.Sprintf("digest logged %s, recomputed %s", rc.Digest, digest))
+	}
+	if len(cfs) != rc.Suggestions {
+		diffs = append(diffs, fmt.Sprintf("%d suggestions logged, %d recomputed", rc.Suggestions, len(cfs)))
+	}
+	return diffs, nil
 }
 
 // replayOne re-decides one record. An error means it could not be

@@ -29,6 +29,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/recoursestore"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -154,6 +155,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	// Each decision's recourse, computed once and shown as recorded.
+	recourse, err := recoursestore.Open(ctx, filepath.Join(*dataDir, "recourse.db"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := recourse.Close(); cerr != nil {
+			logger.Error("closing recourse store", slog.Any("err", cerr))
+		}
+	}()
+
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
@@ -166,7 +178,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Ledger: ledger, Policy: pol, Models: served, Keys: keys, Tokens: tokens, Logger: logger,
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
-		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem,
+		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem, Recourse: recourse,
 		LedgerMetrics: ledgerMetrics,
 	})
 	if err != nil {

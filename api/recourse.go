@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/recoursestore"
+	"github.com/glassbox-ledger/glassbox/scoring"
+	"github.com/glassbox-ledger/glassbox/transparency"
+)
+
+// RecourseStore keeps the recourse shown for each decision
+// (*recoursestore.Store satisfies it). Put never replaces an entry.
+type RecourseStore interface {
+	Get(ctx context.Context, decisionID string) (recoursestore.Entry, bool, error)
+	Put(ctx context.Context, e recoursestore.Entry) (stored recoursestore.Entry, inserted bool, err error)
+	MarkAppended(ctx context.Context, decisionID string) error
+}
+
+// memoryRecourse is the store used when Config.Recourse is nil (tests,
+// embedded use): the same semantics, for the life of the process.
+type memoryRecourse struct {
+	mu sync.Mutex
+	m  map[string]recoursestore.Entry
+}
+
+func (s *memoryRecourse) Get(_ context.Context, id string) (recoursestore.Entry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[id]
+	return e, ok, nil
+}
+
+func (s *memoryRecourse) Put(_ context.Context, e recoursestore.Entry) (recoursestore.Entry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[e.DecisionID]; ok {
+		return old, false, nil
+	}
+	e.Appended = false
+	s.m[e.DecisionID] = e
+	return e, true, nil
+}
+
+func (s *memoryRecourse) MarkAppended(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[id]
+	e.Appended = true
+	s.m[id] = e
+	return nil
+}
+
+// thresholdSource is the part of *policy.Engine that gives recourse the
+// decision policy's thresholds; a Policy without it gets recourse that
+// tries model thresholds only (still checked by Decide).
+type thresholdSource interface {
+	DecisionThresholds(ctx context.Context, modelID string) (policy.Thresholds, error)
+}
+
+// newRecourser prepares recourse for m under the policy's thresholds.
+func (s *Server) newRecourser(ctx context.Context, m *scoring.Model) (*explain.Recourser, error) {
+	return NewRecourser(ctx, s.policy, m)
+}
+
+// NewRecourser prepares recourse for m under the decision thresholds of
+// pol (when it can give them, as *policy.Engine does).
+func NewRecourser(ctx context.Context, pol any, m *scoring.Model) (*explain.Recourser, error) {
+	var rules explain.Rules
+	if ts, ok := pol.(thresholdSource); ok {
+		th, err := ts.DecisionThresholds(ctx, m.Manifest.ID)
+		if err != nil {
+			return nil, err
+		}
+		rules.MaxPD = th.ApproveBelow - th.ApproveMargin
+		if th.AmountFeature != "" && m.Manifest.FeatureIndex(th.AmountFeature) >= 0 {
+			rules.Limits = map[string]float64{th.AmountFeature: th.AmountLimit}
+		}
+	}
+	return explain.NewRecourser(m, rules)
+}
+
+// Recourse computes the counterfactuals for the feature vector x exactly
+// as the server shows them, every suggestion checked through Evaluate,
+// and returns them with their canonical JSON and its SHA-256 (hex): the
+// digest a "recourse" record carries. `glassbox audit replay` recomputes
+// recorded recourse with it.
+func Recourse(ctx context.Context, pol Decider, m *scoring.Model, ex *explain.Explainer, rc *explain.Recourser, x []float64) (cfs []explain.Counterfactual, canonical []byte, digest string, err error) {
+	cfs, err = rc.Find(ctx, x, policyApprover{pol: pol, m: m, ex: ex})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	raw, err := json.Marshal(cfs)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("encoding recourse: %w", err)
+	}
+	canonical, err = transparency.Canonicalize(raw)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("canonicalising recourse: %w", err)
+	}
+	sum := sha256.Sum256(canonical)
+	return cfs, canonical, hex.EncodeToString(sum[:]), nil
+}
+
+// recourseView is what the explanation and the page show of recourse.
+type recourseView struct {
+	Counterfactuals []explain.Counterfactual
+	// RecordID is the ledger id of the recourse record ("" for an
+	// approval, which gets none).
+	RecordID string
+	// Message is said instead of suggestions when there are none, or when
+	// they cannot be shown.
+	Message string
+}
+
+// Messages about recourse.
+const (
+	noRecourse         = "No change to the details you can change (within the ranges seen in our data, at most two at a time) would have led to approval under our current model and policy."
+	recourseUnknown    = "What would change the decision cannot be worked out here: the model or the features of this decision are not available to this service."
+	recourseUnrecorded = "What would change the decision could not be recorded in the ledger just now; it is shown only once recorded. Retry later."
+)
+
+// recourseTimeout bounds one computation; it runs detached from the
+// request so that a caller who gives up does not waste it for the others.
+const recourseTimeout = 10 * time.Second
+
+// recourseFor returns the recourse of a logged decision: from the store
+// if it was computed before, else computed once (concurrent first
+// requests share one computation), stored, and recorded in the ledger as
+// a "recourse" record before it is shown.
+func (s *Server) recourseFor(ctx context.Context, entry *transparency.Entry, rec *transparency.Record) recourseView {
+	d := rec.Decision
+	if d.Decision == string(policy.Approve) {
+		return recourseView{Counterfactuals: []explain.Counterfactual{}}
+	}
+	id := entry.ID.String()
+	e, ok, err := s.recourse.Get(ctx, id)
+	if err != nil {
+		s.log.ErrorContext(ctx, "reading recourse store", slog.String("decision", id), slog.Any("err", err))
+		return recourseView{Counterfactuals: []explain.Counterfactual{}, Message: recourseUnrecorded}
+	}
+	if !ok {
+		v, err, _ := s.recourseOnce.Do(id, func() (any, error) {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recourseTimeout)
+			defer cancel()
+			return s.computeRecourse(cctx, id, rec)
+		})
+		if errors.Is(err, errNotReplayable) {
+			return recourseView{Counterfactuals: []explain.Counterfactual{}, Message: recourseUnknown}
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "computing recourse", slog.String("decision", id), slog.Any("err", err))
+			return recourseView{Counterfactuals: []explain.Counterfactual{}, Message: recourseUnrecorded}
+		}
+		e = v.(recoursestore.Entry)
+	}
+	if !e.Appended {
+		// Stored but not (known to be) in the ledger: append the same
+		// bytes, which the ledger takes as the same leaf.
+		if err := s.appendRecourse(ctx, e); err != nil {
+			s.log.ErrorContext(ctx, "recording recourse", slog.String("decision", id), slog.Any("err", err))
+			return recourseView{Counterfactuals: []explain.Counterfactual{}, Message: recourseUnrecorded}
+		}
+	}
+	var cfs []explain.Counterfactual
+	if err := json.Unmarshal(e.Counterfactuals, &cfs); err != nil {
+		s.log.ErrorContext(ctx, "stored recourse does not decode", slog.String("decision", id), slog.Any("err", err))
+		return recourseView{Counterfactuals: []explain.Counterfactual{}, Message: recourseUnrecorded}
+	}
+	v := recourseView{Counterfactuals: cfs, RecordID: e.RecordID}
+	if len(cfs) == 0 {
+		v.Message = noRecourse
+	}
+	return v
+}
+
+var errNotReplayable = errors.New("decision cannot be replayed here")
+
+// computeRecourse searches, seals the recourse record and stores both.
+func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparency.Record) (recoursestore.Entry, error) {
+	d := rec.Decision
+	sm := s.models[d.Model.ID]
+	if sm == nil || sm.recourse == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
+		return recoursestore.Entry{}, errNotReplayable
+	}
+	x, err := sm.model.Vectorize(d.Inputs())
+	if err != nil {
+		return recoursestore.Entry{}, errNotReplayable
+	}
+	cfs, canon, digest, err := Recourse(ctx, s.policy, sm.model, sm.explainer, sm.recourse, x)
+	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	r, err := transparency.NewRecord(s.now(), &transparency.Recourse{
+		DecisionID:  id,
+		Digest:      digest,
+		Suggestions: len(cfs),
+		Model:       d.Model,
+		Policy:      transparency.PolicyRef{Revision: s.policy.Revision()},
+	})
+	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	sealed, err := r.Seal()
+	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	e, _, err := s.recourse.Put(ctx, recoursestore.Entry{DecisionID: id, Counterfactuals: canon, Record: sealed.Bytes(), RecordID: sealed.ID().String()})
+	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	return e, nil
+}
+
+// appendRecourse appends the stored record and marks it appended.
+func (s *Server) appendRecourse(ctx context.Context, e recoursestore.Entry) error {
+	r, err := transparency.DecodeRecord(e.Record)
+	if err != nil {
+		return fmt.Errorf("stored recourse record: %w", err)
+	}
+	sealed, err := r.Seal()
+	if err != nil {
+		return err
+	}
+	if sealed.ID().String() != e.RecordID {
+		return fmt.Errorf("stored recourse record has id %s, store says %s", sealed.ID(), e.RecordID)
+	}
+	if _, err := s.ledger.AppendSealed(ctx, sealed); err != nil {
+		return fmt.Errorf("appending recourse record: %w", err)
+	}
+	return s.recourse.MarkAppended(ctx, e.DecisionID)
+}
