@@ -182,5 +182,11 @@ func direction(f *models.Feature, v, ref float64) string {
 // before it decides (an incomplete application): no contribution, since
 // the model did not decide.
 func ProvideReason(f *models.Feature) Reason {
-	return Reason{Code: f.Reason.Code, Feature: f.Name, Text: f.TextFor(models.DirProvide), Direction: models.DirProvide}
+	text := f.TextFor(models.DirProvide)
+	if text == "" {
+		// A required feature always has to be named; without an
+		// approved text, its description says what is missing.
+		text = f.Description + " not provided"
+	}
+	return Reason{Code: f.Reason.Code, Feature: f.Name, Text: text, Direction: models.DirProvide}
 }

@@ -19,7 +19,7 @@ const MaxModelBytes = 256 << 20
 // DefaultID is the id of the embedded default model.
 const DefaultID = "credit-risk-v1"
 
-//go:embed credit-risk-v1/manifest.json credit-risk-v1/model.txt
+//go:embed credit-risk-v1/manifest.json credit-risk-v1/model.txt credit-risk-v1/reference.json
 var embedded embed.FS
 
 // Package is a model package read from disk or from the binary.

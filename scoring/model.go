@@ -29,9 +29,13 @@ type Model struct {
 	// Manifest is nil for a bare model file.
 	Manifest *models.Manifest
 	SHA256   string
-	Ensemble *Ensemble
-	predict  *leaves.Ensemble
-	scale    models.ScoreScale
+	// Reference is the package's reference.json (nil if none) and
+	// ReferenceSHA256 the hash of its bytes.
+	Reference       *models.Reference
+	ReferenceSHA256 string
+	Ensemble        *Ensemble
+	predict         *leaves.Ensemble
+	scale           models.ScoreScale
 }
 
 // Prediction is a model's output for one application.
@@ -58,6 +62,7 @@ func Load(p *models.Package) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %w", p.Manifest.ID, err)
 	}
 	m.Manifest = p.Manifest
+	m.Reference, m.ReferenceSHA256 = p.Reference, p.ReferenceSHA256
 	m.scale = p.Manifest.ScoreScale
 	return m, nil
 }

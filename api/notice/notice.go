@@ -56,6 +56,9 @@ type Notice struct {
 	// ActionText states the action taken in plain words.
 	ActionText string
 	Adverse    bool
+	// Incomplete: a notice of incompleteness (12 CFR 1002.9(c)(2)); the
+	// reasons then name the missing information.
+	Incomplete bool
 	// Reasons are the principal reasons (at most four), most important first.
 	Reasons []Reason
 	// Score disclosure (FCRA §615(a)).
@@ -103,17 +106,24 @@ func Build(id string, rec *transparency.Record, c Creditor, scoreMin, scoreMax f
 	case "decline":
 		n.Adverse = true
 		n.ActionText = "We are unable to approve your application for credit on the terms requested."
+	case "incomplete":
+		n.Incomplete = true
+		n.ActionText = "Your application is incomplete, so no decision has been made on it. Please provide the information listed below within 30 days of the date of this notice; otherwise we will be unable to give your application further consideration."
 	default:
 		return nil, fmt.Errorf("unknown decision %q", d.Decision)
 	}
-	for i, r := range d.Reasons {
-		if i == 4 {
+	for _, r := range d.Reasons {
+		if !n.Incomplete && len(n.Reasons) == 4 {
 			break
 		}
 		n.Reasons = append(n.Reasons, Reason{Code: r.Code, Text: r.Text})
-		n.KeyFactors = append(n.KeyFactors, r.Text)
+		// Key factors are what adversely affected the score: the model's
+		// reasons, not a policy rule's or a missing item's.
+		if n.Adverse && r.Rule == "" && r.Feature != "" {
+			n.KeyFactors = append(n.KeyFactors, r.Text)
+		}
 	}
-	if n.Adverse && len(n.Reasons) == 0 {
+	if (n.Adverse || n.Incomplete) && len(n.Reasons) == 0 {
 		return nil, errors.New("adverse decision record carries no reasons")
 	}
 	return n, nil

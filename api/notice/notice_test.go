@@ -16,8 +16,9 @@ func decisionRecord(t *testing.T, decision string, reasons int) *transparency.Re
 		Model: transparency.ModelRef{ID: "credit-risk-v1", SHA256: strings.Repeat("ab", 32)},
 	}
 	texts := []string{"Amount of credit requested is too high", "Income too low relative to the amount requested", "Insufficient assets", "Record of past credit problems", "Type of residence"}
+	one := 1.0
 	for i := 0; i < reasons; i++ {
-		d.Reasons = append(d.Reasons, transparency.Reason{Code: "R1" + string(rune('0'+i)), Feature: "F", Text: texts[i], Contribution: 1})
+		d.Reasons = append(d.Reasons, transparency.Reason{Code: "R1" + string(rune('0'+i)), Feature: "F", Text: texts[i], Contribution: &one})
 	}
 	rec, err := transparency.NewRecord(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), d)
 	if err != nil {
