@@ -47,6 +47,25 @@ type Baseline struct {
 	// coef[a][b] = a!·b!/(a+b+1)!, the weight of a leaf reached with a+1
 	// features on one side and b on the other.
 	coef [][]float64
+	// Every reference row's way at every split, computed once: tree i's
+	// internal node n sends row k left iff bit n of
+	// left[off[i] + k·words[i] : …] is set. A walk then only tests bits.
+	left  []uint64
+	off   []int
+	words []int
+	// maxWords is the most words any tree needs (the scratch for x).
+	maxWords int
+}
+
+// goesLeftBits sets bit n of dst for every internal node n of t that
+// sends row x left.
+func goesLeftBits(t *scoring.Tree, x []float64, dst []uint64) {
+	clear(dst)
+	for n := range t.NumLeaves - 1 {
+		if t.GoesLeft(n, x[t.SplitFeature[n]]) {
+			dst[n/64] |= 1 << (n % 64)
+		}
+	}
 }
 
 // NewBaseline prepares baseline Shapley values of model m against the
@@ -70,9 +89,19 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	}
 	b.refRaw /= float64(len(rows))
 	depth := 0
-	for i := range m.Ensemble.Trees {
-		d, _ := treeShape(&m.Ensemble.Trees[i])
+	trees := m.Ensemble.Trees
+	b.off, b.words = make([]int, len(trees)), make([]int, len(trees))
+	for i := range trees {
+		d, _ := treeShape(&trees[i])
 		depth = max(depth, d)
+		b.off[i] = len(b.left)
+		b.words[i] = (trees[i].NumLeaves - 1 + 63) / 64
+		b.maxWords = max(b.maxWords, b.words[i])
+		b.left = append(b.left, make([]uint64, b.words[i]*len(rows))...)
+		for k, r := range b.rows {
+			w := b.words[i]
+			goesLeftBits(&trees[i], r, b.left[b.off[i]+k*w:b.off[i]+(k+1)*w])
+		}
 	}
 	// A path has at most depth distinct features, so a+b <= depth.
 	b.coef = make([][]float64, depth+1)
@@ -113,21 +142,43 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 	clear(phi)
 	w := baselineWalk{
 		coef:  b.coef,
-		x:     x,
 		phi:   phi,
 		state: make([]int8, nf),
 		a:     make([]int, 0, len(b.coef)),
 		b:     make([]int, 0, len(b.coef)),
 	}
-	for _, r := range b.rows {
-		w.r = r
-		for i := range b.model.Ensemble.Trees {
-			t := &b.model.Ensemble.Trees[i]
-			if t.NumLeaves == 1 {
-				continue // a constant: the same for every coalition
+	xl := make([]uint64, b.maxWords)
+	path := make([]uint64, b.maxWords)
+	for i := range b.model.Ensemble.Trees {
+		t := &b.model.Ensemble.Trees[i]
+		if t.NumLeaves == 1 {
+			continue // a constant: the same for every coalition
+		}
+		wn := b.words[i]
+		w.t, w.xl = t, xl[:wn]
+		goesLeftBits(t, x, w.xl)
+		// The splits on x's own path: a reference row that goes x's way
+		// at all of them reaches x's leaf, puts no feature in A or B, and
+		// adds nothing, so it is not walked.
+		p := path[:wn]
+		clear(p)
+		for c := 0; c >= 0; {
+			p[c/64] |= 1 << (c % 64)
+			if w.xl[c/64]&(1<<(c%64)) != 0 {
+				c = t.LeftChild[c]
+			} else {
+				c = t.RightChild[c]
 			}
-			w.t = t
-			w.visit(0)
+		}
+	rows:
+		for k := range b.rows {
+			w.rl = b.left[b.off[i]+k*wn : b.off[i]+(k+1)*wn]
+			for j := range p {
+				if (w.xl[j]^w.rl[j])&p[j] != 0 {
+					w.visit(0)
+					continue rows
+				}
+			}
 		}
 	}
 	inv := 1 / float64(len(b.rows))
@@ -151,12 +202,13 @@ const (
 
 // baselineWalk is the state of one (x, r) pair's walk of one tree.
 type baselineWalk struct {
-	coef  [][]float64
-	t     *scoring.Tree
-	x, r  []float64
-	phi   []float64
-	state []int8
-	a, b  []int
+	coef [][]float64
+	t    *scoring.Tree
+	// xl and rl are x's and r's ways at the tree's splits (goesLeftBits).
+	xl, rl []uint64
+	phi    []float64
+	state  []int8
+	a, b   []int
 }
 
 func (w *baselineWalk) visit(c int) {
@@ -180,10 +232,11 @@ func (w *baselineWalk) visit(c int) {
 	}
 	f := t.SplitFeature[c]
 	xc, rc := t.RightChild[c], t.RightChild[c]
-	if t.GoesLeft(c, w.x[f]) {
+	bit := uint64(1) << (c % 64)
+	if w.xl[c/64]&bit != 0 {
 		xc = t.LeftChild[c]
 	}
-	if t.GoesLeft(c, w.r[f]) {
+	if w.rl[c/64]&bit != 0 {
 		rc = t.LeftChild[c]
 	}
 	switch {
