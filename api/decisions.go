@@ -91,6 +91,7 @@ type (
 		Decision             *string            `json:"decision,omitempty"`
 		ProbabilityOfDefault *float64           `json:"probability_of_default,omitempty"`
 		Score                *float64           `json:"score,omitempty"`
+		ReasonMethod         *string            `json:"reason_method,omitempty"`
 		Reasons              []reasonJSON       `json:"reasons"`
 		Attributions         map[string]float64 `json:"attributions,omitempty"`
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
@@ -471,6 +472,7 @@ func (s *Server) receipt(sc *scored) decisionJSON {
 		Decision:             ptr(string(sc.outcome.Decision)),
 		ProbabilityOfDefault: ptr(sc.pd),
 		Score:                ptr(sc.score),
+		ReasonMethod:         ptr(sc.reasonMethod),
 		Reasons:              make([]reasonJSON, len(sc.reasons)),
 		Attributions:         attr,
 		ExpectedValue:        ptr(sc.contrib[len(sc.contrib)-1]),

@@ -169,6 +169,9 @@ func (s *Server) decisionView(ctx context.Context, entry *transparency.Entry, re
 	if !omitted["policy"] {
 		v.Policy = &policyRefJSON{Revision: d.Policy.Revision}
 	}
+	if !omitted["reason_method"] {
+		v.ReasonMethod = ptr(d.ReasonMethod)
+	}
 	for _, r := range d.Reasons {
 		v.Reasons = append(v.Reasons, reasonView(r))
 	}
@@ -242,6 +245,7 @@ type (
 		Summary              string             `json:"summary"`
 		ProbabilityOfDefault *float64           `json:"probability_of_default,omitempty"`
 		Score                *scoreJSON         `json:"score,omitempty"`
+		ReasonMethod         *string            `json:"reason_method,omitempty"`
 		Reasons              []reasonJSON       `json:"reasons"`
 		Contributions        []contributionJSON `json:"contributions"`
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
@@ -270,6 +274,7 @@ func (s *Server) getExplanation(c *gin.Context) {
 		DecisionID:           v.DecisionID,
 		CreatedAt:            v.CreatedAt,
 		ProbabilityOfDefault: v.ProbabilityOfDefault,
+		ReasonMethod:         v.ReasonMethod,
 		Reasons:              v.Reasons,
 		Contributions:        []contributionJSON{},
 		ExpectedValue:        v.ExpectedValue,
