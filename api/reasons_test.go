@@ -34,7 +34,7 @@ var (
 	reasonsErr  error
 )
 
-func loadReasonsFixture(t *testing.T) *reasonsFixture {
+func loadReasonsFixture(t testing.TB) *reasonsFixture {
 	t.Helper()
 	reasonsOnce.Do(func() {
 		fx := &reasonsFixture{}
@@ -486,4 +486,22 @@ func policyWith(t *testing.T, params map[string]any) *policy.Engine {
 		t.Fatal(err)
 	}
 	return pol
+}
+
+// BenchmarkEvaluateTestSet is the decision path short of the ledger
+// (score, TreeSHAP, policy, and for model-driven adverse outcomes the
+// baseline reasons) over the credit test set's mix of outcomes, in
+// decisions per second.
+func BenchmarkEvaluateTestSet(b *testing.B) {
+	fx := loadReasonsFixture(b)
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		x := fx.rows[n%len(fx.rows)]
+		n++
+		if _, err := api.Evaluate(ctx, fx.pol, fx.m, fx.ex, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "decisions/s")
 }

@@ -3,7 +3,10 @@ package explain
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"math/bits"
+	"slices"
 
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -55,6 +58,123 @@ type Baseline struct {
 	words []int
 	// maxWords is the most words any tree needs (the scratch for x).
 	maxWords int
+	// leaves[i] is tree i in leaf form (see baselineLeaf); nil for a
+	// constant tree and for the rare tree with more distinct features on
+	// a path than a mask holds, which is walked instead.
+	leaves [][]baselineLeaf
+	// nodeBit[i][n] is the mask bit of internal node n's feature on the
+	// paths through n of tree i (in leaf form).
+	nodeBit [][]uint64
+}
+
+// The leaf form. A leaf is reached by the hybrid of x and r for coalition
+// S exactly when, for every distinct feature k on its path, the row the
+// hybrid takes k from follows the path through all the splits on k. Let
+// X and R be the sets of features that x and r follow that way. A leaf
+// with a feature in neither is never reached; otherwise it is the walk's
+// leaf with A = X∖R and B = R∖X (the features in both are free). So a
+// leaf needs, per reference row, only R as a bit mask over its path's
+// features, and rows with the same mask count once with their multiplicity.
+
+// maxLeafFeatures is the most distinct features on a path the leaf form
+// takes (a bit per feature in a uint64).
+const maxLeafFeatures = 64
+
+// baselineLeaf is one leaf in leaf form.
+type baselineLeaf struct {
+	value float64
+	feats []int          // the path's distinct features; bit k of a mask is feats[k]
+	steps []baselineStep // the path's splits
+	refs  []baselineRefs // the reference rows' masks R, with multiplicities
+	all   uint64         // the mask of all the path's features
+	// table, for a path of at most maxTableFeatures distinct features,
+	// holds the leaf's contributions summed over the reference rows for
+	// every possible mask X: len(feats) values from X·len(feats) on. The
+	// per-row work is then one lookup per leaf.
+	table []float64
+}
+
+// maxTableFeatures bounds the paths whose leaves get a table: 2^8·8
+// values per leaf at most.
+const maxTableFeatures = 8
+
+// baselineStep is one split on a leaf's path: the node, whether the path
+// goes left there, and the split feature's bit.
+type baselineStep struct {
+	node int
+	left bool
+	bit  uint64
+}
+
+type baselineRefs struct {
+	mask  uint64
+	count float64
+}
+
+// followed is the mask of the path's features whose splits all send the
+// row with split bits dst (goesLeftBits) the path's way.
+func (l *baselineLeaf) followed(bits []uint64) uint64 {
+	all := uint64(1)<<len(l.feats) - 1
+	if len(l.feats) == maxLeafFeatures {
+		all = ^uint64(0)
+	}
+	for _, st := range l.steps {
+		if (bits[st.node/64]>>(st.node%64)&1 != 0) != st.left {
+			all &^= st.bit
+		}
+	}
+	return all
+}
+
+// leafForm returns tree t in leaf form, leaves in depth-first order left
+// child first, with each internal node's feature bit, or nil if a path has
+// more than maxLeafFeatures distinct features. rowBits(k) are reference
+// row k's split bits.
+func leafForm(t *scoring.Tree, rows int, rowBits func(k int) []uint64) ([]baselineLeaf, []uint64) {
+	var out []baselineLeaf
+	nodeBit := make([]uint64, t.NumLeaves-1)
+	ok := true
+	var walk func(c int, feats []int, steps []baselineStep)
+	walk = func(c int, feats []int, steps []baselineStep) {
+		if !ok {
+			return
+		}
+		if c < 0 {
+			l := baselineLeaf{value: t.LeafValue[^c], feats: slices.Clone(feats), steps: slices.Clone(steps)}
+			l.all = uint64(1)<<len(feats) - 1
+			if len(feats) == maxLeafFeatures {
+				l.all = ^uint64(0)
+			}
+			counts := map[uint64]int{}
+			for k := range rows {
+				counts[l.followed(rowBits(k))]++
+			}
+			for _, m := range slices.Sorted(maps.Keys(counts)) {
+				l.refs = append(l.refs, baselineRefs{m, float64(counts[m])})
+			}
+			out = append(out, l)
+			return
+		}
+		f := t.SplitFeature[c]
+		k := slices.Index(feats, f)
+		if k < 0 {
+			if len(feats) == maxLeafFeatures {
+				ok = false
+				return
+			}
+			k = len(feats)
+			feats = append(feats[:len(feats):len(feats)], f)
+		}
+		bit := uint64(1) << k
+		nodeBit[c] = bit
+		walk(t.LeftChild[c], feats, append(steps[:len(steps):len(steps)], baselineStep{c, true, bit}))
+		walk(t.RightChild[c], feats, append(steps[:len(steps):len(steps)], baselineStep{c, false, bit}))
+	}
+	walk(0, nil, nil)
+	if !ok {
+		return nil, nil
+	}
+	return out, nodeBit
 }
 
 // goesLeftBits sets bit n of dst for every internal node n of t that
@@ -98,8 +218,8 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		b.words[i] = (trees[i].NumLeaves - 1 + 63) / 64
 		b.maxWords = max(b.maxWords, b.words[i])
 		b.left = append(b.left, make([]uint64, b.words[i]*len(rows))...)
+		w := b.words[i]
 		for k, r := range b.rows {
-			w := b.words[i]
 			goesLeftBits(&trees[i], r, b.left[b.off[i]+k*w:b.off[i]+(k+1)*w])
 		}
 	}
@@ -109,6 +229,26 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		b.coef[a] = make([]float64, depth+1)
 		for k := range b.coef[a] {
 			b.coef[a][k] = factorialRatio(a, k)
+		}
+	}
+	b.leaves = make([][]baselineLeaf, len(trees))
+	b.nodeBit = make([][]uint64, len(trees))
+	for i := range trees {
+		if trees[i].NumLeaves == 1 {
+			continue
+		}
+		w := b.words[i]
+		b.leaves[i], b.nodeBit[i] = leafForm(&trees[i], len(rows), func(k int) []uint64 { return b.left[b.off[i]+k*w : b.off[i]+(k+1)*w] })
+		for li := range b.leaves[i] {
+			l := &b.leaves[i][li]
+			u := len(l.feats)
+			if u > maxTableFeatures {
+				continue
+			}
+			l.table = make([]float64, (1<<u)*u)
+			for x := range uint64(1) << u {
+				l.add(b.coef, x, l.table[int(x)*u:int(x+1)*u], nil)
+			}
 		}
 	}
 	return b, nil
@@ -149,6 +289,7 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 	}
 	xl := make([]uint64, b.maxWords)
 	path := make([]uint64, b.maxWords)
+	var stack []leafFrame
 	for i := range b.model.Ensemble.Trees {
 		t := &b.model.Ensemble.Trees[i]
 		if t.NumLeaves == 1 {
@@ -157,6 +298,10 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 		wn := b.words[i]
 		w.t, w.xl = t, xl[:wn]
 		goesLeftBits(t, x, w.xl)
+		if b.leaves[i] != nil {
+			stack = b.leafValues(t, i, w.xl, phi, stack)
+			continue
+		}
 		// The splits on x's own path: a reference row that goes x's way
 		// at all of them reaches x's leaf, puts no feature in A or B, and
 		// adds nothing, so it is not walked.
@@ -191,6 +336,89 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 		return fmt.Errorf("explain: baseline: %w: values sum to %.17g, raw score minus reference is %.17g", ErrInconsistent, sum, want)
 	}
 	return nil
+}
+
+// leafFrame is a node still to visit in leafValues, with the mask of the
+// path's features whose splits x has failed on the way down.
+type leafFrame struct {
+	node int
+	fail uint64
+}
+
+// leafValues adds tree i's values for the row with split bits xl, in
+// leaf form, summed over the reference rows (Shapley divides by their
+// number). One pass down the tree finds the mask X of every leaf.
+func (b *Baseline) leafValues(t *scoring.Tree, i int, xl []uint64, phi []float64, stack []leafFrame) []leafFrame {
+	leaves, nodeBit := b.leaves[i], b.nodeBit[i]
+	next := 0
+	stack = append(stack[:0], leafFrame{0, 0})
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if f.node < 0 {
+			l := &leaves[next]
+			next++
+			u := len(l.feats)
+			x := l.all &^ f.fail
+			if l.table == nil {
+				l.add(b.coef, x, phi, l.feats)
+				continue
+			}
+			for k, v := range l.table[int(x)*u : int(x+1)*u] {
+				phi[l.feats[k]] += v
+			}
+			continue
+		}
+		bit, lf, rf := nodeBit[f.node], f.fail, f.fail
+		if xl[f.node/64]>>(f.node%64)&1 != 0 {
+			rf |= bit
+		} else {
+			lf |= bit
+		}
+		// Right pushed first, so the left subtree's leaves come first,
+		// in leafForm's order.
+		stack = append(stack, leafFrame{t.RightChild[f.node], rf}, leafFrame{t.LeftChild[f.node], lf})
+	}
+	return stack
+}
+
+// add adds the leaf's contributions, summed over the reference rows, for
+// a row following the path's features in mask x: to dst[feats[k]] for
+// the feature of bit k, or to dst[k] when feats is nil.
+func (l *baselineLeaf) add(coef [][]float64, x uint64, dst []float64, feats []int) {
+	all := uint64(1)<<len(l.feats) - 1
+	if len(l.feats) == maxLeafFeatures {
+		all = ^uint64(0)
+	}
+	at := func(k int) int {
+		if feats == nil {
+			return k
+		}
+		return feats[k]
+	}
+	for _, rf := range l.refs {
+		if ^(x|rf.mask)&all != 0 {
+			continue // a feature neither row follows: never reached
+		}
+		a, bb := x&^rf.mask, rf.mask&^x
+		na, nb := bits.OnesCount64(a), bits.OnesCount64(bb)
+		if na+nb == 0 {
+			continue
+		}
+		s := l.value * rf.count
+		if na > 0 {
+			sa := s * coef[na-1][nb]
+			for m := a; m != 0; m &= m - 1 {
+				dst[at(bits.TrailingZeros64(m))] += sa
+			}
+		}
+		if nb > 0 {
+			sb := s * coef[nb-1][na]
+			for m := bb; m != 0; m &= m - 1 {
+				dst[at(bits.TrailingZeros64(m))] -= sb
+			}
+		}
+	}
 }
 
 // Feature states during a walk.

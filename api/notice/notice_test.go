@@ -108,3 +108,38 @@ func TestNoticeActions(t *testing.T) {
 		t.Error("nil record accepted")
 	}
 }
+
+// An incomplete application gets a notice of incompleteness: what is
+// missing, and by when; rule and missing-item reasons are not key factors
+// of the score.
+func TestNoticeIncomplete(t *testing.T) {
+	rec := decisionRecord(t, "incomplete", 0)
+	rec.Decision.Reasons = []transparency.Reason{
+		{Code: "P02", Text: "Credit application incomplete", Rule: "DEC-INCOMPLETE"},
+		{Code: "R07", Feature: "Income", Text: "Income not provided", Direction: "provide"},
+	}
+	n, err := Build("id", rec, DefaultCreditor(), 300, 850)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.Incomplete || n.Adverse || len(n.Reasons) != 2 || len(n.KeyFactors) != 0 {
+		t.Fatalf("notice %+v", n)
+	}
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	if err := r.Text(&txt, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INFORMATION NEEDED", "Income not provided", "within 30 days"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text notice lacks %q:\n%s", want, txt.String())
+		}
+	}
+	rec.Decision.Reasons = nil
+	if _, err := Build("id", rec, DefaultCreditor(), 300, 850); err == nil {
+		t.Error("incomplete notice without the missing items built")
+	}
+}

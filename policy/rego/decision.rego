@@ -115,7 +115,10 @@ chosen := rule_reasons if not model_driven
 # never filled up to the cap.
 default reasons := []
 
-reasons := array.slice(chosen, 0, cfg.max_reasons) if verdict in {"refer", "decline"}
+reasons := array.slice(chosen, 0, cfg.max_reasons) if {
+	verdict in {"refer", "decline"}
+	not reasons_needed
+}
 
 reasons := rule_reasons if verdict == "incomplete"
 
@@ -138,19 +141,20 @@ outcome := o if {
 } else := full_outcome
 
 # fast_outcome is the rules above evaluated in one body, for the common
-# case: an approval of a complete application (an admitted model's
-# thresholds, a PD in [0, 1], a numeric amount, no required feature
-# missing). It is undefined otherwise, and outcome falls back to the full
-# evaluation: an adverse outcome costs a baseline explanation of the
-# application, against which the rules' evaluation does not matter.
+# case: a complete application (no required feature missing) for an
+# admitted model, with its thresholds, a PD in [0, 1], a numeric amount,
+# and, when the outcome carries model reasons, candidates that admission
+# vetted. It is undefined otherwise, and outcome falls back to the full
+# evaluation.
 #
 # In OPA's evaluator each rule or function evaluation costs as much as a
-# dozen expressions, and this runs on every decision. So each decision rule
-# appears here as a comprehension that holds its finding when the rule's
-# conditions hold and is empty otherwise (a failing condition costs one
-# expression, and only fired rules format a message), and the findings'
-# titles and citations come from data.rulebook, which the engine fills
-# from the rules' METADATA.
+# dozen expressions, and this runs on every decision (twice for an adverse
+# outcome of the model: without candidates, then with them). So each
+# decision rule appears here as a comprehension that holds its finding when
+# the rule's conditions hold and is empty otherwise (a failing condition
+# costs one expression, and only fired rules format a message), and the
+# findings' titles, citations and reason texts come from data.rulebook,
+# which the engine fills from the rules' METADATA.
 fast_outcome := o if {
 	# One read of the configuration, then local lookups.
 	c := cfg
@@ -158,24 +162,101 @@ fast_outcome := o if {
 	pd := input.probability_of_default
 	is_number(pd)
 	pd >= 0
-	pd < p.approve_below
-	pd < p.approve_below - p.approve_margin
-	pd < p.decline_at
+	pd <= 1
 	feats := input.features
 	amount := feats[p.amount_feature]
 	is_number(amount)
-	amount <= p.amount_limit
 	every f in object.get(p, "required_features", []) {
 		object.get(feats, f, null) != null
 	}
 	book := data.rulebook
-	msg := sprintf("probability of default %.4f is below the approval cut-off %v", [pd, p.approve_below])
-	approve := {"id": "DEC-APPROVE", "title": book["DEC-APPROVE"].title, "citation": book["DEC-APPROVE"].citation, "outcome": "approve", "message": msg}
-	o := {
-		"decision": "approve", "rules": {approve}, "reasons": [], "violations": set(),
-		"reasons_needed": false, "reason_method": object.get(p, "reason_method", "cutoff"),
+	method := object.get(p, "reason_method", "cutoff")
+
+	approve := {f |
+		pd < p.approve_below
+		f := {"id": "DEC-APPROVE", "title": book["DEC-APPROVE"].title, "citation": book["DEC-APPROVE"].citation, "outcome": "approve", "message": sprintf("probability of default %.4f is below the approval cut-off %v", [pd, p.approve_below])}
 	}
+	band := {f |
+		pd >= p.approve_below
+		pd < p.decline_at
+		f := {"id": "DEC-REFER-BAND", "title": book["DEC-REFER-BAND"].title, "citation": book["DEC-REFER-BAND"].citation, "outcome": "refer", "message": sprintf("probability of default %.4f is between the approval cut-off %v and the decline cut-off %v", [pd, p.approve_below, p.decline_at])}
+	}
+	decline := {f |
+		pd >= p.decline_at
+		f := {"id": "DEC-DECLINE", "title": book["DEC-DECLINE"].title, "citation": book["DEC-DECLINE"].citation, "outcome": "decline", "message": sprintf("probability of default %.4f is at or above the decline cut-off %v", [pd, p.decline_at])}
+	}
+	margin := {f |
+		pd < p.approve_below
+		pd >= p.approve_below - p.approve_margin
+		f := {"id": "DEC-REFER-MARGIN", "title": book["DEC-REFER-MARGIN"].title, "citation": book["DEC-REFER-MARGIN"].citation, "outcome": "refer", "message": sprintf("probability of default %.4f is within %v of the approval cut-off %v", [pd, p.approve_margin, p.approve_below])}
+	}
+	large := {f |
+		amount > p.amount_limit
+		f := {"id": "DEC-REFER-AMOUNT", "title": book["DEC-REFER-AMOUNT"].title, "citation": book["DEC-REFER-AMOUNT"].citation, "outcome": "refer", "message": sprintf("requested %s %v is above the automated limit %v", [p.amount_feature, amount, p.amount_limit])}
+	}
+	referrals := (band | margin) | large
+	fired := (approve | decline) | referrals
+
+	# verdict: the most adverse outcome fired. For a PD in [0, 1] at least
+	# one band rule fires whatever the cut-offs: pd < t or pd >= t holds
+	# for every t in OPA's total order of values.
+	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[count(decline) == 0, count(referrals) == 0]]
+
+	# Whether a rule on the model's score asks for v, and the rule reasons
+	# (only the amount rule has one, and asks only for a referral).
+	model := {"approve": false, "decline": true, "refer": count(band | margin) > 0}[v]
+	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
+	given := "reasons" in object.keys(input)
+	cands := object.get(input, "reasons", [])
+
+	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": false, "reason_method": method}} | {x |
+		# Adverse for the model, no candidates yet: ask for them.
+		v != "approve"
+		model
+		not given
+		x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
+	} | {x |
+		# Adverse for a rule alone: its reason, and no model reasons.
+		v != "approve"
+		not model
+		count(rule_rs) > 0
+		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rule_rs, cands)}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+	} | {x |
+		# Adverse for the model, with candidates: the rule reasons, then
+		# the material candidates (or the fallback), each one admission
+		# vetted for this model.
+		v != "approve"
+		model
+		given
+		floor := object.get(p, "materiality_floor", 0.05)
+		material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
+		model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
+		rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
+		count(rs) > 0
+		vetted := data.admitted[input.model_id].reasons
+		every r in model_rs {
+			fast_vetted(r, vetted)
+		}
+		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rs, cands)}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+	}
+	some o in results
 }
+
+# A candidate the hot path may disclose without the full checks: the
+# fallback (which names no feature), or a feature reason whose code,
+# feature and meaning admission recorded for the model.
+fast_vetted(r, _) if {
+	r.fallback
+	r.code != ""
+	r.feature == null
+}
+
+fast_vetted(r, vetted) if {
+	not r.fallback
+	{"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted
+}
+
+reasons_finding(book, v, rs, cands) := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}
 
 # METADATA
 # title: Approve below the approval cut-off

@@ -234,6 +234,10 @@ grid_inputs := [x |
 	x := object.union(base, {k: rs | k := "reasons"; rs != null})
 ]
 
+# What the engine records for the default model when it admits it (see
+# reasons in admission.rego), for the reasons above.
+admitted := {"credit-risk-v1": {"reasons": {{"code": r.code, "feature": r.feature, "meaning": r.meaning} | some r in reasons}}}
+
 grid_params := object.union(data.config.decision.models["credit-risk-v1"], {"required_features": ["Income"]})
 
 test_fast_path_agrees_with_full_evaluation if {
@@ -243,20 +247,29 @@ test_fast_path_agrees_with_full_evaluation if {
 	disagreements := [x |
 		some x in grid_inputs
 		params := {true: grid_params, false: data.config.decision.models["credit-risk-v1"]}[x.features.Income == null]
-		fast := decision.outcome with input as x with data.config.decision.models["credit-risk-v1"] as params
-		full := decision.full_outcome with input as x with data.config.decision.models["credit-risk-v1"] as params
+		fast := decision.outcome with input as x with data.config.decision.models["credit-risk-v1"] as params with data.admitted as admitted
+		full := decision.full_outcome with input as x with data.config.decision.models["credit-risk-v1"] as params with data.admitted as admitted
 		fast != full
 	]
 	disagreements == []
 }
 
-test_fast_path_taken_only_for_approvals if {
+test_fast_path_taken_for_clean_inputs if {
 	decision.fast_outcome with input as app(0.1, 1000)
-	decision.fast_outcome with input as object.remove(app(0.1, 1000), ["reasons"])
+	decision.fast_outcome with input as object.remove(app(0.31, 1000), ["reasons"])
+	decision.fast_outcome with input as app(0.05, 4001)
+	decision.fast_outcome with input as app(0.31, 1000) with data.admitted as admitted
+	decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": [fallback]}) with data.admitted as admitted
+
+	# Candidates admission did not record (or none at all) take the
+	# full evaluation.
 	not decision.fast_outcome with input as app(0.31, 1000)
-	not decision.fast_outcome with input as app(0.235, 1000)
+	relabelled := [object.union(reasons[0], {"meaning": "marital_status"})]
+	not decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": relabelled}) with data.admitted as admitted
+	recoded := [object.union(reasons[0], {"code": "R99"})]
+	not decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": recoded}) with data.admitted as admitted
+	not decision.fast_outcome with input as object.union(app(0.31, 1000), {"reasons": []}) with data.admitted as admitted
 	not decision.fast_outcome with input as object.union(app(0.1, 1000), {"model_id": "nope"})
-	not decision.fast_outcome with input as app(0.1, 9000)
 	not decision.fast_outcome with input as object.union(app(0.1, 1000), {"features": {"Amount": 1000, "Income": null}})
 		with data.config.decision.models["credit-risk-v1"] as grid_params
 }
@@ -279,9 +292,9 @@ test_fast_path_agrees_with_full_evaluation_on_odd_cutoffs if {
 		some pd in [0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1]
 		params := object.union(data.config.decision.models["credit-risk-v1"], cutoffs)
 		x := app(pd, 1000)
-		fast := decision.outcome with input as x
+		fast := decision.outcome with input as x with data.admitted as admitted
 			with data.config.decision.models["credit-risk-v1"] as params
-		full := decision.full_outcome with input as x
+		full := decision.full_outcome with input as x with data.admitted as admitted
 			with data.config.decision.models["credit-risk-v1"] as params
 		fast != full
 	]
