@@ -307,6 +307,9 @@ func outcome(d string) outcomeView {
 		return outcomeView{"refer", "Referred for review", "Your application needs a closer look. A person at the lender will review it and contact you."}
 	case OutcomeDecline:
 		return outcomeView{"decline", "Declined", "Your application was declined. The reasons below are the main ones."}
+	case "incomplete":
+		// 12 CFR 1002.9(c): no decision; the reasons name what is missing.
+		return outcomeView{"incomplete", "Incomplete", "No decision was made: your application is missing the information listed below."}
 	}
 	return outcomeView{"unknown", "Decision recorded", "A decision was made on your application."}
 }
