@@ -92,11 +92,15 @@ type baselineLeaf struct {
 	// every possible mask X: len(feats) values from X·len(feats) on. The
 	// per-row work is then one lookup per leaf.
 	table []float64
+	// nonzero has bit X set when the table's values for mask X are not
+	// all zero: most masks reach no reference row's hybrid, and skipping
+	// them spares a cache miss into the table.
+	nonzero uint64
 }
 
-// maxTableFeatures bounds the paths whose leaves get a table: 2^8·8
-// values per leaf at most.
-const maxTableFeatures = 8
+// maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
+// values per leaf at most, and one nonzero bit per mask.
+const maxTableFeatures = 6
 
 // baselineStep is one split on a leaf's path: the node, whether the path
 // goes left there, and the split feature's bit.
@@ -247,7 +251,11 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 			}
 			l.table = make([]float64, (1<<u)*u)
 			for x := range uint64(1) << u {
-				l.add(b.coef, x, l.table[int(x)*u:int(x+1)*u], nil)
+				row := l.table[int(x)*u : int(x+1)*u]
+				l.add(b.coef, x, row, nil)
+				if slices.ContainsFunc(row, func(v float64) bool { return v != 0 }) {
+					l.nonzero |= 1 << x
+				}
 			}
 		}
 	}
@@ -362,6 +370,9 @@ func (b *Baseline) leafValues(t *scoring.Tree, i int, xl []uint64, phi []float64
 			x := l.all &^ f.fail
 			if l.table == nil {
 				l.add(b.coef, x, phi, l.feats)
+				continue
+			}
+			if l.nonzero>>x&1 == 0 {
 				continue
 			}
 			for k, v := range l.table[int(x)*u : int(x+1)*u] {

@@ -119,8 +119,9 @@ func (r *Reasoner) Point() []float64 { return slices.Clone(r.point) }
 //     reference value has a strictly lower raw score (so a lower
 //     probability of default) through the real model.
 //
-// Ties are broken by feature order. Policy applies the materiality floor
-// and the cap; Candidates ranks everything that verifies.
+// Ties are broken by feature order. At most MaxReasons feature
+// candidates are returned, the largest that verify; policy applies the
+// materiality floor and its cap (which must not exceed MaxReasons).
 func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	fallback := Reason{Code: FallbackReasonCode, Text: FallbackReasonText}
 	if r.baseline == nil {
@@ -132,31 +133,47 @@ func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	if err := r.baseline.Shapley(x, raw, phi); err != nil {
 		return nil, err
 	}
-	var out []Reason
-	z := slices.Clone(x)
+	type cand struct {
+		i   int
+		dir string
+	}
+	var cands []cand
 	for i := range nf {
 		if !(phi[i] > 0) {
 			continue
 		}
 		f := &m.Manifest.Features[i]
 		dir := direction(f, x[i], r.point[i])
-		text := f.TextFor(dir)
-		if dir == "" || text == "" {
+		if dir == "" || f.TextFor(dir) == "" {
 			continue
 		}
+		cands = append(cands, cand{i, dir})
+	}
+	// Largest first (ties in feature order), then verified in that order
+	// until MaxReasons verify: policy discloses at most that many, the
+	// largest that reach its floor, so the rest could never be disclosed
+	// and each verification costs a prediction.
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(phi[b.i], phi[a.i]) })
+	var out []Reason
+	z := slices.Clone(x)
+	for _, c := range cands {
+		if len(out) == MaxReasons {
+			break
+		}
+		i := c.i
 		z[i] = r.point[i]
 		lower := m.Raw(z) < raw
 		z[i] = x[i]
 		if !lower {
 			continue
 		}
-		c := phi[i]
+		f := &m.Manifest.Features[i]
+		v := phi[i]
 		out = append(out, Reason{
-			Code: f.Reason.Code, Feature: f.Name, Value: f.Decode(x[i]), Text: text,
-			Contribution: &c, Direction: dir, Reference: f.Decode(r.point[i]),
+			Code: f.Reason.Code, Feature: f.Name, Value: f.Decode(x[i]), Text: f.TextFor(c.dir),
+			Contribution: &v, Direction: c.dir, Reference: f.Decode(r.point[i]),
 		})
 	}
-	slices.SortStableFunc(out, func(a, b Reason) int { return cmp.Compare(*b.Contribution, *a.Contribution) })
 	return append(out, fallback), nil
 }
 
