@@ -3,13 +3,16 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +75,16 @@ func TestGovernanceRecordsOncePerChange(t *testing.T) {
 	}
 	if !strings.Contains(types["model_admitted"], e.model.SHA256) || !strings.Contains(types["model_admitted"], e.model.Manifest.Provenance.TrainSHA256) {
 		t.Errorf("model admission record %s lacks the model or training data hash", types["model_admitted"])
+	}
+	// The reference applicants reasons are measured against were admitted
+	// with the model: the record names the hash of the shipped file.
+	ref, err := os.ReadFile("../models/credit-risk-v1/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refSum := sha256.Sum256(ref)
+	if want := `"reference_sha256":"` + hex.EncodeToString(refSum[:]) + `"`; e.model.ReferenceSHA256 == "" || !strings.Contains(types["model_admitted"], want) {
+		t.Errorf("model admission record %s lacks %s", types["model_admitted"], want)
 	}
 	if !strings.Contains(types["policy_activated"], `"policy"`) {
 		t.Errorf("policy activation record %s", types["policy_activated"])

@@ -29,29 +29,38 @@ const appendConcurrency = 32
 // scored is an application carried through scoring, policy and the
 // ledger.
 type scored struct {
-	app      *application
-	lender   string
-	raw, pd  float64
-	score    float64
-	contrib  []float64 // per feature, then the expected value
-	reasons  []explain.Reason
-	outcome  policy.Outcome
-	sealed   transparency.Sealed
-	id       transparency.ID
-	queuedAt time.Time
-	proof    *transparency.InclusionProof
+	app     *application
+	lender  string
+	raw, pd float64
+	score   float64
+	contrib []float64 // per feature, then the expected value
+	reasons []explain.Reason
+	// reasonMethod is how the reasons were chosen (explain.Method*).
+	reasonMethod string
+	outcome      policy.Outcome
+	sealed       transparency.Sealed
+	id           transparency.ID
+	queuedAt     time.Time
+	proof        *transparency.InclusionProof
 }
 
 // Response shapes. Pointers mark members a ledger record may lack (policy
 // decides which decision fields are logged), so a decision read back shows
 // exactly what the ledger holds.
 type (
+	// reasonJSON is the reason object of the contract: feature,
+	// contribution, direction, reference and rule are null where they do
+	// not apply (and, in records written before they existed, direction,
+	// reference and rule).
 	reasonJSON struct {
-		Code         string  `json:"code"`
-		Feature      string  `json:"feature"`
-		Value        any     `json:"value"`
-		Text         string  `json:"text"`
-		Contribution float64 `json:"contribution"`
+		Code         string   `json:"code"`
+		Feature      *string  `json:"feature"`
+		Value        any      `json:"value"`
+		Text         string   `json:"text"`
+		Contribution *float64 `json:"contribution"`
+		Direction    *string  `json:"direction"`
+		Reference    any      `json:"reference"`
+		Rule         *string  `json:"rule"`
 	}
 	modelRefJSON struct {
 		ID     string `json:"id"`
@@ -82,6 +91,7 @@ type (
 		Decision             *string            `json:"decision,omitempty"`
 		ProbabilityOfDefault *float64           `json:"probability_of_default,omitempty"`
 		Score                *float64           `json:"score,omitempty"`
+		ReasonMethod         *string            `json:"reason_method,omitempty"`
 		Reasons              []reasonJSON       `json:"reasons"`
 		Attributions         map[string]float64 `json:"attributions,omitempty"`
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
@@ -263,7 +273,7 @@ func (s *Server) score(ctx context.Context, app *application, lender string) (*s
 		return nil, err
 	}
 	sc := &scored{app: app, lender: lender, raw: ev.Prediction.Raw, pd: ev.Prediction.PD, score: ev.Prediction.Score,
-		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons}
+		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons, reasonMethod: ev.ReasonMethod}
 	if err := s.buildRecord(sc); err != nil {
 		return nil, err
 	}
@@ -280,13 +290,7 @@ func (s *Server) buildRecord(sc *scored) error {
 		feats[f.Name] = featureValue(&f, sc.app.X[i])
 		attr[f.Name] = sc.contrib[i]
 	}
-	reasons := make([]transparency.Reason, len(sc.reasons))
-	for i, r := range sc.reasons {
-		reasons[i] = transparency.Reason{
-			Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
-			Value: reasonValue(sc.app, r.Feature),
-		}
-	}
+	reasons := recordReasons(sc.app, sc.reasons)
 	sc.queuedAt = s.now().UTC()
 	rec, err := transparency.NewRecord(sc.queuedAt, &transparency.Decision{
 		Lender:               sc.lender,
@@ -298,6 +302,7 @@ func (s *Server) buildRecord(sc *scored) error {
 		ProbabilityOfDefault: sc.pd,
 		Score:                sc.score,
 		Decision:             string(sc.outcome.Decision),
+		ReasonMethod:         sc.reasonMethod,
 		Reasons:              reasons,
 		Attributions:         attr,
 		ExpectedValue:        sc.contrib[len(sc.contrib)-1],
@@ -317,6 +322,44 @@ func (s *Server) buildRecord(sc *scored) error {
 
 // reasonValue is the applicant's value of a reason's feature (missing for
 // the fallback reason, which names none).
+// recordReasons is the reasons as the ledger record holds them.
+func recordReasons(app *application, rs []explain.Reason) []transparency.Reason {
+	out := make([]transparency.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = transparency.Reason{
+			Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
+			Value: reasonValue(app, r.Feature), Direction: r.Direction, Reference: anyValue(r.Reference), Rule: r.Rule,
+		}
+	}
+	return out
+}
+
+// anyValue is a reference value (a number, a level name or nil) as a
+// record's feature value.
+func anyValue(v any) transparency.FeatureValue {
+	switch x := v.(type) {
+	case float64:
+		return transparency.NumberValue(x)
+	case string:
+		return transparency.LevelValue(x)
+	}
+	return transparency.MissingValue()
+}
+
+// reasonView is a record's reason as the API shows it.
+func reasonView(r transparency.Reason) reasonJSON {
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return reasonJSON{
+		Code: r.Code, Feature: opt(r.Feature), Value: featureJSON(r.Value), Text: r.Text, Contribution: r.Contribution,
+		Direction: opt(r.Direction), Reference: featureJSON(r.Reference), Rule: opt(r.Rule),
+	}
+}
+
 func reasonValue(app *application, feature string) transparency.FeatureValue {
 	man := app.Model.model.Manifest
 	i := man.FeatureIndex(feature)
@@ -470,6 +513,7 @@ func (s *Server) receipt(sc *scored) decisionJSON {
 		Decision:             ptr(string(sc.outcome.Decision)),
 		ProbabilityOfDefault: ptr(sc.pd),
 		Score:                ptr(sc.score),
+		ReasonMethod:         ptr(sc.reasonMethod),
 		Reasons:              make([]reasonJSON, len(sc.reasons)),
 		Attributions:         attr,
 		ExpectedValue:        ptr(sc.contrib[len(sc.contrib)-1]),
@@ -482,9 +526,8 @@ func (s *Server) receipt(sc *scored) decisionJSON {
 		},
 		ApplicantToken: s.tokens.Issue(sc.id),
 	}
-	for i, r := range sc.reasons {
-		d.Reasons[i] = reasonJSON{Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
-			Value: featureJSON(reasonValue(sc.app, r.Feature))}
+	for i, r := range recordReasons(sc.app, sc.reasons) {
+		d.Reasons[i] = reasonView(r)
 	}
 	if sc.proof != nil {
 		d.Ledger.Status = string(transparency.StatusIntegrated)

@@ -40,6 +40,9 @@ func (s *Server) recordGovernance(ctx context.Context) error {
 			"test_sha256":     pv.TestSHA256,
 			"approval_status": m.Manifest.Approval.Status,
 			"approval_date":   m.Manifest.Approval.Date,
+			// The reference applicants reasons are measured against are
+			// part of what was admitted.
+			"reference_sha256": m.ReferenceSHA256,
 		}
 		for k, v := range details {
 			if v == "" {

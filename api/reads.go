@@ -168,8 +168,11 @@ func (s *Server) decisionView(ctx context.Context, entry *transparency.Entry, re
 	if !omitted["policy"] {
 		v.Policy = &policyRefJSON{Revision: d.Policy.Revision}
 	}
+	if !omitted["reason_method"] {
+		v.ReasonMethod = ptr(d.ReasonMethod)
+	}
 	for _, r := range d.Reasons {
-		v.Reasons = append(v.Reasons, reasonJSON{Code: r.Code, Feature: r.Feature, Value: featureJSON(r.Value), Text: r.Text, Contribution: r.Contribution})
+		v.Reasons = append(v.Reasons, reasonView(r))
 	}
 	if !omitted["features"] {
 		v.Features = make(map[string]any, len(d.Features))
@@ -209,7 +212,7 @@ func (s *Server) replay(ctx context.Context, rec *transparency.Record, omitted m
 		return nil, 0, false
 	}
 	out := make([]float64, sm.model.NumFeatures()+1)
-	if err := sm.explainer.Explain(x, out); err != nil {
+	if err := sm.explainer.TreeSHAP.Explain(x, out); err != nil {
 		s.log.WarnContext(ctx, "replaying explanation failed", slog.Any("err", err))
 		return nil, 0, false
 	}
@@ -241,6 +244,7 @@ type (
 		Summary              string             `json:"summary"`
 		ProbabilityOfDefault *float64           `json:"probability_of_default,omitempty"`
 		Score                *scoreJSON         `json:"score,omitempty"`
+		ReasonMethod         *string            `json:"reason_method,omitempty"`
 		Reasons              []reasonJSON       `json:"reasons"`
 		Contributions        []contributionJSON `json:"contributions"`
 		ExpectedValue        *float64           `json:"expected_value,omitempty"`
@@ -272,6 +276,7 @@ func (s *Server) getExplanation(c *gin.Context) {
 		DecisionID:           v.DecisionID,
 		CreatedAt:            v.CreatedAt,
 		ProbabilityOfDefault: v.ProbabilityOfDefault,
+		ReasonMethod:         v.ReasonMethod,
 		Reasons:              v.Reasons,
 		Contributions:        []contributionJSON{},
 		ExpectedValue:        v.ExpectedValue,
@@ -332,13 +337,24 @@ func summary(e explanationJSON) string {
 		b.WriteString("Your application was referred to a credit officer for review.")
 	case "decline":
 		b.WriteString("Your application was declined.")
+	case "incomplete":
+		b.WriteString("Your application is incomplete: no decision was made.")
 	default:
 		b.WriteString("A decision was made on your application.")
 	}
 	if e.Score != nil {
 		fmt.Fprintf(&b, " Your credit score is %.0f on a scale from %.0f to %.0f, where higher is better.", e.Score.Value, e.Score.Min, e.Score.Max)
 	}
-	if len(e.Reasons) > 0 {
+	if len(e.Reasons) > 0 && e.Decision == "incomplete" {
+		b.WriteString(" What is missing: ")
+		for i, r := range e.Reasons {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(r.Text)
+		}
+		b.WriteString(".")
+	} else if len(e.Reasons) > 0 {
 		b.WriteString(" The principal reasons were: ")
 		for i, r := range e.Reasons {
 			if i > 0 {

@@ -94,7 +94,7 @@ func NewRecourser(ctx context.Context, pol any, m *scoring.Model) (*explain.Reco
 // and returns them with their canonical JSON and its SHA-256 (hex): the
 // digest a "recourse" record carries. `glassbox audit replay` recomputes
 // recorded recourse with it.
-func Recourse(ctx context.Context, pol Decider, m *scoring.Model, ex *explain.Explainer, rc *explain.Recourser, x []float64) (cfs []explain.Counterfactual, canonical []byte, digest string, err error) {
+func Recourse(ctx context.Context, pol Decider, m *scoring.Model, ex *Explainers, rc *explain.Recourser, x []float64) (cfs []explain.Counterfactual, canonical []byte, digest string, err error) {
 	cfs, err = rc.Find(ctx, x, policyApprover{pol: pol, m: m, ex: ex})
 	if err != nil {
 		return nil, nil, "", err

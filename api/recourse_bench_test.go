@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/recoursestore"
@@ -51,10 +50,10 @@ func newRecourseBench(b testing.TB) *recourseBench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pol.AdmitModel(ctx, m.Manifest, m.SHA256); err != nil {
+	if _, err := pol.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference); err != nil {
 		b.Fatal(err)
 	}
-	ex, err := explain.New(m)
+	ex, err := NewExplainers(m)
 	if err != nil {
 		b.Fatal(err)
 	}

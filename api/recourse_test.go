@@ -33,7 +33,7 @@ import (
 type decisionPath struct {
 	pol *policy.Engine
 	m   *scoring.Model
-	ex  *explain.Explainer
+	ex  *api.Explainers
 }
 
 func newDecisionPath(t testing.TB) decisionPath {
@@ -50,10 +50,10 @@ func newDecisionPath(t testing.TB) decisionPath {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pol.AdmitModel(context.Background(), m.Manifest, m.SHA256); err != nil {
+	if _, err := pol.AdmitPackage(context.Background(), m.Manifest, m.SHA256, m.Reference); err != nil {
 		t.Fatal(err)
 	}
-	ex, err := explain.New(m)
+	ex, err := api.NewExplainers(m)
 	if err != nil {
 		t.Fatal(err)
 	}

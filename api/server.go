@@ -53,7 +53,7 @@ type Ledger interface {
 // satisfies it).
 type Policy interface {
 	Authorize(ctx context.Context, req policy.AccessRequest) (policy.AccessDecision, error)
-	AdmitModel(ctx context.Context, m *models.Manifest, actualSHA256 string) (policy.Admission, error)
+	AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference) (policy.Admission, error)
 	Decide(ctx context.Context, in policy.DecisionInput) (policy.Outcome, error)
 	CheckLedgerFields(ctx context.Context, fields []string) error
 	LedgerFields() []string
@@ -164,7 +164,7 @@ type Server struct {
 // servedModel is an admitted model with its explainer.
 type servedModel struct {
 	model     *scoring.Model
-	explainer *explain.Explainer
+	explainer *Explainers
 	recourse  *explain.Recourser
 	admission policy.Admission
 }
@@ -293,7 +293,7 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 			errs = append(errs, fmt.Errorf("model %q is loaded twice", id))
 			continue
 		}
-		adm, err := s.policy.AdmitModel(ctx, m.Manifest, m.SHA256)
+		adm, err := s.policy.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference)
 		if err != nil {
 			if _, ok := policy.AsViolation(err); ok {
 				errs = append(errs, fmt.Errorf("model %q not admitted:\n%s", id, policy.FormatAdmission(adm)))
@@ -314,7 +314,7 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 				continue
 			}
 		}
-		ex, err := explain.New(m)
+		ex, err := NewExplainers(m)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("model %q: building explainer: %w", id, err))
 			continue

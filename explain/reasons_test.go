@@ -1,156 +1,163 @@
 package explain
 
 import (
+	"maps"
 	"math"
-	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/scoring"
 )
 
-func TestReasonsOnHighRiskRows(t *testing.T) {
-	fx := loadFixture(t, "credit-risk-v1")
-	man := fx.m.Manifest
-	out := make([]float64, fx.e.NumFeatures()+1)
-	high := 0
-	for i, x := range fx.rows {
-		if fx.m.Predict(x).PD < 0.5 {
-			continue
-		}
-		high++
-		if err := fx.e.Explain(x, out); err != nil {
+// TestCandidatesAreVerified checks every candidate of every high-risk
+// test row against the model: positive baseline contribution, ranked, the
+// manifest's text for the direction the value takes relative to the
+// reference, and a strictly lower raw score with the feature alone set to
+// the reference value.
+func TestCandidatesAreVerified(t *testing.T) {
+	m, ref := shippedReference(t)
+	man := m.Manifest
+	for _, method := range []string{models.MethodCutoff, models.MethodApproved} {
+		r, err := NewReasoner(m, ref, method)
+		if err != nil {
 			t.Fatal(err)
 		}
-		rs := Reasons(fx.m, x, out, MaxReasons)
-		if len(rs) < 1 || len(rs) > 4 {
-			t.Fatalf("row %d: %d reasons", i, len(rs))
+		if r.Method() != MethodBaselinePrefix+method {
+			t.Errorf("method %q", r.Method())
 		}
-		for k, r := range rs {
-			if r.Code == FallbackReasonCode {
-				t.Fatalf("row %d: fallback reason although PD is %v", i, fx.m.Predict(x).PD)
+		point := r.Point()
+		n := 0
+		for i, x := range creditTestRows(t, m) {
+			raw := m.Raw(x)
+			if m.Probability(raw) < 0.25 {
+				continue
 			}
-			j := man.FeatureIndex(r.Feature)
-			if j < 0 {
-				t.Fatalf("row %d: reason for unknown feature %q", i, r.Feature)
+			cs, err := r.Candidates(x, raw)
+			if err != nil {
+				t.Fatal(err)
 			}
-			f := man.Features[j]
-			if r.Code != f.Reason.Code || r.Text != f.Reason.Text {
-				t.Errorf("row %d: reason %q/%q for %s, manifest says %q/%q", i, r.Code, r.Text, r.Feature, f.Reason.Code, f.Reason.Text)
+			if last := cs[len(cs)-1]; last.Code != FallbackReasonCode || last.Feature != "" || last.Contribution != nil {
+				t.Fatalf("row %d: last candidate %+v is not the fallback", i, last)
 			}
-			if !(r.Contribution > 0) || r.Contribution != out[j] {
-				t.Errorf("row %d: %s contribution %v (explanation %v)", i, r.Feature, r.Contribution, out[j])
-			}
-			if k > 0 && r.Contribution > rs[k-1].Contribution {
-				t.Errorf("row %d: reasons not ordered by contribution: %v", i, rs)
-			}
-			switch v := r.Value.(type) {
-			case nil:
-				if !math.IsNaN(x[j]) {
-					t.Errorf("row %d: %s value nil, row has %v", i, r.Feature, x[j])
+			for k, c := range cs[:len(cs)-1] {
+				n++
+				j := man.FeatureIndex(c.Feature)
+				f := &man.Features[j]
+				if c.Contribution == nil || !(*c.Contribution > 0) {
+					t.Fatalf("row %d: %s contribution %v", i, c.Feature, c.Contribution)
 				}
-			case string:
-				if f.Type != models.Categorical || f.Levels[int(x[j])] != v {
-					t.Errorf("row %d: %s value %q, row has %v", i, r.Feature, v, x[j])
+				if k > 0 && *c.Contribution > *cs[k-1].Contribution {
+					t.Errorf("row %d: not ranked: %+v", i, cs)
 				}
-			case float64:
-				if f.Type != models.Numeric || v != x[j] {
-					t.Errorf("row %d: %s value %v, row has %v", i, r.Feature, v, x[j])
+				if want := direction(f, x[j], point[j]); c.Direction != want || c.Text != f.TextFor(want) || c.Text == "" {
+					t.Errorf("row %d: %s direction %q text %q, want %q", i, c.Feature, c.Direction, c.Text, want)
 				}
-			default:
-				t.Errorf("row %d: %s value of type %T", i, r.Feature, v)
-			}
-		}
-		// Every feature that raised the risk more than the last reason
-		// listed is among the reasons.
-		last := rs[len(rs)-1].Contribution
-		for j := range fx.e.NumFeatures() {
-			if out[j] > last {
-				found := false
-				for _, r := range rs {
-					found = found || r.Feature == man.Features[j].Name
+				if c.Reference != f.Decode(point[j]) || (c.Value == nil) != math.IsNaN(x[j]) {
+					t.Errorf("row %d: %s reference %v value %v", i, c.Feature, c.Reference, c.Value)
 				}
-				if !found {
-					t.Errorf("row %d: %s (%v) outranks the reasons given", i, man.Features[j].Name, out[j])
+				z := slices.Clone(x)
+				z[j] = point[j]
+				if !(m.Raw(z) < raw) {
+					t.Errorf("row %d: %s does not verify", i, c.Feature)
 				}
 			}
 		}
-	}
-	if high == 0 {
-		t.Fatal("no test row has PD >= 0.5")
+		if n < 100 {
+			t.Errorf("%s: only %d candidates checked", method, n)
+		}
 	}
 }
 
-func TestReasonsFallback(t *testing.T) {
-	fx := loadFixture(t, "credit-risk-v1")
-	x := fx.rows[0]
-	contrib := make([]float64, fx.e.NumFeatures()+1)
-	for i := range fx.e.NumFeatures() {
-		contrib[i] = -0.1 * float64(i) // nothing raised the risk
+// A feature without a text for the direction it would need is never a
+// candidate, whatever its contribution.
+func TestCandidatesNeedATextForTheDirection(t *testing.T) {
+	m, ref := shippedReference(t)
+	man := *m.Manifest
+	man.Features = slices.Clone(man.Features)
+	for i := range man.Features {
+		f := &man.Features[i]
+		f.Reason.Texts = maps.Clone(f.Reason.Texts)
+		delete(f.Reason.Texts, models.DirDecrease)
+		delete(f.Reason.Texts, models.DirOther)
+		// Kept non-empty: an empty map would mean a manifest without
+		// per-direction texts (see models.Feature.TextFor).
+		if _, ok := f.Reason.Texts[models.DirProvide]; !ok {
+			f.Reason.Texts[models.DirProvide] = f.Name + " not provided"
+		}
 	}
-	contrib[fx.e.NumFeatures()] = 3 // a high baseline
-	rs := Reasons(fx.m, x, contrib, 4)
-	if len(rs) != 1 {
-		t.Fatalf("got %d reasons, want the one fallback", len(rs))
+	bare := *m
+	bare.Manifest = &man
+	r, err := NewReasoner(&bare, ref, models.MethodCutoff)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := rs[0]; r.Code != FallbackReasonCode || r.Text != FallbackReasonText || r.Feature != "" || r.Value != nil || r.Contribution != 0 {
-		t.Errorf("fallback reason %+v", r)
+	seen := 0
+	for i, x := range creditTestRows(t, m)[:200] {
+		cs, err := r.Candidates(x, m.Raw(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs[:len(cs)-1] {
+			seen++
+			if c.Direction != models.DirIncrease && c.Direction != models.DirProvide {
+				t.Fatalf("row %d: candidate %+v has no text for its direction", i, c)
+			}
+		}
 	}
-	// NaN contributions are never reasons either.
-	contrib[2] = math.NaN()
-	if rs := Reasons(fx.m, x, contrib, 4); len(rs) != 1 || rs[0].Code != FallbackReasonCode {
-		t.Errorf("NaN contribution gave %+v", rs)
+	if seen == 0 {
+		t.Fatal("no candidates at all")
 	}
 }
 
-func TestReasonsLimitAndTies(t *testing.T) {
-	fx := loadFixture(t, "credit-risk-v1")
-	x := fx.rows[0]
-	nf := fx.e.NumFeatures()
-	contrib := make([]float64, nf+1)
-	for i := range nf {
-		contrib[i] = 0.5 // all tied
+func TestReasonerWithoutReference(t *testing.T) {
+	m, ref := shippedReference(t)
+	r, err := NewReasoner(m, nil, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	contrib[7] = 0.9
-	tests := []struct {
-		max  int
-		want []string
+	x := creditTestRows(t, m)[0]
+	cs, err := r.Candidates(x, m.Raw(x))
+	if err != nil || len(cs) != 1 || cs[0].Code != FallbackReasonCode || r.Method() != MethodUnverified {
+		t.Fatalf("candidates %+v, method %q, err %v", cs, r.Method(), err)
+	}
+	if _, err := NewReasoner(m, ref, "median"); err == nil {
+		t.Error("unknown method accepted")
+	}
+	if _, err := NewReasoner(&scoring.Model{}, ref, models.MethodCutoff); err == nil {
+		t.Error("model without manifest accepted")
+	}
+}
+
+func TestDirection(t *testing.T) {
+	num := &models.Feature{Type: models.Numeric}
+	cat := &models.Feature{Type: models.Categorical, Levels: []string{"a", "b"}}
+	for _, tc := range []struct {
+		f      *models.Feature
+		v, ref float64
+		want   string
 	}{
-		{max: 0, want: []string{"Assets", "Seniority", "Home", "Time"}},
-		{max: 2, want: []string{"Assets", "Seniority"}},
-		{max: 10, want: []string{"Assets", "Seniority", "Home", "Time"}},
-	}
-	for _, tc := range tests {
-		rs := Reasons(fx.m, x, contrib, tc.max)
-		if len(rs) != len(tc.want) {
-			t.Errorf("max %d: %d reasons, want %d", tc.max, len(rs), len(tc.want))
-			continue
-		}
-		for k, r := range rs {
-			if r.Feature != tc.want[k] {
-				t.Errorf("max %d: reason %d is %s, want %s", tc.max, k, r.Feature, tc.want[k])
-			}
+		{num, 1, 2, models.DirIncrease},
+		{num, 3, 2, models.DirDecrease},
+		{num, 2, 2, ""},
+		{num, math.NaN(), 2, models.DirProvide},
+		{cat, 0, 1, models.DirOther},
+		{cat, 1, 1, ""},
+		{cat, math.NaN(), 1, models.DirProvide},
+	} {
+		if got := direction(tc.f, tc.v, tc.ref); got != tc.want {
+			t.Errorf("direction(%s, %v, %v) = %q, want %q", tc.f.Type, tc.v, tc.ref, got, tc.want)
 		}
 	}
 }
 
-// A feature the model never splits on is never a reason, whatever the
-// contributions handed in say.
-func TestReasonsOnlyForUsedFeatures(t *testing.T) {
-	rng := rand.New(rand.NewPCG(2, 2))
-	cfg := synthConfig{features: 5, trees: 4, maxLeaves: 10, unused: []int{1}}
-	m, _ := loadSynth(t, synthModel(rng, cfg))
-	contrib := []float64{0.1, 5, 0.2, 0, 0, 0}
-	rs := Reasons(m, synthRow(rng, cfg), contrib, 4)
-	for _, r := range rs {
-		if r.Feature == "f1" {
-			t.Fatalf("unused feature given as a reason: %+v", rs)
-		}
-		// A bare model file has no reason codes.
-		if r.Code != "" || r.Text != "" {
-			t.Errorf("bare model reason %+v has code or text", r)
-		}
+func TestProvideReason(t *testing.T) {
+	f := &models.Feature{Name: "Income", Description: "Monthly income", Reason: models.Reason{Code: "R07", Texts: map[string]string{"provide": "Income not provided"}}}
+	if r := ProvideReason(f); r.Text != "Income not provided" || r.Direction != models.DirProvide || r.Contribution != nil || r.Feature != "Income" {
+		t.Errorf("%+v", r)
 	}
-	if len(rs) != 2 || rs[0].Feature != "f2" || rs[1].Feature != "f0" {
-		t.Errorf("reasons %+v, want f2 then f0", rs)
+	f.Reason.Texts = nil
+	if r := ProvideReason(f); r.Text != "Monthly income not provided" {
+		t.Errorf("%+v", r)
 	}
 }

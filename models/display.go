@@ -34,8 +34,13 @@ type DisplayText struct {
 	// Levels maps each level of a categorical feature to plain words.
 	Levels map[string]string `json:"levels,omitempty"`
 	// Reason is the reason text in this language, for languages other
-	// than the one of the feature's reason object.
+	// than the one of the feature's reason object; it stands for records
+	// whose reasons carry no direction (format before verified reasons).
 	Reason string `json:"reason,omitempty"`
+	// Reasons are the reason texts per direction in this language, like
+	// the reason object's texts: a verified reason is worded only by the
+	// text of its own direction.
+	Reasons map[string]string `json:"reasons,omitempty"`
 }
 
 // UsesConsumerReport reports whether any feature comes from a consumer
@@ -71,7 +76,16 @@ func (f *Feature) DisplayLevel(lang, level string) string {
 
 // DisplayReason is the reason text in lang, or "" when the manifest has
 // none in that language (the caller then uses the recorded text).
-func (f *Feature) DisplayReason(lang string) string { return f.Display[lang].Reason }
+//
+// A reason with a direction takes only that direction's text: a general
+// text could claim a direction the verification did not show.
+func (f *Feature) DisplayReason(lang, direction string) string {
+	t := f.Display[lang]
+	if direction != "" {
+		return t.Reasons[direction]
+	}
+	return t.Reason
+}
 
 func first(s ...string) string {
 	for _, v := range s {
@@ -100,6 +114,11 @@ func (f *Feature) validateDisplay() []error {
 		for _, l := range slices.Sorted(maps.Keys(t.Levels)) {
 			if !slices.Contains(f.Levels, l) {
 				errs = append(errs, fmt.Errorf("feature %q: display %q names level %q, which the feature does not have", f.Name, lang, l))
+			}
+		}
+		for _, dir := range slices.Sorted(maps.Keys(t.Reasons)) {
+			if _, ok := f.Reason.Texts[dir]; !ok || t.Reasons[dir] == "" {
+				errs = append(errs, fmt.Errorf("feature %q: display %q has a reason text for direction %q, which the reason object has none for", f.Name, lang, dir))
 			}
 		}
 		if f.Type == Categorical && len(t.Levels) > 0 && len(t.Levels) != len(f.Levels) {

@@ -53,6 +53,7 @@ func TestManifestDisplayValidation(t *testing.T) {
 		{"unknown language", `"display":{"en":{"name":"Years at your current job"`, `"display":{"fr":{"name":"x"},"en":{"name":"Years at your current job"`, `display language "fr"`},
 		{"unknown level", `"partime":"Part-time"`, `"partime":"Part-time","night":"Night"`, `level "night"`},
 		{"missing level", `,"partime":"Part-time"`, ``, `names 3 of 4 levels`},
+		{"Spanish text for a direction without an English one", `"reasons":{"decrease":"Gastos del mes muy altos"}`, `"reasons":{"decrease":"Gastos del mes muy altos","provide":"No indicó sus gastos"}`, `direction "provide"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,5 +75,34 @@ func TestManifestDisplayValidation(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestDisplayReasonByDirection: a verified reason is worded in Spanish by
+// its own direction's text only, for every direction the reason object
+// has a text for; a reason without a direction (records before verified
+// reasons) keeps the general text.
+func TestDisplayReasonByDirection(t *testing.T) {
+	p, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Manifest.Features {
+		for dir := range f.Reason.Texts {
+			if f.DisplayReason("es", dir) == "" {
+				t.Errorf("feature %s: no Spanish text for direction %q", f.Name, dir)
+			}
+		}
+	}
+	income := p.Manifest.Features[p.Manifest.FeatureIndex("Income")]
+	for _, tc := range []struct{ dir, want string }{
+		{"provide", "No indicó su ingreso"},
+		{"increase", "Ingreso muy bajo para la suma pedida"},
+		{"decrease", ""},
+		{"", income.Display["es"].Reason},
+	} {
+		if got := income.DisplayReason("es", tc.dir); got != tc.want {
+			t.Errorf("Income, direction %q: %q, want %q", tc.dir, got, tc.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/glassbox-ledger/glassbox/internal/ijson"
@@ -111,7 +112,43 @@ type Feature struct {
 // Reason is the adverse-action reason code tied to a feature.
 type Reason struct {
 	Code string `json:"code"`
+	// Text is the feature's general wording, shown where no direction
+	// applies.
 	Text string `json:"text"`
+	// Texts are the approved texts per direction (Direction*): the change
+	// of the feature that would lower the risk. A feature is a reason only
+	// in a direction that has a text here; without texts a feature with a
+	// declared monotone direction has Text in that one direction.
+	Texts map[string]string `json:"texts,omitempty"`
+}
+
+// Directions of a reason: the change of the feature that lowers the risk.
+const (
+	DirIncrease = "increase"
+	DirDecrease = "decrease"
+	// DirOther is a different level of a categorical feature.
+	DirOther = "other"
+	// DirProvide is a missing value: providing it lowers the risk.
+	DirProvide = "provide"
+)
+
+// Directions lists the directions a reason text may be given for.
+func Directions() []string { return []string{DirIncrease, DirDecrease, DirOther, DirProvide} }
+
+// TextFor returns f's approved reason text for direction dir, or "" if f
+// may not be a reason in that direction.
+func (f *Feature) TextFor(dir string) string {
+	if len(f.Reason.Texts) > 0 {
+		return f.Reason.Texts[dir]
+	}
+	// A manifest without per-direction texts: the one text says what a
+	// declared monotone direction implies, and nothing else.
+	switch {
+	case f.Type == Numeric && f.Monotone == 1 && dir == DirDecrease,
+		f.Type == Numeric && f.Monotone == -1 && dir == DirIncrease:
+		return f.Reason.Text
+	}
+	return ""
 }
 
 // Provenance records where a model came from.
@@ -232,6 +269,11 @@ func (m *Manifest) Validate() error {
 		}
 		if f.Reason.Code == "" || f.Reason.Text == "" {
 			errs = append(errs, fmt.Errorf("feature %q: reason code and text are required", f.Name))
+		}
+		for dir, text := range f.Reason.Texts {
+			if !slices.Contains(Directions(), dir) || strings.TrimSpace(text) == "" {
+				errs = append(errs, fmt.Errorf("feature %q: reason texts: direction %q must be one of %v with a text", f.Name, dir, Directions()))
+			}
 		}
 		errs = append(errs, f.validateDisplay()...)
 	}

@@ -19,7 +19,7 @@ const MaxModelBytes = 256 << 20
 // DefaultID is the id of the embedded default model.
 const DefaultID = "credit-risk-v1"
 
-//go:embed credit-risk-v1/manifest.json credit-risk-v1/model.txt
+//go:embed credit-risk-v1/manifest.json credit-risk-v1/model.txt credit-risk-v1/reference.json
 var embedded embed.FS
 
 // Package is a model package read from disk or from the binary.
@@ -31,6 +31,10 @@ type Package struct {
 	// SHA256 is the hash of Model as read, lowercase hex. Whether it
 	// matches Manifest.ModelSHA256 is for the caller (and policy) to judge.
 	SHA256 string
+	// Reference is the package's reference.json, nil if it ships none;
+	// ReferenceSHA256 is the hash of its bytes, which admission records.
+	Reference       *Reference
+	ReferenceSHA256 string
 }
 
 // HashMatches reports whether the model bytes are those the manifest names.
@@ -79,7 +83,20 @@ func LoadFS(fsys fs.FS, dir string) (*Package, error) {
 		return nil, fmt.Errorf("model file exceeds %d bytes", MaxModelBytes)
 	}
 	sum := sha256.Sum256(model)
-	return &Package{Source: dir, Manifest: m, Model: model, SHA256: hex.EncodeToString(sum[:])}, nil
+	p := &Package{Source: dir, Manifest: m, Model: model, SHA256: hex.EncodeToString(sum[:])}
+	ref, err := fs.ReadFile(fsys, path.Join(dir, ReferenceFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return p, nil
+	case err != nil:
+		return nil, fmt.Errorf("read reference: %w", err)
+	}
+	if p.Reference, err = ParseReference(ref, m); err != nil {
+		return nil, err
+	}
+	rsum := sha256.Sum256(ref)
+	p.ReferenceSHA256 = hex.EncodeToString(rsum[:])
+	return p, nil
 }
 
 // LoadAll reads dir as one package folder (if it holds a manifest) or as

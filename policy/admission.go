@@ -26,6 +26,12 @@ type Admission struct {
 // the caller from the bytes it will load. A refused model returns the full
 // Admission and a *Violation wrapping ErrRejected.
 func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA256 string) (Admission, error) {
+	return e.AdmitPackage(ctx, m, actualSHA256, nil)
+}
+
+// AdmitPackage is AdmitModel for a package that may ship a reference.json
+// (nil if not): admission checks the reason texts' directions against it.
+func (e *Engine) AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference) (Admission, error) {
 	if m == nil {
 		return Admission{PolicyRevision: e.revision}, errors.New("policy: admit model: nil manifest")
 	}
@@ -34,9 +40,18 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 	if err != nil {
 		return a, fmt.Errorf("policy: admit model %q: %w", m.ID, err)
 	}
+	reference := ast.NullTerm()
+	if ref != nil {
+		v, err := toValue(ref)
+		if err != nil {
+			return a, fmt.Errorf("policy: admit model %q: reference: %w", m.ID, err)
+		}
+		reference = ast.NewTerm(v)
+	}
 	input := ast.NewObject(
 		item("manifest", ast.NewTerm(manifest)),
 		item("actual_sha256", ast.StringTerm(actualSHA256)),
+		item("reference", reference),
 	)
 	res, err := e.eval(ctx, e.admission, queryAdmission, input)
 	if err != nil {

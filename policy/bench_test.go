@@ -21,7 +21,7 @@ func servingEngine(b testing.TB) (*Engine, DecisionInput) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.AdmitModel(ctx, pkg.Manifest, pkg.SHA256); err != nil {
+	if _, err := e.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
 		b.Fatal(err)
 	}
 	in := DecisionInput{
@@ -34,8 +34,9 @@ func servingEngine(b testing.TB) (*Engine, DecisionInput) {
 	}
 	for _, name := range []string{"Income", "Debt", "Seniority", "Records", "Amount"} {
 		f := pkg.Manifest.Features[pkg.Manifest.FeatureIndex(name)]
-		in.Reasons = append(in.Reasons, Reason{Code: f.Reason.Code, Feature: f.Name, Meaning: f.Meaning})
+		in.Reasons = append(in.Reasons, Reason{Code: f.Reason.Code, Feature: f.Name, Meaning: f.Meaning, Contribution: ptr(0.5), Direction: "increase"})
 	}
+	in.Explained = true
 	return e, in
 }
 

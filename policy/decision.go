@@ -11,14 +11,28 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Reason is a candidate principal reason for a decision, derived from the
-// feature's contribution (TreeSHAP) and its manifest reason code.
+// Reason is a principal reason for a decision. As a candidate it is a
+// feature reason the explainer verified (code, feature, meaning,
+// contribution, direction) or the fallback; in an Outcome it may also be
+// a rule reason (Rule, Code and Text from the rulebook, no feature).
 type Reason struct {
-	Code    string `json:"code"`
+	Code string `json:"code"`
+	// Feature is "" for a rule or the fallback reason (null to policy).
 	Feature string `json:"feature"`
 	// Meaning is the feature's manifest meaning; the policy checks it as
 	// well as the name for prohibited bases.
 	Meaning string `json:"meaning"`
+	// Contribution is the candidate's baseline Shapley value in log-odds
+	// of default, which the policy compares with its materiality floor;
+	// nil for the fallback.
+	Contribution *float64 `json:"contribution"`
+	Direction    string   `json:"direction"`
+	// Fallback marks the fallback candidate, which policy discloses only
+	// when no feature reason reaches the floor.
+	Fallback bool `json:"fallback"`
+	// Rule and Text are set on rule reasons in an Outcome.
+	Rule string `json:"rule,omitempty"`
+	Text string `json:"text,omitempty"`
 }
 
 // DecisionInput is what the decision rules see about one scored
@@ -32,7 +46,10 @@ type DecisionInput struct {
 	// int, string, bool or nil.
 	Features map[string]any `json:"features"`
 	// Reasons are the candidate principal reasons, most important first.
-	Reasons []Reason `json:"reasons"`
+	// With Explained false they are not passed at all: the policy then
+	// answers ReasonsNeeded for a model-driven adverse outcome.
+	Reasons   []Reason `json:"reasons"`
+	Explained bool     `json:"-"`
 }
 
 // Outcome is the policy's decision for one application.
@@ -46,6 +63,27 @@ type Outcome struct {
 	// Violations are set only when the decision may not be issued.
 	Violations     []Finding `json:"violations,omitempty"`
 	PolicyRevision string    `json:"policy_revision"`
+	// ReasonsNeeded: the outcome is adverse because of the model's score
+	// and the input carried no candidate reasons; decide again with them.
+	ReasonsNeeded bool `json:"reasons_needed,omitempty"`
+	// ReasonMethod is the reference method policy names for this model
+	// (models.MethodCutoff or models.MethodApproved).
+	ReasonMethod string `json:"reason_method,omitempty"`
+}
+
+// Incomplete is the outcome of an application lacking information the
+// policy requires (12 CFR 1002.9(c)).
+const Incomplete Decision = "incomplete"
+
+// Missing returns the required features the outcome's incompleteness
+// finding names.
+func (o Outcome) Missing() []string {
+	for _, f := range o.Rules {
+		if f.Outcome == Incomplete {
+			return f.Features
+		}
+	}
+	return nil
 }
 
 // Decide applies the decision rules. If the decision may not be issued (an
@@ -66,10 +104,12 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 	out.Rules = asFindings(res["rules"])
 	out.Violations = asFindings(res["violations"])
 	out.Reasons = asReasons(res["reasons"])
+	out.ReasonsNeeded, _ = asBool(res["reasons_needed"], queryDecision, "reasons_needed")
+	out.ReasonMethod = asString(res["reason_method"])
 	switch {
 	case len(out.Violations) > 0:
 		return out, &Violation{Kind: ErrRejected, Op: fmt.Sprintf("decide (model %q)", in.ModelID), Findings: out.Violations}
-	case out.Decision != Approve && out.Decision != Refer && out.Decision != Decline:
+	case out.Decision != Approve && out.Decision != Refer && out.Decision != Decline && out.Decision != Incomplete:
 		return out, fmt.Errorf("policy: %s: decision %q: %w", queryDecision, out.Decision, ErrUndefined)
 	}
 	return out, nil
@@ -86,7 +126,10 @@ func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
 	}
 	rs := make([]*ast.Term, len(in.Reasons))
 	for i, r := range in.Reasons {
-		rs[i] = terms.reason(r)
+		var err error
+		if rs[i], err = terms.reason(r); err != nil {
+			return nil, err
+		}
 	}
 	pd, err := policyPD(in.ProbabilityOfDefault)
 	if err != nil {
@@ -96,13 +139,16 @@ func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("score: %w", err)
 	}
-	return ast.NewObject(
+	obj := ast.NewObject(
 		item("model_id", ast.StringTerm(in.ModelID)),
 		item("probability_of_default", pd),
 		item("score", score),
 		item("features", ast.NewTerm(feats)),
-		item("reasons", ast.ArrayTerm(rs...)),
-	), nil
+	)
+	if in.Explained {
+		obj.Insert(ast.StringTerm("reasons"), ast.ArrayTerm(rs...))
+	}
+	return obj, nil
 }
 
 // policyPD is the probability of default as the decision rules see it:

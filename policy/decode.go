@@ -110,6 +110,21 @@ func asReasons(v ast.Value) []Reason {
 				r.Feature = asString(v)
 			case "meaning":
 				r.Meaning = asString(v)
+			case "contribution":
+				if n, ok := v.(ast.Number); ok {
+					if f, ok := n.Float64(); ok {
+						r.Contribution = &f
+					}
+				}
+			case "direction":
+				r.Direction = asString(v)
+			case "fallback":
+				b, _ := v.(ast.Boolean)
+				r.Fallback = bool(b)
+			case "rule":
+				r.Rule = asString(v)
+			case "text":
+				r.Text = asString(v)
 			}
 		})
 		out = append(out, r)

@@ -100,7 +100,7 @@ func TestAccessMemoInvalidatedByAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.AdmitModel(ctx, pkg.Manifest, pkg.SHA256); err != nil {
+	if _, err := e.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := e.Authorize(ctx, req); d.Allow || !errors.Is(err, ErrDenied) {

@@ -262,7 +262,12 @@ func rulebook(modules map[string]*ast.Module) (map[string]any, error) {
 				continue
 			}
 			citation, _ := a.Custom["citation"].(string)
-			entry := map[string]any{"title": a.Title, "citation": citation}
+			// A rule whose outcome is itself a reason for the applicant
+			// (an amount limit, an incomplete application) carries the
+			// reason's code and text.
+			code, _ := a.Custom["reason_code"].(string)
+			text, _ := a.Custom["reason_text"].(string)
+			entry := map[string]any{"title": a.Title, "citation": citation, "reason_code": code, "reason_text": text}
 			if prev, ok := book[id]; ok && !maps.Equal(prev.(map[string]any), entry) {
 				return nil, fmt.Errorf("%s: rule id %s has two different titles or citations", name, id)
 			}

@@ -27,8 +27,6 @@ func testEngine(t testing.TB) *Engine {
 
 const testSHA = "884bc7af1e5dd56b00057477bd706ddf6058bf85114cc3706003801c6123dfa0"
 
-func ptr(f float64) *float64 { return &f }
-
 func num(name, meaning string, monotone int) models.Feature {
 	return models.Feature{
 		Name: name, Meaning: meaning, Type: models.Numeric, Min: ptr(0), Max: ptr(1e6),
@@ -213,7 +211,7 @@ func TestAdmitRealPackages(t *testing.T) {
 			t.Logf("skipping %s: %v", dir, err)
 			continue
 		}
-		a, err := e.AdmitModel(context.Background(), p.Manifest, p.SHA256)
+		a, err := e.AdmitPackage(context.Background(), p.Manifest, p.SHA256, p.Reference)
 		if a.Admitted != want || (err == nil) != want {
 			t.Errorf("%s: admitted %v (%v), want %v\n%s", dir, a.Admitted, err, want, FormatAdmission(a))
 		}
@@ -319,12 +317,14 @@ func TestAuthorizeOwnershipAndTokens(t *testing.T) {
 	}
 }
 
+// candidateReasons are verified feature reasons as the explainer offers
+// them, each above the default materiality floor.
 var candidateReasons = []Reason{
-	{Code: "R-Income", Feature: "Income", Meaning: "income"},
-	{Code: "R-Debt", Feature: "Debt", Meaning: "debt"},
-	{Code: "R-Seniority", Feature: "Seniority", Meaning: "employment_tenure"},
-	{Code: "R-Records", Feature: "Records", Meaning: "credit_records"},
-	{Code: "R-Amount", Feature: "Amount", Meaning: "requested_amount"},
+	{Code: "R-Income", Feature: "Income", Meaning: "income", Contribution: ptr(0.9), Direction: "increase"},
+	{Code: "R-Debt", Feature: "Debt", Meaning: "debt", Contribution: ptr(0.7), Direction: "decrease"},
+	{Code: "R-Seniority", Feature: "Seniority", Meaning: "employment_tenure", Contribution: ptr(0.5), Direction: "increase"},
+	{Code: "R-Records", Feature: "Records", Meaning: "credit_records", Contribution: ptr(0.3), Direction: "other"},
+	{Code: "R-Amount", Feature: "Amount", Meaning: "requested_amount", Contribution: ptr(0.1), Direction: "decrease"},
 }
 
 func TestDecide(t *testing.T) {
@@ -351,8 +351,9 @@ func TestDecide(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			o, err := e.Decide(context.Background(), DecisionInput{
 				ModelID: "credit-risk-v1", ProbabilityOfDefault: c.pd, Score: 600,
-				Features: map[string]any{"Amount": c.amount, "Income": 130, "Home": "owner"},
-				Reasons:  candidateReasons,
+				Features:  map[string]any{"Amount": c.amount, "Income": 130, "Home": "owner"},
+				Reasons:   candidateReasons,
+				Explained: true,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -370,9 +371,15 @@ func TestDecide(t *testing.T) {
 			if strings.Join(ids, ",") != strings.Join(c.wantRules, ",") {
 				t.Errorf("rules %v, want %v", ids, c.wantRules)
 			}
+			// A referral only for the amount names the rule alone; model
+			// reasons come when the score contributed, after any rule's.
+			wantReasons := 4
+			if c.pd < 0.23 {
+				wantReasons = 1
+			}
 			switch {
-			case c.want.Adverse() && len(o.Reasons) != 4:
-				t.Errorf("adverse outcome with %d reasons", len(o.Reasons))
+			case c.want.Adverse() && len(o.Reasons) != wantReasons:
+				t.Errorf("adverse outcome with %d reasons, want %d", len(o.Reasons), wantReasons)
 			case !c.want.Adverse() && len(o.Reasons) != 0:
 				t.Errorf("approval with reasons %v", o.Reasons)
 			}
@@ -382,7 +389,7 @@ func TestDecide(t *testing.T) {
 
 func TestDecideRejections(t *testing.T) {
 	e := testEngine(t)
-	base := DecisionInput{ModelID: "credit-risk-v1", ProbabilityOfDefault: 0.6, Features: map[string]any{"Amount": 1000.0}, Reasons: candidateReasons[:2]}
+	base := DecisionInput{ModelID: "credit-risk-v1", ProbabilityOfDefault: 0.6, Features: map[string]any{"Amount": 1000.0}, Reasons: candidateReasons[:2], Explained: true}
 	cases := []struct {
 		name   string
 		edit   func(*DecisionInput)
@@ -391,10 +398,14 @@ func TestDecideRejections(t *testing.T) {
 	}{
 		{"adverse without reasons", func(in *DecisionInput) { in.Reasons = nil }, "DEC-REASONS-MISSING", "1002.9(b)(2)"},
 		{"reason naming marital status", func(in *DecisionInput) {
-			in.Reasons = append([]Reason{{Code: "R-Marital", Feature: "Marital", Meaning: "marital_status"}}, in.Reasons...)
+			in.Reasons = append([]Reason{{Code: "R-Marital", Feature: "Marital", Meaning: "marital_status", Contribution: ptr(1)}}, in.Reasons...)
 		}, "DEC-PROHIBITED-REASON", "1002.6(b)(1)"},
-		{"reason naming age by meaning", func(in *DecisionInput) { in.Reasons = []Reason{{Code: "R9", Feature: "F9", Meaning: "age"}} }, "DEC-PROHIBITED-REASON", "1002.6(b)(1)"},
-		{"reason without code", func(in *DecisionInput) { in.Reasons = []Reason{{Feature: "Income", Meaning: "income"}} }, "DEC-REASON-INCOMPLETE", "1002.9(b)(2)"},
+		{"reason naming age by meaning", func(in *DecisionInput) {
+			in.Reasons = []Reason{{Code: "R9", Feature: "F9", Meaning: "age", Contribution: ptr(1)}}
+		}, "DEC-PROHIBITED-REASON", "1002.6(b)(1)"},
+		{"reason without code", func(in *DecisionInput) {
+			in.Reasons = []Reason{{Feature: "Income", Meaning: "income", Contribution: ptr(1)}}
+		}, "DEC-REASON-INCOMPLETE", "1002.9(b)(2)"},
 		{"unknown model", func(in *DecisionInput) { in.ModelID = "credit-risk-protected" }, "DEC-UNKNOWN-MODEL", "SR 11-7"},
 		{"PD above one", func(in *DecisionInput) { in.ProbabilityOfDefault = 1.2 }, "DEC-PD-INVALID", "CP-1"},
 	}
@@ -577,7 +588,7 @@ func TestAdmissionRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admitted.AdmitModel(ctx, pkg.Manifest, pkg.SHA256); err != nil {
+	if _, err := admitted.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
 		t.Fatal(err)
 	}
 	protected, err := models.LoadDir(filepath.Join("..", "models", "credit-risk-protected"))
@@ -659,3 +670,4 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+func ptr(f float64) *float64 { return &f }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,7 +15,14 @@ import (
 type inputTerms struct {
 	mu      sync.RWMutex
 	names   map[string]*ast.Term
-	reasons map[Reason]*ast.Term
+	reasons map[reasonKey]*ast.Term
+}
+
+// reasonKey is a candidate reason without its contribution: reasons with
+// a contribution differ from one application to the next and are not kept.
+type reasonKey struct {
+	code, feature, meaning, direction string
+	fallback                          bool
 }
 
 // inputTermsLimit bounds each map: callers of Decide normally repeat a
@@ -22,21 +30,50 @@ type inputTerms struct {
 const inputTermsLimit = 4096
 
 func newInputTerms() *inputTerms {
-	return &inputTerms{names: make(map[string]*ast.Term), reasons: make(map[Reason]*ast.Term)}
+	return &inputTerms{names: make(map[string]*ast.Term), reasons: make(map[reasonKey]*ast.Term)}
 }
 
 func (c *inputTerms) name(s string) *ast.Term {
 	return lookupOrBuild(&c.mu, c.names, s, func() *ast.Term { return ast.StringTerm(s) })
 }
 
-func (c *inputTerms) reason(r Reason) *ast.Term {
-	return lookupOrBuild(&c.mu, c.reasons, r, func() *ast.Term {
+func (c *inputTerms) reason(r Reason) (*ast.Term, error) {
+	build := func() (*ast.Term, error) {
+		contribution := ast.NullTerm()
+		if r.Contribution != nil {
+			var err error
+			if contribution, err = number(*r.Contribution); err != nil {
+				return nil, fmt.Errorf("reason %q: contribution: %w", r.Code, err)
+			}
+		}
 		return ast.ObjectTerm(
 			item("code", ast.StringTerm(r.Code)),
-			item("feature", ast.StringTerm(r.Feature)),
+			item("feature", optString(r.Feature)),
 			item("meaning", ast.StringTerm(r.Meaning)),
-		)
+			item("contribution", contribution),
+			item("direction", optString(r.Direction)),
+			item("fallback", ast.BooleanTerm(r.Fallback)),
+		), nil
+	}
+	if r.Contribution != nil {
+		return build()
+	}
+	k := reasonKey{r.Code, r.Feature, r.Meaning, r.Direction, r.Fallback}
+	var err error
+	t := lookupOrBuild(&c.mu, c.reasons, k, func() *ast.Term {
+		t, e := build()
+		err = e
+		return t
 	})
+	return t, err
+}
+
+// optString is s, or null for "".
+func optString(s string) *ast.Term {
+	if s == "" {
+		return ast.NullTerm()
+	}
+	return ast.StringTerm(s)
 }
 
 // lookupOrBuild returns m[k], building and keeping it (below the limit)

@@ -13,7 +13,8 @@ func TestInputTermsBounded(t *testing.T) {
 	e, in := servingEngine(t)
 	in.ProbabilityOfDefault = 0.6 // a decline discloses its reasons
 	for i := range inputTermsLimit + 10 {
-		r := Reason{Code: fmt.Sprintf("Z%d", i), Feature: fmt.Sprintf("F%d", i), Meaning: "something"}
+		// The fallback carries no contribution, so its term is kept.
+		r := Reason{Code: fmt.Sprintf("Z%d", i), Feature: fmt.Sprintf("F%d", i), Meaning: "something", Fallback: true}
 		in.Reasons = []Reason{r}
 		in.Features = map[string]any{fmt.Sprintf("F%d", i): 1.0, "Amount": 100.0}
 		o, err := e.Decide(ctx, in)

@@ -77,7 +77,8 @@ const (
 )
 
 // Adverse reports whether d is an adverse outcome, one that needs
-// principal reasons.
+// principal reasons. An incomplete application is not decided and so not
+// adverse: its notice names what is missing (12 CFR 1002.9(c)).
 func (d Decision) Adverse() bool { return d == Refer || d == Decline }
 
 // Finding is one policy rule that fired. ID, Title and Citation come from

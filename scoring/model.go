@@ -29,9 +29,13 @@ type Model struct {
 	// Manifest is nil for a bare model file.
 	Manifest *models.Manifest
 	SHA256   string
-	Ensemble *Ensemble
-	predict  *leaves.Ensemble
-	scale    models.ScoreScale
+	// Reference is the package's reference.json (nil if none) and
+	// ReferenceSHA256 the hash of its bytes.
+	Reference       *models.Reference
+	ReferenceSHA256 string
+	Ensemble        *Ensemble
+	predict         *leaves.Ensemble
+	scale           models.ScoreScale
 	// scoreRange caches ScoreRange (scorerange.go). A pointer, so that a
 	// copy of a Model (tests swap the manifest of one) copies no lock;
 	// nil (a Model not built by this package) computes without caching.
@@ -62,6 +66,7 @@ func Load(p *models.Package) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %w", p.Manifest.ID, err)
 	}
 	m.Manifest = p.Manifest
+	m.Reference, m.ReferenceSHA256 = p.Reference, p.ReferenceSHA256
 	m.scale = p.Manifest.ScoreScale
 	return m, nil
 }

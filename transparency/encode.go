@@ -85,7 +85,7 @@ func sizeHint(r *Record) int {
 	switch {
 	case r.Decision != nil:
 		d := r.Decision
-		n += 384 + len(d.Lender) + len(d.ApplicationID) + len(d.Model.ID) + len(d.Model.SHA256) +
+		n += 416 + len(d.ReasonMethod) + len(d.Lender) + len(d.ApplicationID) + len(d.Model.ID) + len(d.Model.SHA256) +
 			len(d.Policy.Revision) + len(d.Decision) + len(d.Nonce)
 		for k, v := range d.Features {
 			n += len(k) + len(v.level) + 28
@@ -94,7 +94,7 @@ func sizeHint(r *Record) int {
 			n += len(k) + 28
 		}
 		for _, rs := range d.Reasons {
-			n += 96 + len(rs.Code) + len(rs.Feature) + len(rs.Text) + len(rs.Value.level)
+			n += 160 + len(rs.Code) + len(rs.Feature) + len(rs.Text) + len(rs.Value.level) + len(rs.Reference.level) + len(rs.Rule)
 		}
 	case r.ModelAdmitted != nil:
 		n += 64 + len(r.ModelAdmitted.Model.ID) + len(r.ModelAdmitted.Model.SHA256) + detailsSize(r.ModelAdmitted.Details)
@@ -183,6 +183,9 @@ func (e *recordEncoder) decision(d *Decision) error {
 	if err := e.bodyNumber(&first, "raw_score", d.RawScore); err != nil {
 		return err
 	}
+	if e.bodyMember(&first, "reason_method") {
+		e.str(d.ReasonMethod)
+	}
 	if e.bodyMember(&first, "reasons") {
 		if err := e.reasons(d.Reasons); err != nil {
 			return fmt.Errorf("reasons: %w", err)
@@ -239,7 +242,13 @@ func checkOmitted(d *Decision, omitted []string) error {
 				if err = checkFeatureValue(rs.Value); err != nil {
 					break
 				}
-				if err = finiteNumber(rs.Contribution); err != nil {
+				if err = checkFeatureValue(rs.Reference); err != nil {
+					break
+				}
+				if rs.Contribution == nil {
+					continue
+				}
+				if err = finiteNumber(*rs.Contribution); err != nil {
 					break
 				}
 			}
@@ -326,32 +335,86 @@ func (e *recordEncoder) policyRef(p PolicyRef) {
 }
 
 // reasons writes the reasons array; nil is written as [] (see Encode).
+// Each reason is in its form (see Reason), members in canonical order.
 func (e *recordEncoder) reasons(rs []Reason) error {
 	e.buf.WriteByte('[')
 	for i, r := range rs {
 		if i > 0 {
 			e.buf.WriteByte(',')
 		}
-		// Members in canonical order: code, contribution, feature, text,
-		// value.
-		e.buf.WriteString(`{"code":`)
-		e.str(r.Code)
-		e.buf.WriteString(`,"contribution":`)
-		if err := e.number(r.Contribution); err != nil {
-			return fmt.Errorf("%d: contribution: %w", i, err)
+		var err error
+		if r.Legacy {
+			err = e.legacyReason(r)
+		} else {
+			err = e.fullReason(r)
 		}
-		e.buf.WriteString(`,"feature":`)
-		e.str(r.Feature)
-		e.buf.WriteString(`,"text":`)
-		e.str(r.Text)
-		e.buf.WriteString(`,"value":`)
-		if err := e.featureValue(r.Value); err != nil {
-			return fmt.Errorf("%d: value: %w", i, err)
+		if err != nil {
+			return fmt.Errorf("%d: %w", i, err)
 		}
-		e.buf.WriteByte('}')
 	}
 	e.buf.WriteByte(']')
 	return nil
+}
+
+func (e *recordEncoder) legacyReason(r Reason) error {
+	e.buf.WriteString(`{"code":`)
+	e.str(r.Code)
+	e.buf.WriteString(`,"contribution":`)
+	c := 0.0
+	if r.Contribution != nil {
+		c = *r.Contribution
+	}
+	if err := e.number(c); err != nil {
+		return fmt.Errorf("contribution: %w", err)
+	}
+	e.buf.WriteString(`,"feature":`)
+	e.str(r.Feature)
+	e.buf.WriteString(`,"text":`)
+	e.str(r.Text)
+	e.buf.WriteString(`,"value":`)
+	if err := e.featureValue(r.Value); err != nil {
+		return fmt.Errorf("value: %w", err)
+	}
+	e.buf.WriteByte('}')
+	return nil
+}
+
+func (e *recordEncoder) fullReason(r Reason) error {
+	e.buf.WriteString(`{"code":`)
+	e.str(r.Code)
+	e.buf.WriteString(`,"contribution":`)
+	if r.Contribution == nil {
+		e.buf.WriteString("null")
+	} else if err := e.number(*r.Contribution); err != nil {
+		return fmt.Errorf("contribution: %w", err)
+	}
+	e.buf.WriteString(`,"direction":`)
+	e.optStr(r.Direction)
+	e.buf.WriteString(`,"feature":`)
+	e.optStr(r.Feature)
+	e.buf.WriteString(`,"reference":`)
+	if err := e.featureValue(r.Reference); err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	e.buf.WriteString(`,"rule":`)
+	e.optStr(r.Rule)
+	e.buf.WriteString(`,"text":`)
+	e.str(r.Text)
+	e.buf.WriteString(`,"value":`)
+	if err := e.featureValue(r.Value); err != nil {
+		return fmt.Errorf("value: %w", err)
+	}
+	e.buf.WriteByte('}')
+	return nil
+}
+
+// optStr writes s, or null for "".
+func (e *recordEncoder) optStr(s string) {
+	if s == "" {
+		e.buf.WriteString("null")
+		return
+	}
+	e.str(s)
 }
 
 // object writes m as a JSON object in canonical member order, each value

@@ -350,7 +350,7 @@ func TestEncodeMatchesReference(t *testing.T) {
 			d.Model = ModelRef{ID: "😀", SHA256: `"\`}
 			d.Policy.Revision = "\x1f\x7f"
 			for _, k := range awkward {
-				d.Reasons = append(d.Reasons, Reason{Code: k, Feature: k + k, Value: LevelValue(k), Text: "«" + k + "»", Contribution: -1e-7})
+				d.Reasons = append(d.Reasons, Reason{Code: k, Feature: k + k, Value: LevelValue(k), Text: "«" + k + "»", Contribution: f64(-1e-7)})
 			}
 		})},
 		{"invalid utf8 strings and keys", decision(func(d *Decision) {
@@ -469,7 +469,7 @@ func goldenRecords() map[string]*Record {
 		ProbabilityOfDefault: 0.1 + 0.2,
 		Score:                1e-6,
 		Decision:             "",
-		Reasons:              []Reason{{Code: "😀", Feature: "\ufb33", Value: NumberValue(-1.5e-7), Text: `"quoted"`, Contribution: 123456789012345680000}},
+		Reasons:              []Reason{{Code: "😀", Feature: "\ufb33", Value: NumberValue(-1.5e-7), Text: `"quoted"`, Contribution: f64(123456789012345680000), Legacy: true}},
 		Attributions:         map[string]float64{"\U0001F600": -0.5, "\uffff": 2, "a": 1.0 / 3},
 		ExpectedValue:        -1e300,
 		Nonce:                "0123456789abcdef0123456789abcdef",
@@ -479,7 +479,9 @@ func goldenRecords() map[string]*Record {
 		panic(err)
 	}
 	return map[string]*Record{
-		"decision":  {Format: RecordFormat, Type: TypeDecision, Timestamp: ts, Decision: d},
+		// In the form written before reason_method and the new reason
+		// members existed: those bytes must not change.
+		"decision":  {Format: RecordFormat, Type: TypeDecision, Timestamp: ts, Decision: d, omitted: []string{"reason_method"}},
 		"minimised": minimised,
 		"model admitted": {Format: RecordFormat, Type: TypeModelAdmitted, Timestamp: ts,
 			ModelAdmitted: &ModelAdmitted{Model: ModelRef{ID: "m"}, Details: map[string]string{"😀": "x", "\ufb33": "y", "<": "\u2028"}}},
@@ -539,7 +541,7 @@ func setNumber(d *Decision, pos string, f float64) {
 	case "reason value":
 		d.Reasons[0].Value = NumberValue(f)
 	case "reason contribution":
-		d.Reasons[1].Contribution = f
+		d.Reasons[1].Contribution = &f
 	default:
 		panic(pos)
 	}
@@ -778,10 +780,22 @@ func (g *recordGen) decision() *Decision {
 			d.Attributions[g.mapKey()] = g.number()
 		}
 	}
+	if !g.chance(4) {
+		d.ReasonMethod = g.string()
+	}
 	if !g.chance(6) {
 		d.Reasons = []Reason{}
 		for range g.intn(6) {
-			d.Reasons = append(d.Reasons, Reason{Code: g.string(), Feature: g.mapKey(), Value: g.featureValue(), Text: g.string(), Contribution: g.number()})
+			r := Reason{Code: g.string(), Feature: g.mapKey(), Value: g.featureValue(), Text: g.string(), Contribution: f64(g.number())}
+			// Both forms (see Reason): the legacy one, or the full one with
+			// nullable members sometimes null.
+			if r.Legacy = g.chance(3); !r.Legacy {
+				r.Direction, r.Reference, r.Rule = g.string(), g.featureValue(), g.string()
+				if g.chance(3) {
+					r.Contribution, r.Feature = nil, ""
+				}
+			}
+			d.Reasons = append(d.Reasons, r)
 		}
 	}
 	return d
@@ -862,10 +876,10 @@ func benchmarkDecision() *Record {
 			Score:                612,
 			Decision:             "decline",
 			Reasons: []Reason{
-				{Code: "R01", Feature: "debt_to_income", Value: NumberValue(0.3127), Text: "Debt-to-income ratio too high", Contribution: 0.4119286377},
-				{Code: "R04", Feature: "credit_utilisation", Value: NumberValue(0.6411), Text: "Revolving credit utilisation too high", Contribution: 0.2876115324},
-				{Code: "R09", Feature: "recent_inquiries", Value: NumberValue(3), Text: "Too many recent credit inquiries", Contribution: 0.1023477611},
-				{Code: "R12", Feature: "home_ownership", Value: LevelValue("RENT"), Text: "Housing status", Contribution: 0.0531962201},
+				{Code: "R01", Feature: "debt_to_income", Value: NumberValue(0.3127), Text: "Debt-to-income ratio too high", Contribution: f64(0.4119286377)},
+				{Code: "R04", Feature: "credit_utilisation", Value: NumberValue(0.6411), Text: "Revolving credit utilisation too high", Contribution: f64(0.2876115324)},
+				{Code: "R09", Feature: "recent_inquiries", Value: NumberValue(3), Text: "Too many recent credit inquiries", Contribution: f64(0.1023477611)},
+				{Code: "R12", Feature: "home_ownership", Value: LevelValue("RENT"), Text: "Housing status", Contribution: f64(0.0531962201)},
 			},
 			Attributions:  attributions,
 			ExpectedValue: -1.6094379124341003,

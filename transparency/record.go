@@ -82,9 +82,13 @@ type Decision struct {
 	ProbabilityOfDefault float64                 `json:"probability_of_default"`
 	Score                float64                 `json:"score"`
 	Decision             string                  `json:"decision"`
-	Reasons              []Reason                `json:"reasons"`
-	Attributions         map[string]float64      `json:"attributions"`
-	ExpectedValue        float64                 `json:"expected_value"`
+	// ReasonMethod says how the reasons were chosen, e.g.
+	// "baseline_shapley/cutoff"; records written before it existed lack
+	// it (it then shows as omitted).
+	ReasonMethod  string             `json:"reason_method"`
+	Reasons       []Reason           `json:"reasons"`
+	Attributions  map[string]float64 `json:"attributions"`
+	ExpectedValue float64            `json:"expected_value"`
 	// Nonce is 16 random bytes in lowercase hex. It makes the record (and
 	// so its id) unguessable even when every other field could be guessed,
 	// which stops anyone confirming a suspected decision by hashing it.
@@ -106,13 +110,115 @@ func (d *Decision) Inputs() map[string]any {
 	return out
 }
 
-// Reason is one adverse-action reason with the feature it refers to.
+// Reason is one principal reason: a feature reason, a policy rule's
+// reason or the fallback. Its JSON form is
+// {"code", "contribution", "direction", "feature", "reference", "rule",
+// "text", "value"}, with null for an empty Feature, Direction or Rule, a
+// nil Contribution and a missing Reference or Value.
+//
+// Records written before direction, reference and rule existed carry
+// only code, contribution, feature, text and value; such a reason decodes
+// with Legacy true and encodes in that form again, so that old records
+// keep their bytes and ids.
 type Reason struct {
-	Code         string       `json:"code"`
-	Feature      string       `json:"feature"`
-	Value        FeatureValue `json:"value"`
-	Text         string       `json:"text"`
-	Contribution float64      `json:"contribution"`
+	Code string
+	// Feature is "" for a rule or fallback reason.
+	Feature string
+	Value   FeatureValue
+	Text    string
+	// Contribution is the feature's contribution in log-odds of default
+	// (a baseline Shapley value, or TreeSHAP in legacy records); nil for a
+	// rule, fallback or "provide" reason of an incomplete application.
+	Contribution *float64
+	// Direction is the change of the feature that lowers the risk:
+	// "increase", "decrease", "other" or "provide".
+	Direction string
+	// Reference is the reference value the feature was measured against.
+	Reference FeatureValue
+	// Rule is the id of the policy rule behind a rule reason.
+	Rule string
+	// Legacy marks a reason decoded from the five-member form.
+	Legacy bool
+}
+
+// legacyReason and fullReason are Reason's two JSON forms, members in
+// canonical order.
+type (
+	legacyReason struct {
+		Code         string       `json:"code"`
+		Contribution float64      `json:"contribution"`
+		Feature      string       `json:"feature"`
+		Text         string       `json:"text"`
+		Value        FeatureValue `json:"value"`
+	}
+	fullReason struct {
+		Code         string       `json:"code"`
+		Contribution *float64     `json:"contribution"`
+		Direction    *string      `json:"direction"`
+		Feature      *string      `json:"feature"`
+		Reference    FeatureValue `json:"reference"`
+		Rule         *string      `json:"rule"`
+		Text         string       `json:"text"`
+		Value        FeatureValue `json:"value"`
+	}
+)
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// MarshalJSON writes the reason's form (see Reason).
+func (r Reason) MarshalJSON() ([]byte, error) {
+	if r.Legacy {
+		var c float64
+		if r.Contribution != nil {
+			c = *r.Contribution
+		}
+		return json.Marshal(legacyReason{Code: r.Code, Contribution: c, Feature: r.Feature, Text: r.Text, Value: r.Value})
+	}
+	return json.Marshal(fullReason{
+		Code: r.Code, Contribution: r.Contribution, Direction: optional(r.Direction), Feature: optional(r.Feature),
+		Reference: r.Reference, Rule: optional(r.Rule), Text: r.Text, Value: r.Value,
+	})
+}
+
+// UnmarshalJSON reads either form; members of neither are refused.
+func (r *Reason) UnmarshalJSON(data []byte) error {
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(data, &present); err != nil {
+		return err
+	}
+	_, hasDirection := present["direction"]
+	_, hasReference := present["reference"]
+	_, hasRule := present["rule"]
+	if !hasDirection && !hasReference && !hasRule {
+		var l legacyReason
+		if err := strictUnmarshal(data, &l); err != nil {
+			return err
+		}
+		c := l.Contribution
+		*r = Reason{Code: l.Code, Feature: l.Feature, Value: l.Value, Text: l.Text, Contribution: &c, Legacy: true}
+		return nil
+	}
+	var f fullReason
+	if err := strictUnmarshal(data, &f); err != nil {
+		return err
+	}
+	*r = Reason{
+		Code: f.Code, Feature: deref(f.Feature), Value: f.Value, Text: f.Text, Contribution: f.Contribution,
+		Direction: deref(f.Direction), Reference: f.Reference, Rule: deref(f.Rule),
+	}
+	return nil
 }
 
 // ModelAdmitted is the body of a "model_admitted" record: a model became
@@ -153,7 +259,7 @@ func DecisionFields() []string {
 	return []string{
 		"application_id", "attributions", "decision", "expected_value", "features",
 		"lender", "model", "nonce", "policy", "probability_of_default", "raw_score",
-		"reasons", "score",
+		"reason_method", "reasons", "score",
 	}
 }
 

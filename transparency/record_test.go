@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,9 +165,14 @@ func testDecision() *Decision {
 		ProbabilityOfDefault: 0.22541,
 		Score:                612,
 		Decision:             "decline",
+		ReasonMethod:         "baseline_shapley/cutoff",
 		Reasons: []Reason{
-			{Code: "R01", Feature: "debt_ratio", Value: NumberValue(0.3127), Text: "Debt ratio too high", Contribution: 0.41},
-			{Code: "R07", Feature: "home_ownership", Value: LevelValue("RENT"), Text: "Housing <status> & \"tenure\"", Contribution: 1e-7},
+			{Code: "P01", Text: "Amount above the limit", Rule: "DEC-REFER-AMOUNT"},
+			{Code: "R01", Feature: "debt_ratio", Value: NumberValue(0.3127), Text: "Debt ratio too high", Contribution: f64(0.41),
+				Direction: "decrease", Reference: NumberValue(0.2)},
+			{Code: "R07", Feature: "home_ownership", Value: LevelValue("RENT"), Text: "Housing <status> & \"tenure\"", Contribution: f64(1e-7),
+				Direction: "other", Reference: LevelValue("OWN")},
+			{Code: "R08", Feature: "months_since", Value: MissingValue(), Text: "Months not provided", Direction: "provide"},
 		},
 		Attributions:  map[string]float64{"income": -0.12, "debt_ratio": 0.41, "home_ownership": 0.05, "months_since": 0},
 		ExpectedValue: -1.6,
@@ -199,12 +205,54 @@ func TestRecordEncodingIsCanonical(t *testing.T) {
 	want := `{"body":{"application_id":"app-0001","attributions":{"debt_ratio":0.41,"home_ownership":0.05,"income":-0.12,"months_since":0},` +
 		`"decision":"decline","expected_value":-1.6,"features":{"debt_ratio":0.3127,"home_ownership":"RENT","income":52000,"months_since":null},` +
 		`"lender":"acme-bank","model":{"id":"credit-risk-v1","sha256":"` + strings.Repeat("ab", 32) + `"},"nonce":"00112233445566778899aabbccddeeff",` +
-		`"policy":{"revision":"7"},"probability_of_default":0.22541,"raw_score":-1.2345678901234567,` +
-		`"reasons":[{"code":"R01","contribution":0.41,"feature":"debt_ratio","text":"Debt ratio too high","value":0.3127},` +
-		`{"code":"R07","contribution":1e-7,"feature":"home_ownership","text":"Housing <status> & \"tenure\"","value":"RENT"}],"score":612},` +
+		`"policy":{"revision":"7"},"probability_of_default":0.22541,"raw_score":-1.2345678901234567,"reason_method":"baseline_shapley/cutoff",` +
+		`"reasons":[{"code":"P01","contribution":null,"direction":null,"feature":null,"reference":null,"rule":"DEC-REFER-AMOUNT","text":"Amount above the limit","value":null},` +
+		`{"code":"R01","contribution":0.41,"direction":"decrease","feature":"debt_ratio","reference":0.2,"rule":null,"text":"Debt ratio too high","value":0.3127},` +
+		`{"code":"R07","contribution":1e-7,"direction":"other","feature":"home_ownership","reference":"OWN","rule":null,"text":"Housing <status> & \"tenure\"","value":"RENT"},` +
+		`{"code":"R08","contribution":null,"direction":"provide","feature":"months_since","reference":null,"rule":null,"text":"Months not provided","value":null}],"score":612},` +
 		`"format":1,"timestamp":"2026-03-14T15:09:26.535897000Z","type":"decision"}`
 	if string(b) != want {
 		t.Errorf("Encode()\n got %s\nwant %s", b, want)
+	}
+}
+
+func f64(v float64) *float64 { return &v }
+
+// legacyRecord is a decision record as written before reasons carried
+// direction, reference and rule and before reason_method existed.
+const legacyRecord = `{"body":{"application_id":"app-0001","attributions":{"debt_ratio":0.41,"home_ownership":0.05,"income":-0.12,"months_since":0},` +
+	`"decision":"decline","expected_value":-1.6,"features":{"debt_ratio":0.3127,"home_ownership":"RENT","income":52000,"months_since":null},` +
+	`"lender":"acme-bank","model":{"id":"credit-risk-v1","sha256":"abababababababababababababababababababababababababababababababab"},"nonce":"00112233445566778899aabbccddeeff",` +
+	`"policy":{"revision":"7"},"probability_of_default":0.22541,"raw_score":-1.2345678901234567,` +
+	`"reasons":[{"code":"R01","contribution":0.41,"feature":"debt_ratio","text":"Debt ratio too high","value":0.3127},` +
+	`{"code":"R07","contribution":1e-7,"feature":"home_ownership","text":"Housing <status> & \"tenure\"","value":"RENT"}],"score":612},` +
+	`"format":1,"timestamp":"2026-03-14T15:09:26.535897000Z","type":"decision"}`
+
+// TestLegacyRecordStaysReadable decodes a record in the old form: it is
+// accepted, its reasons are legacy, reason_method shows as omitted, and it
+// encodes to the same bytes (so its id is unchanged).
+func TestLegacyRecordStaysReadable(t *testing.T) {
+	r, err := DecodeRecord([]byte(legacyRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Decision
+	if len(d.Reasons) != 2 || !d.Reasons[0].Legacy || !d.Reasons[1].Legacy {
+		t.Fatalf("reasons %+v", d.Reasons)
+	}
+	if c := d.Reasons[1].Contribution; c == nil || *c != 1e-7 || d.Reasons[1].Feature != "home_ownership" {
+		t.Errorf("reason 2 %+v", d.Reasons[1])
+	}
+	if !slices.Contains(r.Omitted(), "reason_method") || d.ReasonMethod != "" {
+		t.Errorf("omitted %v, reason_method %q", r.Omitted(), d.ReasonMethod)
+	}
+	if got := mustEncode(t, r); string(got) != legacyRecord {
+		t.Errorf("re-encoded\n got %s\nwant %s", got, legacyRecord)
+	}
+	// A reason mixing the forms is neither, and is refused.
+	mixed := strings.Replace(legacyRecord, `"feature":"debt_ratio",`, `"feature":"debt_ratio","rule":null,`, 1)
+	if _, err := DecodeRecord([]byte(mixed)); err == nil {
+		t.Error("a reason with only some of the new members decoded")
 	}
 }
 

@@ -16,7 +16,7 @@ type messages struct {
 	ScoreHeading, ScoreUsed, YourScore, ScoreRangeLabel          string
 	ScoreDate, ScoreBy, KeyFactors, NoRange                      string
 	ReconHeading, DefaultRecon, CheckHeading, Check              string
-	RecourseHeading, RecourseNote                                string
+	RecourseHeading, RecourseNote, NeededHeading                 string
 	FCRAHeading, FCRAUsed, FCRAFacts, FCRANotDecided             string
 	FCRAFreeReport, FCRADispute, CRAName, CRAAddress, CRAPhone   string
 	ECOAHeading, ECOAPlain, LawWords, ECOALegal, AgencyIntro     string
@@ -55,6 +55,7 @@ func english() messages {
 		NoRange:          "not known for this model",
 		ReconHeading:     "How to ask us to look again",
 		DefaultRecon:     "Write to us at the address above within 60 days. Give the decision number from the reference part at the end. Tell us about any facts you think were wrong or missing.",
+		NeededHeading:    "Information we need",
 		RecourseHeading:  "What would have changed the decision",
 		RecourseNote:     "Your decision page may show changes that would have led to approval under our current model and policy. They are not an offer of credit. They are not a promise that you will be approved.",
 		CheckHeading:     "Checking this decision",
@@ -106,6 +107,7 @@ func spanish() messages {
 		NoRange:          "no se conoce para este modelo",
 		ReconHeading:     "Cómo pedir que lo veamos otra vez",
 		DefaultRecon:     "Escríbanos a la dirección de arriba antes de 60 días. Dé el número de decisión que está en la parte final. Cuéntenos qué datos cree que estaban mal o faltaban.",
+		NeededHeading:    "Datos que necesitamos",
 		RecourseHeading:  "Lo que habría cambiado la decisión",
 		RecourseNote:     "Su página de decisión puede mostrar cambios que habrían llevado a la aprobación con nuestro modelo y reglas de hoy. No son una oferta de crédito. No son una promesa de aprobación.",
 		CheckHeading:     "Cómo revisar esta decisión",
@@ -146,6 +148,9 @@ func actionText(lang, decision string) (string, bool) {
 		return pick(es, "We have not made a final decision on your application yet.", "Aún no tomamos una decisión final sobre su solicitud."), true
 	case "decline":
 		return pick(es, "We cannot approve your application for credit on the terms you asked for.", "No podemos aprobar su solicitud de crédito en los términos que pidió."), true
+	case "incomplete":
+		// 12 CFR 1002.9(c)(2): a notice of incompleteness, no decision.
+		return pick(es, "Your application is missing some facts, so we have not made a decision on it. Please send us what is listed below within 30 days of the date of this notice. If you do not, we cannot look at your application further.", "A su solicitud le faltan datos, así que no tomamos una decisión. Envíenos lo que se indica abajo antes de 30 días desde la fecha de este aviso. Si no lo hace, no podremos seguir revisando su solicitud."), true
 	}
 	return "", false
 }

@@ -123,6 +123,9 @@ type Notice struct {
 	// NextSteps say what happens after a referral.
 	NextSteps []string
 	Adverse   bool
+	// Incomplete: a notice of incompleteness (12 CFR 1002.9(c)(2)); the
+	// reasons then name the missing information.
+	Incomplete bool
 	// Reasons are the principal reasons (at most four), most important first.
 	Reasons []Reason
 
@@ -160,7 +163,7 @@ func reasonFor(r transparency.Reason, m *models.Manifest, lang string) Reason {
 	text := r.Text
 	if lang != English && m != nil {
 		if i := m.FeatureIndex(r.Feature); i >= 0 {
-			if t := m.Features[i].DisplayReason(lang); t != "" {
+			if t := m.Features[i].DisplayReason(lang, r.Direction); t != "" {
 				text = t
 			}
 		}
@@ -218,7 +221,8 @@ func Build(id string, rec *transparency.Record, o Options) (*Notice, error) {
 		return nil, fmt.Errorf("unknown decision %q", d.Decision)
 	}
 	n.ActionText = text
-	n.Adverse = d.Decision != "approve"
+	n.Adverse = d.Decision == "refer" || d.Decision == "decline"
+	n.Incomplete = d.Decision == "incomplete"
 	creditor := c.Name
 	if strings.TrimSpace(creditor) == "" {
 		creditor = pick(lang == Spanish, "the lender", "el prestamista")
@@ -227,15 +231,20 @@ func Build(id string, rec *transparency.Record, o Options) (*Notice, error) {
 		n.NextSteps = referSteps(lang, creditor)
 	}
 	n.ScoreBy = scoreByText(lang, creditor)
-	for i, r := range d.Reasons {
-		if i == maxReasons {
+	for _, r := range d.Reasons {
+		// An incompleteness notice names everything that is missing.
+		if !n.Incomplete && len(n.Reasons) == maxReasons {
 			break
 		}
 		rr := reasonFor(r, o.Manifest, lang)
 		n.Reasons = append(n.Reasons, rr)
-		n.KeyFactors = append(n.KeyFactors, rr.Text)
+		// Key factors are what adversely affected the score: the model's
+		// reasons, not a policy rule's or a missing item's.
+		if n.Adverse && r.Rule == "" && r.Feature != "" {
+			n.KeyFactors = append(n.KeyFactors, rr.Text)
+		}
 	}
-	if n.Adverse && len(n.Reasons) == 0 {
+	if (n.Adverse || n.Incomplete) && len(n.Reasons) == 0 {
 		return nil, errors.New("adverse decision record carries no reasons")
 	}
 	if o.ScoreMax > o.ScoreMin {

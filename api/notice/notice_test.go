@@ -22,8 +22,9 @@ func decisionRecord(t *testing.T, decision string, reasons int) *transparency.Re
 	}
 	feats := []string{"Amount", "Income", "Assets", "Records", "Home"}
 	texts := []string{"Amount of credit requested is too high", "Income too low relative to the amount requested", "Insufficient assets", "Record of past credit problems", "Type of residence"}
+	one := 1.0
 	for i := 0; i < reasons; i++ {
-		d.Reasons = append(d.Reasons, transparency.Reason{Code: "R1" + string(rune('0'+i)), Feature: feats[i], Text: texts[i], Contribution: 1})
+		d.Reasons = append(d.Reasons, transparency.Reason{Code: "R1" + string(rune('0'+i)), Feature: feats[i], Text: texts[i], Contribution: &one})
 	}
 	rec, err := transparency.NewRecord(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), d)
 	if err != nil {
@@ -436,5 +437,40 @@ func TestPickLanguage(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("PickLanguage(%q, %v, %q) = %q, %v; want %q (error %v)", tc.query, tc.hasQuery, tc.accept, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// An incomplete application gets a notice of incompleteness: what is
+// missing, and by when; rule and missing-item reasons are not key factors
+// of the score.
+func TestNoticeIncomplete(t *testing.T) {
+	rec := decisionRecord(t, "incomplete", 0)
+	rec.Decision.Reasons = []transparency.Reason{
+		{Code: "P02", Text: "Credit application incomplete", Rule: "DEC-INCOMPLETE"},
+		{Code: "R07", Feature: "Income", Text: "Income not provided", Direction: "provide"},
+	}
+	n, err := Build("id", rec, Options{Creditor: DefaultCreditor(), ScoreMin: 300, ScoreMax: 850})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.Incomplete || n.Adverse || len(n.Reasons) != 2 || len(n.KeyFactors) != 0 {
+		t.Fatalf("notice %+v", n)
+	}
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	if err := r.Text(&txt, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INFORMATION WE NEED", "Income not provided", "within 30 days"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text notice lacks %q:\n%s", want, txt.String())
+		}
+	}
+	rec.Decision.Reasons = nil
+	if _, err := Build("id", rec, Options{Creditor: DefaultCreditor(), ScoreMin: 300, ScoreMax: 850}); err == nil {
+		t.Error("incomplete notice without the missing items built")
 	}
 }

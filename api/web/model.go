@@ -205,7 +205,7 @@ func DecisionPageFromRecordIn(lang string, id transparency.ID, token string, rec
 func reasonFor(r transparency.Reason, m *models.Manifest, lang string, t pageText) Reason {
 	text := r.Text
 	if f := feature(m, r.Feature); f != nil && lang != English {
-		if s := f.DisplayReason(lang); s != "" {
+		if s := f.DisplayReason(lang, r.Direction); s != "" {
 			text = s
 		}
 	}

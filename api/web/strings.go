@@ -78,6 +78,9 @@ func outcomeIn(lang, d string) outcomeView {
 			return outcomeView{"refer", "Pasó a revisión", "Aún no hay una decisión final. Su solicitud no pasó la revisión automática y espera la revisión del prestamista. Este sistema no le envía la decisión final. Pregunte al prestamista por ella."}
 		case OutcomeDecline:
 			return outcomeView{"decline", "Rechazada", "Su solicitud fue rechazada. Abajo están las razones principales."}
+		case "incomplete":
+			// 12 CFR 1002.9(c): no decision; the reasons name what is missing.
+			return outcomeView{"incomplete", "Incompleta", "No se tomó una decisión: a su solicitud le falta lo que se indica abajo."}
 		}
 		return outcomeView{"unknown", "Decisión guardada", "Se tomó una decisión sobre su solicitud."}
 	}
@@ -88,6 +91,9 @@ func outcomeIn(lang, d string) outcomeView {
 		return outcomeView{"refer", "Referred for review", "There is no final decision yet. Your application did not pass the automatic check and waits for the lender's review. This system does not send you the final decision. Ask the lender for it."}
 	case OutcomeDecline:
 		return outcomeView{"decline", "Declined", "Your application was declined. The main reasons are below."}
+	case "incomplete":
+		// 12 CFR 1002.9(c): no decision; the reasons name what is missing.
+		return outcomeView{"incomplete", "Incomplete", "No decision was made. Your application is missing what is listed below."}
 	}
 	return outcomeView{"unknown", "Decision recorded", "A decision was made on your application."}
 }

@@ -400,7 +400,8 @@ func sampleRecord(t testing.TB, m *models.Manifest) *transparency.Record {
 	}
 	reason := func(f string) transparency.Reason {
 		ft := m.Features[m.FeatureIndex(f)]
-		return transparency.Reason{Code: ft.Reason.Code, Feature: f, Value: feats[f], Text: ft.Reason.Text, Contribution: attr[f]}
+		c := attr[f]
+		return transparency.Reason{Code: ft.Reason.Code, Feature: f, Value: feats[f], Text: ft.Reason.Text, Contribution: &c}
 	}
 	rec, err := transparency.NewRecord(time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC), &transparency.Decision{
 		Lender:               "lender-demo",

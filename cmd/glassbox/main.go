@@ -26,7 +26,7 @@ func commands() map[string]command {
 		"predict":  {"print the probability of default (or --raw score) for every CSV row", runPredict},
 		"explain":  {"print per-feature TreeSHAP contributions for every CSV row", runExplain},
 		"bench":    {"time single-row predict and explain over CSV rows", runBench},
-		"models":   {"model package tools: models check DIR", runModels},
+		"models":   {"model package tools: models check DIR, models reference --model DIR --data CSV --method cutoff|approved", runModels},
 		"serve":    {"run the scoring API", runServe},
 		"audit":    {"verify receipts, monitor checkpoints, replay decisions", runAudit},
 		"loadtest": {"drive POST /v1/decisions and report decisions/s and latency", runLoadtest},

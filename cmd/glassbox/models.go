@@ -15,8 +15,11 @@ import (
 var errRefused = errors.New("model refused by policy")
 
 func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "reference" {
+		return runModelsReference(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("%w: glassbox models check [--policy DIR] DIR", errUsage)
+		return fmt.Errorf("%w: glassbox models check [--policy DIR] DIR | %s", errUsage, referenceUsage)
 	}
 	fs := newFlags("models check", stderr)
 	policyDir := fs.String("policy", "", "policy folder (default: the embedded policies)")
@@ -34,7 +37,7 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	adm, err := eng.AdmitModel(ctx, pkg.Manifest, pkg.SHA256)
+	adm, err := eng.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference)
 	fmt.Fprint(stdout, policy.FormatAdmission(adm))
 	if err != nil {
 		if _, ok := policy.AsViolation(err); ok {

@@ -64,3 +64,56 @@ func TestServeRefusesRefusedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestModelsReference rebuilds the shipped reference.json from the test
+// set through the real model and policy: the result is the shipped file,
+// byte for byte, so the shipped reference is reproducible; then checks
+// the usage errors.
+func TestModelsReference(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"manifest.json", "model.txt"} {
+		data, err := os.ReadFile(filepath.Join("../../models/credit-risk-v1", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, method := range []string{"cutoff", "approved"} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"models", "reference", "--model", dir, "--data", "../../testdata/credit_test.csv", "--method", method}, &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", method, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "method "+method+": 535 of 890 applicants approved") {
+			t.Errorf("%s: output %q", method, stdout.String())
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../models/credit-risk-v1/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("rebuilt reference.json differs from the shipped one")
+	}
+	// The package with its reference is admitted.
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"models", "check", dir}, &stdout, &stderr); code != 0 {
+		t.Errorf("models check: exit %d: %s", code, stdout.String())
+	}
+	for _, args := range [][]string{
+		{"--model", dir, "--data", "../../testdata/credit_test.csv", "--method", "median"},
+		{"--model", dir, "--method", "cutoff"},
+		{"--data", "../../testdata/credit_test.csv", "--method", "cutoff"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"models", "reference"}, args...), &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)", args, code)
+		}
+	}
+}

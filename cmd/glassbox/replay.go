@@ -153,7 +153,7 @@ type replayer struct {
 	pol    *policy.Engine
 	models map[string]*scoring.Model // by SHA-256
 	byID   map[string][]string       // id → available SHA-256s
-	ex     map[string]*explain.Explainer
+	ex     map[string]*api.Explainers
 	// recourse is prepared on first use, by SHA-256.
 	recourse map[string]*explain.Recourser
 }
@@ -176,13 +176,13 @@ func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, e
 		}
 		pkgs = append(pkgs, more...)
 	}
-	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*explain.Explainer{}, recourse: map[string]*explain.Recourser{}}
+	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*api.Explainers{}, recourse: map[string]*explain.Recourser{}}
 	for _, p := range pkgs {
 		m, err := scoring.Load(p)
 		if err != nil {
 			return nil, err
 		}
-		ex, err := explain.New(m)
+		ex, err := api.NewExplainers(m)
 		if err != nil {
 			return nil, err
 		}
@@ -339,11 +339,36 @@ func (r *replayer) replayOne(ctx context.Context, rec *transparency.Record) ([]s
 	} else {
 		for i, lr := range d.Reasons {
 			er := ev.Reasons[i]
-			if lr.Code != er.Code || lr.Feature != er.Feature || lr.Text != er.Text {
+			if lr.Code != er.Code || lr.Feature != er.Feature || lr.Text != er.Text || lr.Rule != er.Rule {
 				diffs = append(diffs, fmt.Sprintf("reason %d logged %s/%s, replayed %s/%s", i+1, lr.Code, lr.Feature, er.Code, er.Feature))
 			}
-			num(fmt.Sprintf("reasons[%d].contribution", i), lr.Contribution, er.Contribution)
+			// A legacy reason has no direction or reference to compare.
+			if !lr.Legacy && (lr.Direction != er.Direction || !sameValue(lr.Reference, er.Reference)) {
+				diffs = append(diffs, fmt.Sprintf("reason %d (%s) logged direction %q reference %v, replayed %q %v", i+1, lr.Code, lr.Direction, lr.Reference, er.Direction, er.Reference))
+			}
+			switch {
+			case lr.Contribution != nil && er.Contribution != nil:
+				num(fmt.Sprintf("reasons[%d].contribution", i), *lr.Contribution, *er.Contribution)
+			case (lr.Contribution == nil) != (er.Contribution == nil):
+				diffs = append(diffs, fmt.Sprintf("reason %d (%s): contribution logged %v, replayed %v", i+1, lr.Code, lr.Contribution, er.Contribution))
+			}
 		}
 	}
+	if !slices.Contains(rec.Omitted(), "reason_method") && d.ReasonMethod != ev.ReasonMethod {
+		diffs = append(diffs, fmt.Sprintf("reason_method logged %q, replayed %q", d.ReasonMethod, ev.ReasonMethod))
+	}
 	return diffs, nil
+}
+
+// sameValue compares a logged reference value with a replayed one.
+func sameValue(logged transparency.FeatureValue, now any) bool {
+	switch x := now.(type) {
+	case float64:
+		v, ok := logged.Number()
+		return ok && math.Float64bits(v) == math.Float64bits(x)
+	case string:
+		l, ok := logged.Level()
+		return ok && l == x
+	}
+	return logged.IsMissing()
 }

@@ -3,7 +3,7 @@
 # description: >-
 #   Whether a model package may serve decisions. Input: {"manifest": the
 #   package's manifest.json, "actual_sha256": hash of model.txt computed by
-#   the caller}. Every violated rule is reported, not only the first, so a
+#   the caller, "reference": the package's reference.json or null}. Every violated rule is reported, not only the first, so a
 #   model owner can fix a package in one round.
 package glassbox.admission
 
@@ -41,6 +41,9 @@ features contains {
 	"monotone": object.get(f, "monotone", 0),
 	"justification": object.get(f, "justification", ""),
 	"reason_code": object.get(f, ["reason", "code"], ""),
+	"texts": object.get(f, ["reason", "texts"], {}),
+	"min": object.get(f, "min", null),
+	"max": object.get(f, "max", null),
 	"bases": lib.feature_bases(f.name, object.get(f, "meaning", "")),
 } if {
 	some f in object.get(m, "features", [])
@@ -149,4 +152,80 @@ violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if 
 	"age" in f.bases
 	not f.monotone in cfg.age_allowed_monotone
 	msg := sprintf("%s is age and declares monotone %v; it must be one of %v so that probability of default never rises with age", [describe(f), f.monotone, cfg.age_allowed_monotone])
+}
+
+# The reference method policy names for this model, and its values.
+reason_method := object.get(data.config.decision.models, [object.get(m, "id", ""), "reason_method"], "cutoff")
+
+reference_values := input.reference.methods[reason_method].values
+
+# What a direction's text claims: that changing the feature that way
+# lowers the risk. refusals holds [feature, direction, why] for every claim
+# a feature cannot support.
+claims contains [f, dir] if {
+	some f in features
+	some dir, _ in f.texts
+}
+
+refusals contains [f, dir, "a categorical feature is never increased or decreased"] if {
+	some [f, dir] in claims
+	dir in {"increase", "decrease"}
+	f.type == "categorical"
+}
+
+refusals contains [f, "other", "only a categorical feature has other levels"] if {
+	some [f, "other"] in claims
+	f.type != "categorical"
+}
+
+refusals contains [f, "increase", "its monotone constraint (+1) says raising it never lowers the risk"] if {
+	some [f, "increase"] in claims
+	f.type != "categorical"
+	f.monotone == 1
+}
+
+refusals contains [f, "decrease", "its monotone constraint (-1) says lowering it never lowers the risk"] if {
+	some [f, "decrease"] in claims
+	f.type != "categorical"
+	f.monotone == -1
+}
+
+refusals contains [f, dir, "the package ships no reference.json to measure it against"] if {
+	some [f, dir] in claims
+	dir != "provide"
+	not reference_values
+}
+
+refusals contains [f, dir, sprintf("the reference (method %q) has no value for it", [reason_method])] if {
+	some [f, dir] in claims
+	dir != "provide"
+	reference_values
+	not f.name in object.keys(reference_values)
+}
+
+refusals contains [f, "increase", sprintf("its reference value %v is the feature's minimum, so no applicant is below it", [f.min])] if {
+	some [f, "increase"] in claims
+	f.type != "categorical"
+	reference_values[f.name] == f.min
+}
+
+refusals contains [f, "decrease", sprintf("its reference value %v is the feature's maximum, so no applicant is above it", [f.max])] if {
+	some [f, "decrease"] in claims
+	f.type != "categorical"
+	reference_values[f.name] == f.max
+}
+
+# METADATA
+# title: Reason texts may claim only directions the model can support
+# description: >-
+#   A reason text for a direction says that changing the feature that way
+#   would lower the risk. The monotone constraint rules some directions out,
+#   a category has only other levels, and a direction needs a reference
+#   value the applicant can be on the wrong side of.
+# custom:
+#   id: ADM-REASON-DIRECTION
+#   citation: "12 CFR 1002.9(b)(2) and comment 9(b)(2)-5 (specific, accurate principal reasons for the factors scored)"
+violations contains lib.feature_finding(rego.metadata.rule(), msg, [f.name]) if {
+	some [f, dir, why] in refusals
+	msg := sprintf("%s has a %q reason text, but %s", [describe(f), dir, why])
 }

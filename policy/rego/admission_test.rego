@@ -147,3 +147,57 @@ test_vetted_reasons if {
 		{"code": "R09", "feature": "Debt", "meaning": ""},
 	}
 }
+
+# Reason texts per direction, against the monotone constraints and the
+# reference the policy's method names.
+texted(f, texts) := object.union(f, {"min": 0, "max": 100, "reason": {"code": "R1", "text": "t", "texts": texts}})
+
+reference_for(values) := {"methods": {"cutoff": {"values": values}}}
+
+direction_findings(fs, ref) := {[v.features[0], v.message] |
+	r := admission.result with input as {"manifest": with_features(fs), "actual_sha256": sha, "reference": ref}
+	some v in r.violations
+	v.id == "ADM-REASON-DIRECTION"
+}
+
+test_direction_texts_supported if {
+	fs := [
+		texted(feature("Assets", "assets", -1), {"increase": "Insufficient assets", "provide": "Assets not provided"}),
+		texted(feature("Price", "price", 0), {"increase": "Down payment too small", "decrease": "Price too high"}),
+		object.union({"name": "Job", "type": "categorical", "monotone": 0}, {"reason": {"code": "R5", "text": "t", "texts": {"other": "Temporary or irregular employment"}}}),
+	]
+	direction_findings(fs, reference_for({"Assets": 50, "Price": 50, "Job": "fixed"})) == set()
+}
+
+test_direction_texts_refused if {
+	fs := [
+		texted(feature("Assets", "assets", -1), {"decrease": "Too many assets"}),
+		texted(feature("Debt2", "debt", 1), {"increase": "Too little debt"}),
+		texted(feature("Price", "price", 0), {"other": "Other price", "increase": "Down payment too small"}),
+		object.union({"name": "Job", "type": "categorical", "monotone": 0}, {"reason": {"code": "R5", "text": "t", "texts": {"increase": "More job"}}}),
+		texted(feature("Time", "loan_term", 0), {"decrease": "Term too long"}),
+	]
+	found := direction_findings(fs, reference_for({"Assets": 50, "Debt2": 50, "Price": 0, "Job": "fixed", "Time": 100}))
+	{f | some [f, _] in found} == {"Assets", "Debt2", "Price", "Job", "Time"}
+	some [_, m1] in found
+	contains(m1, "monotone constraint (-1)")
+	some [_, m2] in found
+	contains(m2, "only a categorical feature")
+	some [_, m3] in found
+	contains(m3, "is the feature's minimum")
+	some [_, m4] in found
+	contains(m4, "is the feature's maximum")
+	some [_, m5] in found
+	contains(m5, "never increased or decreased")
+}
+
+test_direction_texts_need_a_reference if {
+	fs := [texted(feature("Assets", "assets", -1), {"increase": "Insufficient assets", "provide": "Assets not provided"})]
+	found := direction_findings(fs, null)
+	count(found) == 1
+	some [_, m] in found
+	contains(m, "no reference.json")
+	missing := direction_findings(fs, reference_for({"Other": 1}))
+	some [_, m2] in missing
+	contains(m2, "has no value for it")
+}

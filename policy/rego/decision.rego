@@ -2,11 +2,15 @@
 # title: Decision rules
 # description: >-
 #   Turns a model's probability of default into approve, refer (human
-#   review) or decline, and checks the principal reasons an adverse outcome
-#   carries. Input: {"model_id", "probability_of_default", "score",
-#   "features": {name: value}, "reasons": [{"code", "feature", "meaning"}]}
-#   with reasons ranked most important first. A violation means the
-#   decision must not be issued.
+#   review), decline or incomplete, and chooses the principal reasons an
+#   adverse outcome carries. Input: {"model_id", "probability_of_default",
+#   "score", "features": {name: value}, "reasons": [{"code", "feature",
+#   "meaning", "contribution", "direction", "fallback"}]} with candidate
+#   reasons ranked most important first. "reasons" is absent on the first
+#   evaluation of an application: candidate reasons cost a baseline
+#   explanation, which the caller computes only when the outcome answers
+#   "reasons_needed": true, and then evaluates again with them. A
+#   violation means the decision must not be issued.
 package glassbox.decision
 
 import data.config.decision as cfg
@@ -25,11 +29,15 @@ valid_pd if {
 	input.probability_of_default <= 1
 }
 
-# The most adverse outcome any rule asks for wins: a referral rule can
-# stop an automatic approval but never soften a decline.
+# An incomplete application gets no decision; otherwise the most adverse
+# outcome any rule asks for wins: a referral rule can stop an automatic
+# approval but never soften a decline.
 default verdict := ""
 
-verdict := "decline" if {
+verdict := "incomplete" if {
+	some r in outcome_rules
+	r.outcome == "incomplete"
+} else := "decline" if {
 	some r in outcome_rules
 	r.outcome == "decline"
 } else := "refer" if {
@@ -40,18 +48,87 @@ verdict := "decline" if {
 	r.outcome == "approve"
 }
 
+# The rules that rest on the model's score. Model reasons are disclosed
+# only when one of them asks for the outcome reached: a referral made only
+# because of the amount names the amount rule, not the model's factors.
+model_rules := {"DEC-DECLINE", "DEC-REFER-BAND", "DEC-REFER-MARGIN"}
+
+model_driven if {
+	some r in outcome_rules
+	r.outcome == verdict
+	r.id in model_rules
+}
+
+# The reason method (comment 9(b)(2)-5) and the materiality floor, in
+# log-odds of default, below which a factor is not a principal reason.
+default reason_method := "cutoff"
+
+reason_method := params.reason_method
+
+default materiality_floor := 0.05
+
+materiality_floor := params.materiality_floor
+
+# Features without which no decision is made (12 CFR 1002.9(c)).
+required_missing := [f |
+	some f in object.get(params, "required_features", [])
+	object.get(input.features, f, null) == null
+]
+
+reasons_given if "reasons" in object.keys(input)
+
+default reasons_needed := false
+
+reasons_needed if {
+	model_driven
+	verdict in {"refer", "decline"}
+	not reasons_given
+}
+
 candidates := object.get(input, "reasons", [])
 
-# Reasons are ranked by the caller; the notice carries the top ones only.
+# Rule reasons come first: one per rule asking for the outcome reached
+# whose rulebook entry carries a reason code and text, in rule id order.
+rule_reasons := [{"code": data.rulebook[id].reason_code, "text": data.rulebook[id].reason_text, "rule": id, "feature": null} |
+	some id in sort([r.id | some r in outcome_rules; r.outcome == verdict])
+	data.rulebook[id].reason_code != ""
+]
+
+# Model reasons: the candidates at or above the floor; when none is, the
+# fallback the caller offers (a candidate with "fallback": true).
+material := [r |
+	some r in candidates
+	not r.fallback
+	is_number(r.contribution)
+	r.contribution >= materiality_floor
+]
+
+model_reasons := material if count(material) > 0
+
+model_reasons := [r | some r in candidates; r.fallback] if count(material) == 0
+
+chosen := array.concat(rule_reasons, model_reasons) if model_driven
+
+chosen := rule_reasons if not model_driven
+
+# Reasons are ranked by the caller; the notice carries the top ones only,
+# never filled up to the cap.
 default reasons := []
 
-reasons := array.slice(candidates, 0, cfg.max_reasons) if verdict in {"refer", "decline"}
+reasons := array.slice(chosen, 0, cfg.max_reasons) if {
+	verdict in {"refer", "decline"}
+	not reasons_needed
+}
+
+reasons := rule_reasons if verdict == "incomplete"
 
 # full_outcome is the reference: every rule evaluated, violations included.
 full_outcome := {
 	"decision": verdict,
 	"rules": outcome_rules | reason_rules,
 	"reasons": reasons,
+	"reasons_needed": reasons_needed,
+	"reason_method": reason_method,
 	"violations": violations,
 }
 
@@ -63,18 +140,21 @@ outcome := o if {
 	o := fast_outcome
 } else := full_outcome
 
-# fast_outcome is the rules above and below evaluated in one body, for the
-# common case: an admitted model's thresholds, a PD in [0, 1], a numeric
-# amount, and (for an adverse outcome) reasons that admission vetted. It
-# is undefined otherwise, and outcome falls back to the full evaluation.
+# fast_outcome is the rules above evaluated in one body, for the common
+# case: a complete application (no required feature missing) for an
+# admitted model, with its thresholds, a PD in [0, 1], a numeric amount,
+# and, when the outcome carries model reasons, candidates that admission
+# vetted. It is undefined otherwise, and outcome falls back to the full
+# evaluation.
 #
 # In OPA's evaluator each rule or function evaluation costs as much as a
-# dozen expressions, and this runs on every decision. So each decision rule
-# appears here as a comprehension that holds its finding when the rule's
-# conditions hold and is empty otherwise (a failing condition costs one
-# expression, and only fired rules format a message), and the findings'
-# titles and citations come from data.rulebook, which the engine fills
-# from the rules' METADATA.
+# dozen expressions, and this runs on every decision (twice for an adverse
+# outcome of the model: without candidates, then with them). So each
+# decision rule appears here as a comprehension that holds its finding when
+# the rule's conditions hold and is empty otherwise (a failing condition
+# costs one expression, and only fired rules format a message), and the
+# findings' titles, citations and reason texts come from data.rulebook,
+# which the engine fills from the rules' METADATA.
 fast_outcome := o if {
 	# One read of the configuration, then local lookups.
 	c := cfg
@@ -83,9 +163,14 @@ fast_outcome := o if {
 	is_number(pd)
 	pd >= 0
 	pd <= 1
-	amount := input.features[p.amount_feature]
+	feats := input.features
+	amount := feats[p.amount_feature]
 	is_number(amount)
+	every f in object.get(p, "required_features", []) {
+		object.get(feats, f, null) != null
+	}
 	book := data.rulebook
+	method := object.get(p, "reason_method", "cutoff")
 
 	approve := {f |
 		pd < p.approve_below
@@ -117,20 +202,61 @@ fast_outcome := o if {
 	# for every t in OPA's total order of values.
 	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[count(decline) == 0, count(referrals) == 0]]
 
-	# An approval discloses no reasons. An adverse outcome discloses the top
-	# ones, each of which must be a reason admission vetted for this model:
-	# its manifest code, name and meaning, naming no prohibited basis.
-	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set()}} | {x |
+	# Whether a rule on the model's score asks for v, and the rule reasons
+	# (only the amount rule has one, and asks only for a referral).
+	model := {"approve": false, "decline": true, "refer": count(band | margin) > 0}[v]
+	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
+	given := "reasons" in object.keys(input)
+	cands := object.get(input, "reasons", [])
+
+	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": false, "reason_method": method}} | {x |
+		# Adverse for the model, no candidates yet: ask for them.
 		v != "approve"
-		rs := array.slice(input.reasons, 0, c.max_reasons)
+		model
+		not given
+		x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
+	} | {x |
+		# Adverse for a rule alone: its reason, and no model reasons.
+		v != "approve"
+		not model
+		count(rule_rs) > 0
+		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rule_rs, cands)}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+	} | {x |
+		# Adverse for the model, with candidates: the rule reasons, then
+		# the material candidates (or the fallback), each one admission
+		# vetted for this model.
+		v != "approve"
+		model
+		given
+		floor := object.get(p, "materiality_floor", 0.05)
+		material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
+		model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
+		rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
 		count(rs) > 0
-		object.subset(data.admitted[input.model_id].reasons, {r | some r in rs})
-		msg := sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(input.reasons)])
-		finding := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": msg}
-		x := {"decision": v, "rules": fired | {finding}, "reasons": rs, "violations": set()}
+		vetted := data.admitted[input.model_id].reasons
+		every r in model_rs {
+			fast_vetted(r, vetted)
+		}
+		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rs, cands)}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
 	}
 	some o in results
 }
+
+# A candidate the hot path may disclose without the full checks: the
+# fallback (which names no feature), or a feature reason whose code,
+# feature and meaning admission recorded for the model.
+fast_vetted(r, _) if {
+	r.fallback
+	r.code != ""
+	r.feature == null
+}
+
+fast_vetted(r, vetted) if {
+	not r.fallback
+	{"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted
+}
+
+reasons_finding(book, v, rs, cands) := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}
 
 # METADATA
 # title: Approve below the approval cut-off
@@ -201,6 +327,8 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 # custom:
 #   id: DEC-REFER-AMOUNT
 #   citation: "glassbox credit policy CP-3 (exposure limit for automated approval)"
+#   reason_code: P01
+#   reason_text: "Amount of credit requested is above the limit for automatic approval"
 outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "refer"} if {
 	p := cfg.models[input.model_id]
 	amount := input.features[p.amount_feature]
@@ -208,6 +336,23 @@ outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.cu
 	amount > p.amount_limit
 	md := rego.metadata.rule()
 	msg := sprintf("requested %s %v is above the automated limit %v", [p.amount_feature, amount, p.amount_limit])
+}
+
+# METADATA
+# title: No decision without the information policy requires
+# description: >-
+#   An application lacking a feature the policy names as required is not
+#   declined for it: it is incomplete, and the applicant is told what is
+#   missing and by when to provide it.
+# custom:
+#   id: DEC-INCOMPLETE
+#   citation: "12 CFR 1002.9(c) (incomplete applications; notice of incompleteness)"
+#   reason_code: P02
+#   reason_text: "Credit application incomplete"
+outcome_rules contains {"id": md.custom.id, "title": md.title, "citation": md.custom.citation, "message": msg, "outcome": "incomplete", "features": required_missing} if {
+	count(required_missing) > 0
+	md := rego.metadata.rule()
+	msg := sprintf("required information missing: %s", [concat(", ", required_missing)])
 }
 
 # METADATA
@@ -249,6 +394,7 @@ violations contains lib.finding(rego.metadata.rule(), msg) if {
 #   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
 violations contains lib.finding(rego.metadata.rule(), msg) if {
 	verdict in {"refer", "decline"}
+	not reasons_needed
 	count(reasons) == 0
 	msg := sprintf("a %s needs at least one principal reason and none was given", [verdict])
 }
@@ -271,7 +417,9 @@ violations contains lib.finding(rego.metadata.rule(), msg) if {
 #   citation: "12 CFR 1002.9(b)(2) (statement of specific reasons)"
 violations contains lib.finding(rego.metadata.rule(), msg) if {
 	some i, r in reasons
-	object.get(r, "feature", "") == ""
+	object.get(r, "rule", null) == null
+	not object.get(r, "fallback", false)
+	object.get(r, "feature", null) in {null, ""}
 	msg := sprintf("reason %d (code %q) names no feature", [i + 1, object.get(r, "code", "")])
 }
 
@@ -291,7 +439,8 @@ violations contains lib.feature_finding(rego.metadata.rule(), msg, [r.feature]) 
 	# data.config.prohibited.terms[key] would be a store read per key.
 	terms := data.config.prohibited.terms
 	some r in reasons
-	some s in [r.feature, r.meaning]
+	some s in [object.get(r, "feature", null), object.get(r, "meaning", null)]
+	is_string(s)
 	basis := terms[concat("", split(lower(s), "_"))]
 	msg := sprintf("reason %q names feature %q, a prohibited basis: %s", [r.code, r.feature, data.config.prohibited.bases[basis].label])
 }

@@ -1,0 +1,499 @@
+package explain
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/glassbox-ledger/glassbox/scoring"
+)
+
+// Baseline Shapley (Sundararajan & Najmi 2020) measures an applicant
+// against a reference point r instead of the training data: the game is
+// v(S) = f(x_S, r_{not S}), the model's raw score with the features in S
+// taken from the applicant and the rest from r, and the values sum to
+// f(x) − f(r). Averaged over a reference set it is the interventional
+// (marginal) Shapley value of Lundberg et al. (2020).
+//
+// For one tree and one reference row the game is exact and cheap. Walk the
+// tree from the root carrying two disjoint feature sets: A, the features
+// whose split sent the walk the applicant's way where the reference went
+// the other, and B, those that sent it the reference's way. A split on a
+// feature where x and r agree follows both; a split on a feature already in
+// A (or B) follows x (or r) again; any other split where they differ
+// branches into both, putting the feature into A on one side and into B on
+// the other. A leaf reached with sets (A, B) is the value of exactly the
+// coalitions S with A ⊆ S and S ∩ B = ∅, so with a = |A| and b = |B| it
+// gives each i ∈ A its value times
+//
+//	Σ_{S ⊇ A∖{i}, S ∌ i, S ∩ B = ∅} |S|!(n−|S|−1)!/n! = (a−1)!·b!/(a+b)!
+//
+// and each j ∈ B minus its value times a!·(b−1)!/(a+b)! (the other n−a−b
+// features sum out, whatever n is). Every (x, r) pair walks each tree once,
+// so the cost is the trees' nodes times the reference rows.
+
+// MaxReferenceRows bounds a reference set: the cost of a baseline
+// explanation grows linearly with it.
+const MaxReferenceRows = 64
+
+// Baseline computes exact baseline (interventional) Shapley values against
+// a fixed reference set. It is safe for concurrent use.
+type Baseline struct {
+	model *scoring.Model
+	rows  [][]float64
+	// refRaw is the mean raw score of the reference rows: the values of a
+	// row x sum to Raw(x) − refRaw.
+	refRaw float64
+	// coef[a][b] = a!·b!/(a+b+1)!, the weight of a leaf reached with a+1
+	// features on one side and b on the other.
+	coef [][]float64
+	// Every reference row's way at every split, computed once: tree i's
+	// internal node n sends row k left iff bit n of
+	// left[off[i] + k·words[i] : …] is set. A walk then only tests bits.
+	left  []uint64
+	off   []int
+	words []int
+	// maxWords is the most words any tree needs (the scratch for x).
+	maxWords int
+	// leaves[i] is tree i in leaf form (see baselineLeaf); nil for a
+	// constant tree and for the rare tree with more distinct features on
+	// a path than a mask holds, which is walked instead.
+	leaves [][]baselineLeaf
+	// nodeBit[i][n] is the mask bit of internal node n's feature on the
+	// paths through n of tree i (in leaf form).
+	nodeBit [][]uint64
+}
+
+// The leaf form. A leaf is reached by the hybrid of x and r for coalition
+// S exactly when, for every distinct feature k on its path, the row the
+// hybrid takes k from follows the path through all the splits on k. Let
+// X and R be the sets of features that x and r follow that way. A leaf
+// with a feature in neither is never reached; otherwise it is the walk's
+// leaf with A = X∖R and B = R∖X (the features in both are free). So a
+// leaf needs, per reference row, only R as a bit mask over its path's
+// features, and rows with the same mask count once with their multiplicity.
+
+// maxLeafFeatures is the most distinct features on a path the leaf form
+// takes (a bit per feature in a uint64).
+const maxLeafFeatures = 64
+
+// baselineLeaf is one leaf in leaf form.
+type baselineLeaf struct {
+	value float64
+	feats []int          // the path's distinct features; bit k of a mask is feats[k]
+	steps []baselineStep // the path's splits
+	refs  []baselineRefs // the reference rows' masks R, with multiplicities
+	all   uint64         // the mask of all the path's features
+	// table, for a path of at most maxTableFeatures distinct features,
+	// holds the leaf's contributions summed over the reference rows for
+	// every possible mask X: len(feats) values from X·len(feats) on. The
+	// per-row work is then one lookup per leaf.
+	table []float64
+	// nonzero has bit X set when the table's values for mask X are not
+	// all zero: most masks reach no reference row's hybrid, and skipping
+	// them spares a cache miss into the table.
+	nonzero uint64
+}
+
+// maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
+// values per leaf at most, and one nonzero bit per mask.
+const maxTableFeatures = 6
+
+// baselineStep is one split on a leaf's path: the node, whether the path
+// goes left there, and the split feature's bit.
+type baselineStep struct {
+	node int
+	left bool
+	bit  uint64
+}
+
+type baselineRefs struct {
+	mask  uint64
+	count float64
+}
+
+// followed is the mask of the path's features whose splits all send the
+// row with split bits dst (goesLeftBits) the path's way.
+func (l *baselineLeaf) followed(bits []uint64) uint64 {
+	all := uint64(1)<<len(l.feats) - 1
+	if len(l.feats) == maxLeafFeatures {
+		all = ^uint64(0)
+	}
+	for _, st := range l.steps {
+		if (bits[st.node/64]>>(st.node%64)&1 != 0) != st.left {
+			all &^= st.bit
+		}
+	}
+	return all
+}
+
+// leafForm returns tree t in leaf form, leaves in depth-first order left
+// child first, with each internal node's feature bit, or nil if a path has
+// more than maxLeafFeatures distinct features. rowBits(k) are reference
+// row k's split bits.
+func leafForm(t *scoring.Tree, rows int, rowBits func(k int) []uint64) ([]baselineLeaf, []uint64) {
+	var out []baselineLeaf
+	nodeBit := make([]uint64, t.NumLeaves-1)
+	ok := true
+	var walk func(c int, feats []int, steps []baselineStep)
+	walk = func(c int, feats []int, steps []baselineStep) {
+		if !ok {
+			return
+		}
+		if c < 0 {
+			l := baselineLeaf{value: t.LeafValue[^c], feats: slices.Clone(feats), steps: slices.Clone(steps)}
+			l.all = uint64(1)<<len(feats) - 1
+			if len(feats) == maxLeafFeatures {
+				l.all = ^uint64(0)
+			}
+			counts := map[uint64]int{}
+			for k := range rows {
+				counts[l.followed(rowBits(k))]++
+			}
+			for _, m := range slices.Sorted(maps.Keys(counts)) {
+				l.refs = append(l.refs, baselineRefs{m, float64(counts[m])})
+			}
+			out = append(out, l)
+			return
+		}
+		f := t.SplitFeature[c]
+		k := slices.Index(feats, f)
+		if k < 0 {
+			if len(feats) == maxLeafFeatures {
+				ok = false
+				return
+			}
+			k = len(feats)
+			feats = append(feats[:len(feats):len(feats)], f)
+		}
+		bit := uint64(1) << k
+		nodeBit[c] = bit
+		walk(t.LeftChild[c], feats, append(steps[:len(steps):len(steps)], baselineStep{c, true, bit}))
+		walk(t.RightChild[c], feats, append(steps[:len(steps):len(steps)], baselineStep{c, false, bit}))
+	}
+	walk(0, nil, nil)
+	if !ok {
+		return nil, nil
+	}
+	return out, nodeBit
+}
+
+// goesLeftBits sets bit n of dst for every internal node n of t that
+// sends row x left.
+func goesLeftBits(t *scoring.Tree, x []float64, dst []uint64) {
+	clear(dst)
+	for n := range t.NumLeaves - 1 {
+		if t.GoesLeft(n, x[t.SplitFeature[n]]) {
+			dst[n/64] |= 1 << (n % 64)
+		}
+	}
+}
+
+// NewBaseline prepares baseline Shapley values of model m against the
+// reference rows (at least one, at most MaxReferenceRows, each with one
+// value per model feature; missing values are allowed).
+func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
+	if m == nil || m.Ensemble == nil {
+		return nil, errors.New("explain: baseline: no model")
+	}
+	if len(rows) == 0 || len(rows) > MaxReferenceRows {
+		return nil, fmt.Errorf("explain: baseline: %d reference rows, need 1 to %d", len(rows), MaxReferenceRows)
+	}
+	nf := m.NumFeatures()
+	b := &Baseline{model: m, rows: make([][]float64, len(rows))}
+	for i, r := range rows {
+		if len(r) != nf {
+			return nil, fmt.Errorf("explain: baseline: reference row %d has %d values, model has %d features", i, len(r), nf)
+		}
+		b.rows[i] = append([]float64(nil), r...)
+		b.refRaw += m.Raw(r)
+	}
+	b.refRaw /= float64(len(rows))
+	depth := 0
+	trees := m.Ensemble.Trees
+	b.off, b.words = make([]int, len(trees)), make([]int, len(trees))
+	for i := range trees {
+		d, _ := treeShape(&trees[i])
+		depth = max(depth, d)
+		b.off[i] = len(b.left)
+		b.words[i] = (trees[i].NumLeaves - 1 + 63) / 64
+		b.maxWords = max(b.maxWords, b.words[i])
+		b.left = append(b.left, make([]uint64, b.words[i]*len(rows))...)
+		w := b.words[i]
+		for k, r := range b.rows {
+			goesLeftBits(&trees[i], r, b.left[b.off[i]+k*w:b.off[i]+(k+1)*w])
+		}
+	}
+	// A path has at most depth distinct features, so a+b <= depth.
+	b.coef = make([][]float64, depth+1)
+	for a := range b.coef {
+		b.coef[a] = make([]float64, depth+1)
+		for k := range b.coef[a] {
+			b.coef[a][k] = factorialRatio(a, k)
+		}
+	}
+	b.leaves = make([][]baselineLeaf, len(trees))
+	b.nodeBit = make([][]uint64, len(trees))
+	for i := range trees {
+		if trees[i].NumLeaves == 1 {
+			continue
+		}
+		w := b.words[i]
+		b.leaves[i], b.nodeBit[i] = leafForm(&trees[i], len(rows), func(k int) []uint64 { return b.left[b.off[i]+k*w : b.off[i]+(k+1)*w] })
+		for li := range b.leaves[i] {
+			l := &b.leaves[i][li]
+			u := len(l.feats)
+			if u > maxTableFeatures {
+				continue
+			}
+			l.table = make([]float64, (1<<u)*u)
+			for x := range uint64(1) << u {
+				row := l.table[int(x)*u : int(x+1)*u]
+				l.add(b.coef, x, row, nil)
+				if slices.ContainsFunc(row, func(v float64) bool { return v != 0 }) {
+					l.nonzero |= 1 << x
+				}
+			}
+		}
+	}
+	return b, nil
+}
+
+// factorialRatio is a!·b!/(a+b+1)!, computed as 1/((a+b+1)·C(a+b, a)) so
+// that it stays exact to rounding for any depth a tree can have.
+func factorialRatio(a, b int) float64 {
+	c := 1.0 // C(a+b, a), built up as a product of ratios
+	for i := 1; i <= b; i++ {
+		c = c * float64(a+i) / float64(i)
+	}
+	return 1 / (float64(a+b+1) * c)
+}
+
+// ReferenceRaw is the mean raw score of the reference rows.
+func (b *Baseline) ReferenceRaw() float64 { return b.refRaw }
+
+// Rows returns the number of reference rows.
+func (b *Baseline) Rows() int { return len(b.rows) }
+
+// Shapley writes the baseline Shapley values of row x (one per model
+// feature, in log-odds of default) into phi and checks that they add up to
+// Raw(x) − ReferenceRaw(), returning an error wrapping ErrInconsistent if
+// not. raw is the raw score already computed for x.
+func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
+	nf := b.model.NumFeatures()
+	if len(x) != nf || len(phi) != nf {
+		return fmt.Errorf("explain: baseline: row has %d values and output room for %d, model has %d features", len(x), len(phi), nf)
+	}
+	clear(phi)
+	w := baselineWalk{
+		coef:  b.coef,
+		phi:   phi,
+		state: make([]int8, nf),
+		a:     make([]int, 0, len(b.coef)),
+		b:     make([]int, 0, len(b.coef)),
+	}
+	xl := make([]uint64, b.maxWords)
+	path := make([]uint64, b.maxWords)
+	var stack []leafFrame
+	for i := range b.model.Ensemble.Trees {
+		t := &b.model.Ensemble.Trees[i]
+		if t.NumLeaves == 1 {
+			continue // a constant: the same for every coalition
+		}
+		wn := b.words[i]
+		w.t, w.xl = t, xl[:wn]
+		goesLeftBits(t, x, w.xl)
+		if b.leaves[i] != nil {
+			stack = b.leafValues(t, i, w.xl, phi, stack)
+			continue
+		}
+		// The splits on x's own path: a reference row that goes x's way
+		// at all of them reaches x's leaf, puts no feature in A or B, and
+		// adds nothing, so it is not walked.
+		p := path[:wn]
+		clear(p)
+		for c := 0; c >= 0; {
+			p[c/64] |= 1 << (c % 64)
+			if w.xl[c/64]&(1<<(c%64)) != 0 {
+				c = t.LeftChild[c]
+			} else {
+				c = t.RightChild[c]
+			}
+		}
+	rows:
+		for k := range b.rows {
+			w.rl = b.left[b.off[i]+k*wn : b.off[i]+(k+1)*wn]
+			for j := range p {
+				if (w.xl[j]^w.rl[j])&p[j] != 0 {
+					w.visit(0)
+					continue rows
+				}
+			}
+		}
+	}
+	inv := 1 / float64(len(b.rows))
+	var sum float64
+	for i := range phi {
+		phi[i] *= inv
+		sum += phi[i]
+	}
+	if want := raw - b.refRaw; !(math.Abs(sum-want) <= Tolerance) {
+		return fmt.Errorf("explain: baseline: %w: values sum to %.17g, raw score minus reference is %.17g", ErrInconsistent, sum, want)
+	}
+	return nil
+}
+
+// leafFrame is a node still to visit in leafValues, with the mask of the
+// path's features whose splits x has failed on the way down.
+type leafFrame struct {
+	node int
+	fail uint64
+}
+
+// leafValues adds tree i's values for the row with split bits xl, in
+// leaf form, summed over the reference rows (Shapley divides by their
+// number). One pass down the tree finds the mask X of every leaf.
+func (b *Baseline) leafValues(t *scoring.Tree, i int, xl []uint64, phi []float64, stack []leafFrame) []leafFrame {
+	leaves, nodeBit := b.leaves[i], b.nodeBit[i]
+	next := 0
+	stack = append(stack[:0], leafFrame{0, 0})
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if f.node < 0 {
+			l := &leaves[next]
+			next++
+			u := len(l.feats)
+			x := l.all &^ f.fail
+			if l.table == nil {
+				l.add(b.coef, x, phi, l.feats)
+				continue
+			}
+			if l.nonzero>>x&1 == 0 {
+				continue
+			}
+			for k, v := range l.table[int(x)*u : int(x+1)*u] {
+				phi[l.feats[k]] += v
+			}
+			continue
+		}
+		bit, lf, rf := nodeBit[f.node], f.fail, f.fail
+		if xl[f.node/64]>>(f.node%64)&1 != 0 {
+			rf |= bit
+		} else {
+			lf |= bit
+		}
+		// Right pushed first, so the left subtree's leaves come first,
+		// in leafForm's order.
+		stack = append(stack, leafFrame{t.RightChild[f.node], rf}, leafFrame{t.LeftChild[f.node], lf})
+	}
+	return stack
+}
+
+// add adds the leaf's contributions, summed over the reference rows, for
+// a row following the path's features in mask x: to dst[feats[k]] for
+// the feature of bit k, or to dst[k] when feats is nil.
+func (l *baselineLeaf) add(coef [][]float64, x uint64, dst []float64, feats []int) {
+	all := uint64(1)<<len(l.feats) - 1
+	if len(l.feats) == maxLeafFeatures {
+		all = ^uint64(0)
+	}
+	at := func(k int) int {
+		if feats == nil {
+			return k
+		}
+		return feats[k]
+	}
+	for _, rf := range l.refs {
+		if ^(x|rf.mask)&all != 0 {
+			continue // a feature neither row follows: never reached
+		}
+		a, bb := x&^rf.mask, rf.mask&^x
+		na, nb := bits.OnesCount64(a), bits.OnesCount64(bb)
+		if na+nb == 0 {
+			continue
+		}
+		s := l.value * rf.count
+		if na > 0 {
+			sa := s * coef[na-1][nb]
+			for m := a; m != 0; m &= m - 1 {
+				dst[at(bits.TrailingZeros64(m))] += sa
+			}
+		}
+		if nb > 0 {
+			sb := s * coef[nb-1][na]
+			for m := bb; m != 0; m &= m - 1 {
+				dst[at(bits.TrailingZeros64(m))] -= sb
+			}
+		}
+	}
+}
+
+// Feature states during a walk.
+const (
+	walkFree int8 = iota
+	walkX         // in A: the walk follows the applicant at its splits
+	walkR         // in B: the walk follows the reference
+)
+
+// baselineWalk is the state of one (x, r) pair's walk of one tree.
+type baselineWalk struct {
+	coef [][]float64
+	t    *scoring.Tree
+	// xl and rl are x's and r's ways at the tree's splits (goesLeftBits).
+	xl, rl []uint64
+	phi    []float64
+	state  []int8
+	a, b   []int
+}
+
+func (w *baselineWalk) visit(c int) {
+	t := w.t
+	if c < 0 {
+		v := t.LeafValue[^c]
+		na, nb := len(w.a), len(w.b)
+		if na > 0 {
+			s := v * w.coef[na-1][nb]
+			for _, f := range w.a {
+				w.phi[f] += s
+			}
+		}
+		if nb > 0 {
+			s := v * w.coef[nb-1][na]
+			for _, f := range w.b {
+				w.phi[f] -= s
+			}
+		}
+		return
+	}
+	f := t.SplitFeature[c]
+	xc, rc := t.RightChild[c], t.RightChild[c]
+	bit := uint64(1) << (c % 64)
+	if w.xl[c/64]&bit != 0 {
+		xc = t.LeftChild[c]
+	}
+	if w.rl[c/64]&bit != 0 {
+		rc = t.LeftChild[c]
+	}
+	switch {
+	case xc == rc:
+		w.visit(xc)
+	case w.state[f] == walkX:
+		w.visit(xc)
+	case w.state[f] == walkR:
+		w.visit(rc)
+	default:
+		w.state[f] = walkX
+		w.a = append(w.a, f)
+		w.visit(xc)
+		w.a = w.a[:len(w.a)-1]
+		w.state[f] = walkR
+		w.b = append(w.b, f)
+		w.visit(rc)
+		w.b = w.b[:len(w.b)-1]
+		w.state[f] = walkFree
+	}
+}

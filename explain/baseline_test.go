@@ -1,0 +1,196 @@
+package explain
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/scoring"
+)
+
+// baselineBruteForce is the definition: for every feature i, the sum over
+// all coalitions S not holding i of |S|!(n−|S|−1)!/n! times
+// v(S ∪ {i}) − v(S), where v(S) is the mean over the reference rows of the
+// model's raw score (as leaves computes it) with the features in S from x
+// and the others from the reference row.
+func baselineBruteForce(m *scoring.Model, x []float64, rows [][]float64) []float64 {
+	n := len(x)
+	v := make([]float64, 1<<n)
+	z := make([]float64, n)
+	for s := range v {
+		var sum float64
+		for _, r := range rows {
+			for i := range z {
+				if s&(1<<i) != 0 {
+					z[i] = x[i]
+				} else {
+					z[i] = r[i]
+				}
+			}
+			sum += m.Raw(z)
+		}
+		v[s] = sum / float64(len(rows))
+	}
+	fact := make([]float64, n+1)
+	fact[0] = 1
+	for i := 1; i <= n; i++ {
+		fact[i] = fact[i-1] * float64(i)
+	}
+	phi := make([]float64, n)
+	for i := range n {
+		for s := range v {
+			if s&(1<<i) != 0 {
+				continue
+			}
+			k := bits.OnesCount(uint(s))
+			phi[i] += fact[k] * fact[n-k-1] / fact[n] * (v[s|1<<i] - v[s])
+		}
+	}
+	return phi
+}
+
+func TestBaselineMatchesBruteForce(t *testing.T) {
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 15))
+		nf := 2 + rng.IntN(8)
+		cfg := synthConfig{features: nf, cat: mixedCats(nf), levels: 100, trees: 1 + rng.IntN(8), maxLeaves: 2 + rng.IntN(30), chain: seed%5 == 4}
+		t.Run(fmt.Sprintf("seed%d/features%d", seed, nf), func(t *testing.T) {
+			m, _ := loadSynth(t, synthModel(rng, cfg))
+			rows := make([][]float64, 1+rng.IntN(6))
+			for i := range rows {
+				rows[i] = synthRow(rng, cfg)
+			}
+			b, err := NewBaseline(m, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seed%2 == 1 {
+				// The tree walk, which serves trees whose paths hold more
+				// distinct features than the leaf form's masks.
+				clear(b.leaves)
+			}
+			phi := make([]float64, nf)
+			for r := range 10 {
+				x := synthRow(rng, cfg)
+				if r == 0 {
+					x = rows[0] // the applicant equal to a reference row
+				}
+				if err := b.Shapley(x, m.Raw(x), phi); err != nil {
+					t.Fatalf("row %d: %v", r, err)
+				}
+				want := baselineBruteForce(m, x, rows)
+				if i, ok := closeTo(phi, want, 1e-12); !ok {
+					t.Fatalf("row %d %v: baseline value %d = %.17g, brute force %.17g", r, x, i, phi[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestBaselineShippedModelDefinition checks the shipped model and its
+// shipped reference set against the definition on a few test rows (2^11
+// coalitions times the reference rows per row, so only a few).
+func TestBaselineShippedModelDefinition(t *testing.T) {
+	m, ref := shippedReference(t)
+	method := ref.Methods[models.MethodCutoff]
+	rows, err := method.Vectors(m.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBaseline(m, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := creditTestRows(t, m)
+	phi := make([]float64, m.NumFeatures())
+	picks := []int{0, 123}
+	if testing.Short() {
+		picks = picks[:1] // each row is 2^11 · 64 predictions
+	}
+	for _, k := range picks {
+		x := test[k]
+		if err := b.Shapley(x, m.Raw(x), phi); err != nil {
+			t.Fatal(err)
+		}
+		want := baselineBruteForce(m, x, rows)
+		if i, ok := closeTo(phi, want, 1e-9); !ok {
+			t.Fatalf("test row %d: baseline value %d = %.17g, definition %.17g", k, i, phi[i], want[i])
+		}
+		var sum float64
+		for _, v := range phi {
+			sum += v
+		}
+		if math.Abs(sum-(m.Raw(x)-b.ReferenceRaw())) > 1e-9 {
+			t.Fatalf("test row %d: values sum to %g, want %g", k, sum, m.Raw(x)-b.ReferenceRaw())
+		}
+	}
+}
+
+func TestNewBaselineRefuses(t *testing.T) {
+	m, _ := shippedReference(t)
+	nf := m.NumFeatures()
+	for name, rows := range map[string][][]float64{
+		"no rows":     nil,
+		"short row":   {make([]float64, nf-1)},
+		"too many":    make([][]float64, MaxReferenceRows+1),
+		"long row":    {make([]float64, nf+1)},
+		"nil in many": append([][]float64{make([]float64, nf)}, nil),
+	} {
+		if _, err := NewBaseline(m, rows); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// shippedReference loads the shipped model package and its reference.json.
+func shippedReference(t testing.TB) (*scoring.Model, *models.Reference) {
+	t.Helper()
+	p, err := models.LoadDir("../models/credit-risk-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scoring.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Reference == nil {
+		t.Fatal("credit-risk-v1 ships no reference.json")
+	}
+	return m, p.Reference
+}
+
+func creditTestRows(t testing.TB, m *scoring.Model) [][]float64 {
+	t.Helper()
+	f, err := os.Open("../testdata/credit_test.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// BenchmarkBaselineShapley is one adverse decision's reason work: exact
+// baseline Shapley values against the shipped cutoff reference set (64
+// rows) and the verification of every candidate.
+func BenchmarkBaselineShapley(b *testing.B) {
+	m, ref := shippedReference(b)
+	r, err := NewReasoner(m, ref, models.MethodCutoff)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := creditTestRows(b, m)[1]
+	raw := m.Raw(x)
+	for b.Loop() {
+		if _, err := r.Candidates(x, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
