@@ -90,9 +90,7 @@ func (o *outcomes) send(e *env, ids []string) {
 				} `json:"decisions"`
 			}
 			r.json(e.t, &b)
-			for _, d := range b.Decisions {
-				got = append(got, d)
-			}
+			got = append(got, b.Decisions...)
 		}
 		for i, d := range got {
 			if d.ApplicationID != ids[i] {

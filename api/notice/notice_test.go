@@ -342,21 +342,6 @@ var (
 	tagRe   = regexp.MustCompile(`<[^>]+>`)
 )
 
-// dropElements matches what the readability measure leaves out: titles,
-// styles and code, the reference part, the legal wording and data
-// elements (class "data"), one alternative per element name since Go's
-// regexp has no back-references.
-func dropElements() *regexp.Regexp {
-	alts := []string{`<section[^>]*class="reference".*?</section>`, `<div class="legal">.*?</div>`}
-	for _, n := range []string{"title", "style", "code"} {
-		alts = append(alts, `<`+n+`[ >].*?</`+n+`>`)
-	}
-	for _, n := range []string{"dl", "dd", "address", "span"} {
-		alts = append(alts, `<`+n+` class="data"[^>]*>.*?</`+n+`>`)
-	}
-	return regexp.MustCompile(`(?s)` + strings.Join(alts, "|"))
-}
-
 // consumerText is what the applicant reads as sentences: the notice less
 // its reference part, the regulation's verbatim wording, and data (names,
 // addresses, numbers), each block on its own line.
