@@ -71,6 +71,12 @@ type Baseline struct {
 	// nodeBit[i][n] is the mask bit of internal node n's feature on the
 	// paths through n of tree i (in leaf form).
 	nodeBit [][]uint64
+	// hot[i], for a tree i in leaf form whose split bits fit one word,
+	// is each leaf's part leafValues reads for every row, packed; nil
+	// for a tree with more internal nodes.
+	hot [][]leafHot
+	// slab[i] is the tables of tree i's leaves, one after the other.
+	slab [][]float64
 	// splits[i] is tree i's internal nodes in the form xWays tests.
 	splits [][]baselineSplit
 }
@@ -133,13 +139,29 @@ type baselineLeaf struct {
 	all              uint64         // the mask of all the path's features
 	// table, for a path of at most maxTableFeatures distinct features,
 	// holds the leaf's contributions summed over the reference rows for
-	// every possible mask X: len(feats) values from X·len(feats) on. The
-	// per-row work is then one lookup per leaf.
+	// every possible mask X with a nonzero value: len(feats) values per
+	// mask, in the order of the masks, so mask X's are from
+	// popcount(nonzero below bit X)·len(feats) on. The per-row work is
+	// then one lookup per leaf.
 	table []float64
 	// nonzero has bit X set when the table's values for mask X are not
 	// all zero: most masks reach no reference row's hybrid, and skipping
 	// them spares a cache miss into the table.
 	nonzero uint64
+}
+
+// leafHot is what leafValues reads of a leaf of a tree with one word of
+// split bits, packed together so that a row's pass over the leaves reads
+// memory in order: the leaves' tables are far larger than a cache.
+type leafHot struct {
+	onPath, pathLeft, all, nonzero uint64
+	// table: the leaf has a table, which starts at slab[i][at], over
+	// the u features in feats (the leaf's feats, which fit a byte each
+	// when hot is used).
+	table bool
+	u     uint8
+	feats [maxTableFeatures]uint8
+	at    int32
 }
 
 // maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
@@ -300,6 +322,8 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	b.leaves = make([][]baselineLeaf, len(trees))
 	b.nodeBit = make([][]uint64, len(trees))
 	b.splits = make([][]baselineSplit, len(trees))
+	b.hot = make([][]leafHot, len(trees))
+	b.slab = make([][]float64, len(trees))
 	for i := range trees {
 		t := &trees[i]
 		if t.NumLeaves == 1 {
@@ -320,13 +344,44 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 			if u > maxTableFeatures {
 				continue
 			}
-			l.table = make([]float64, (1<<u)*u)
+			// Only the rows of masks with a nonzero value are kept, one
+			// after the other: the tables of all leaves are far larger
+			// than a cache, and most of their rows would be zeros.
+			l.table = make([]float64, 0, u)
+			row := make([]float64, u)
 			for x := range uint64(1) << u {
-				row := l.table[int(x)*u : int(x+1)*u]
+				clear(row)
 				l.add(b.coef, x, row, nil)
 				if slices.ContainsFunc(row, func(v float64) bool { return v != 0 }) {
 					l.nonzero |= 1 << x
+					l.table = append(l.table, row...)
 				}
+			}
+		}
+		// The tables of a tree's leaves side by side, as they are read.
+		var slab []float64
+		for _, l := range b.leaves[i] {
+			slab = append(slab, l.table...)
+		}
+		b.slab[i] = slab
+		for li := range b.leaves[i] {
+			if l := &b.leaves[i][li]; l.table != nil {
+				l.table = slab[:len(l.table):len(l.table)]
+				slab = slab[len(l.table):]
+			}
+		}
+		if b.leaves[i] != nil && w == 1 && nf <= 256 {
+			at := 0
+			for _, l := range b.leaves[i] {
+				h := leafHot{onPath: l.onPath[0], pathLeft: l.pathLeft[0], all: l.all, nonzero: l.nonzero, table: l.table != nil}
+				if h.table {
+					h.u, h.at = uint8(len(l.feats)), int32(at)
+					for k, f := range l.feats {
+						h.feats[k] = uint8(f)
+					}
+					at += len(l.table)
+				}
+				b.hot[i] = append(b.hot[i], h)
 			}
 		}
 	}
@@ -433,7 +488,8 @@ type xPaths struct {
 // paths fills p for the row with split bits xl (as shapley leaves them).
 func (b *Baseline) paths(xl []uint64, p *xPaths) {
 	trees := b.model.Ensemble.Trees
-	p.leaf, p.feats = p.leaf[:0], p.feats[:0]
+	wide := b.model.NumFeatures() > 64
+	p.leaf, p.feats = slices.Grow(p.leaf[:0], len(trees)), slices.Grow(p.feats[:0], len(trees))
 	for i := range trees {
 		t := &trees[i]
 		var fs uint64
@@ -449,7 +505,7 @@ func (b *Baseline) paths(xl []uint64, p *xPaths) {
 				}
 			}
 		}
-		if b.model.NumFeatures() > 64 {
+		if wide {
 			fs = ^uint64(0)
 		}
 		p.leaf, p.feats = append(p.leaf, c), append(p.feats, fs)
@@ -504,6 +560,31 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 // on its path that xl fails.
 func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
 	nodeBit := b.nodeBit[i]
+	if hot := b.hot[i]; hot != nil {
+		xw, slab := xl[0], b.slab[i]
+		for li := range hot {
+			h := &hot[li]
+			var fail uint64
+			for m := (xw ^ h.pathLeft) & h.onPath; m != 0; m &= m - 1 {
+				fail |= nodeBit[bits.TrailingZeros64(m)]
+			}
+			x := h.all &^ fail
+			if !h.table {
+				b.leaves[i][li].add(b.coef, x, phi, b.leaves[i][li].feats)
+				continue
+			}
+			if h.nonzero>>x&1 == 0 {
+				continue
+			}
+			// addTo, inlined by hand: this is the innermost loop.
+			u := int(h.u)
+			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*u
+			for k, v := range slab[r : r+u] {
+				phi[h.feats[k]] += v
+			}
+		}
+		return
+	}
 	for li := range b.leaves[i] {
 		l := &b.leaves[i][li]
 		var fail uint64
@@ -513,17 +594,24 @@ func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
 			}
 		}
 		x := l.all &^ fail
-		if l.table == nil {
-			l.add(b.coef, x, phi, l.feats)
+		if l.table != nil && l.nonzero>>x&1 == 0 {
 			continue
 		}
-		if l.nonzero>>x&1 == 0 {
-			continue
-		}
-		u := len(l.feats)
-		for k, v := range l.table[int(x)*u : int(x+1)*u] {
-			phi[l.feats[k]] += v
-		}
+		l.addTo(b.coef, x, phi)
+	}
+}
+
+// addTo adds the leaf's contributions for mask x to phi, from its table
+// if it has one.
+func (l *baselineLeaf) addTo(coef [][]float64, x uint64, phi []float64) {
+	if l.table == nil {
+		l.add(coef, x, phi, l.feats)
+		return
+	}
+	u := len(l.feats)
+	r := bits.OnesCount64(l.nonzero&(1<<x-1)) * u
+	for k, v := range l.table[r : r+u] {
+		phi[l.feats[k]] += v
 	}
 }
 

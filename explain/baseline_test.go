@@ -74,6 +74,11 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 				// distinct features than the leaf form's masks.
 				clear(b.leaves)
 			}
+			if seed%4 == 2 {
+				// The leaf form for trees with more than one word of
+				// split bits.
+				clear(b.hot)
+			}
 			phi := make([]float64, nf)
 			for r := range 10 {
 				x := synthRow(rng, cfg)
