@@ -56,8 +56,14 @@ type Baseline struct {
 	left  []uint64
 	off   []int
 	words []int
-	// maxWords is the most words any tree needs (the scratch for x).
+	// maxWords is the most words any tree needs.
 	maxWords int
+	// xOff[i] is where tree i's split bits start in the bits of one row
+	// over all trees, xWords long in all.
+	xOff   []int
+	xWords int
+	// treesOn[f] are the trees with a split on feature f.
+	treesOn [][]int32
 	// leaves[i] is tree i in leaf form (see baselineLeaf); nil for a
 	// constant tree and for the rare tree with more distinct features on
 	// a path than a mask holds, which is walked instead.
@@ -65,6 +71,46 @@ type Baseline struct {
 	// nodeBit[i][n] is the mask bit of internal node n's feature on the
 	// paths through n of tree i (in leaf form).
 	nodeBit [][]uint64
+	// hot[i], for a tree i in leaf form whose split bits fit one word,
+	// is each leaf's part leafValues reads for every row, packed; nil
+	// for a tree with more internal nodes.
+	hot [][]leafHot
+	// slab[i] is the tables of tree i's leaves, one after the other.
+	slab [][]float64
+	// splits[i] is tree i's internal nodes in the form xWays tests.
+	splits [][]baselineSplit
+}
+
+// baselineSplit is an internal node reduced to what decides most rows
+// without a call: a numerical threshold test. Categorical nodes, nodes
+// that treat zero as missing and missing values go through
+// scoring.Tree.GoesLeft, which is LightGBM's rule.
+type baselineSplit struct {
+	threshold float64
+	feature   int32
+	// slow: a categorical split or one whose missing type is zero,
+	// always decided by GoesLeft.
+	slow bool
+}
+
+// xWays sets bit n of dst for every internal node n of tree t (in the
+// form splits) that sends row x left: goesLeftBits without a call per
+// node.
+func xWays(t *scoring.Tree, splits []baselineSplit, x []float64, dst []uint64) {
+	clear(dst)
+	for n := range splits {
+		sp := &splits[n]
+		v := x[sp.feature]
+		var left bool
+		if !sp.slow && v == v {
+			left = v <= sp.threshold
+		} else {
+			left = t.GoesLeft(n, v)
+		}
+		if left {
+			dst[n/64] |= 1 << (n % 64)
+		}
+	}
 }
 
 // The leaf form. A leaf is reached by the hybrid of x and r for coalition
@@ -85,17 +131,37 @@ type baselineLeaf struct {
 	value float64
 	feats []int          // the path's distinct features; bit k of a mask is feats[k]
 	steps []baselineStep // the path's splits
-	refs  []baselineRefs // the reference rows' masks R, with multiplicities
-	all   uint64         // the mask of all the path's features
+	// onPath has bit n set for the internal nodes n on the path, and
+	// pathLeft for those where the path goes left: the splits x fails
+	// are (x's bits ^ pathLeft) & onPath.
+	onPath, pathLeft []uint64
+	refs             []baselineRefs // the reference rows' masks R, with multiplicities
+	all              uint64         // the mask of all the path's features
 	// table, for a path of at most maxTableFeatures distinct features,
 	// holds the leaf's contributions summed over the reference rows for
-	// every possible mask X: len(feats) values from X·len(feats) on. The
-	// per-row work is then one lookup per leaf.
+	// every possible mask X with a nonzero value: len(feats) values per
+	// mask, in the order of the masks, so mask X's are from
+	// popcount(nonzero below bit X)·len(feats) on. The per-row work is
+	// then one lookup per leaf.
 	table []float64
 	// nonzero has bit X set when the table's values for mask X are not
 	// all zero: most masks reach no reference row's hybrid, and skipping
 	// them spares a cache miss into the table.
 	nonzero uint64
+}
+
+// leafHot is what leafValues reads of a leaf of a tree with one word of
+// split bits, packed together so that a row's pass over the leaves reads
+// memory in order: the leaves' tables are far larger than a cache.
+type leafHot struct {
+	onPath, pathLeft, all, nonzero uint64
+	// table: the leaf has a table, which starts at slab[i][at], over
+	// the u features in feats (the leaf's feats, which fit a byte each
+	// when hot is used).
+	table bool
+	u     uint8
+	feats [maxTableFeatures]uint8
+	at    int32
 }
 
 // maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
@@ -137,6 +203,7 @@ func (l *baselineLeaf) followed(bits []uint64) uint64 {
 func leafForm(t *scoring.Tree, rows int, rowBits func(k int) []uint64) ([]baselineLeaf, []uint64) {
 	var out []baselineLeaf
 	nodeBit := make([]uint64, t.NumLeaves-1)
+	words := (t.NumLeaves - 1 + 63) / 64
 	ok := true
 	var walk func(c int, feats []int, steps []baselineStep)
 	walk = func(c int, feats []int, steps []baselineStep) {
@@ -145,6 +212,13 @@ func leafForm(t *scoring.Tree, rows int, rowBits func(k int) []uint64) ([]baseli
 		}
 		if c < 0 {
 			l := baselineLeaf{value: t.LeafValue[^c], feats: slices.Clone(feats), steps: slices.Clone(steps)}
+			l.onPath, l.pathLeft = make([]uint64, words), make([]uint64, words)
+			for _, st := range steps {
+				l.onPath[st.node/64] |= 1 << (st.node % 64)
+				if st.left {
+					l.pathLeft[st.node/64] |= 1 << (st.node % 64)
+				}
+			}
 			l.all = uint64(1)<<len(feats) - 1
 			if len(feats) == maxLeafFeatures {
 				l.all = ^uint64(0)
@@ -215,11 +289,21 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	depth := 0
 	trees := m.Ensemble.Trees
 	b.off, b.words = make([]int, len(trees)), make([]int, len(trees))
+	b.xOff = make([]int, len(trees))
+	b.treesOn = make([][]int32, nf)
 	for i := range trees {
+		for n := range trees[i].NumLeaves - 1 {
+			f := trees[i].SplitFeature[n]
+			if k := len(b.treesOn[f]); k == 0 || b.treesOn[f][k-1] != int32(i) {
+				b.treesOn[f] = append(b.treesOn[f], int32(i))
+			}
+		}
 		d, _ := treeShape(&trees[i])
 		depth = max(depth, d)
 		b.off[i] = len(b.left)
 		b.words[i] = (trees[i].NumLeaves - 1 + 63) / 64
+		b.xOff[i] = b.xWords
+		b.xWords += b.words[i]
 		b.maxWords = max(b.maxWords, b.words[i])
 		b.left = append(b.left, make([]uint64, b.words[i]*len(rows))...)
 		w := b.words[i]
@@ -237,9 +321,20 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	}
 	b.leaves = make([][]baselineLeaf, len(trees))
 	b.nodeBit = make([][]uint64, len(trees))
+	b.splits = make([][]baselineSplit, len(trees))
+	b.hot = make([][]leafHot, len(trees))
+	b.slab = make([][]float64, len(trees))
 	for i := range trees {
-		if trees[i].NumLeaves == 1 {
+		t := &trees[i]
+		if t.NumLeaves == 1 {
 			continue
+		}
+		b.splits[i] = make([]baselineSplit, t.NumLeaves-1)
+		for n := range b.splits[i] {
+			b.splits[i][n] = baselineSplit{
+				threshold: t.Threshold[n], feature: int32(t.SplitFeature[n]),
+				slow: t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero,
+			}
 		}
 		w := b.words[i]
 		b.leaves[i], b.nodeBit[i] = leafForm(&trees[i], len(rows), func(k int) []uint64 { return b.left[b.off[i]+k*w : b.off[i]+(k+1)*w] })
@@ -249,13 +344,44 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 			if u > maxTableFeatures {
 				continue
 			}
-			l.table = make([]float64, (1<<u)*u)
+			// Only the rows of masks with a nonzero value are kept, one
+			// after the other: the tables of all leaves are far larger
+			// than a cache, and most of their rows would be zeros.
+			l.table = make([]float64, 0, u)
+			row := make([]float64, u)
 			for x := range uint64(1) << u {
-				row := l.table[int(x)*u : int(x+1)*u]
+				clear(row)
 				l.add(b.coef, x, row, nil)
 				if slices.ContainsFunc(row, func(v float64) bool { return v != 0 }) {
 					l.nonzero |= 1 << x
+					l.table = append(l.table, row...)
 				}
+			}
+		}
+		// The tables of a tree's leaves side by side, as they are read.
+		var slab []float64
+		for _, l := range b.leaves[i] {
+			slab = append(slab, l.table...)
+		}
+		b.slab[i] = slab
+		for li := range b.leaves[i] {
+			if l := &b.leaves[i][li]; l.table != nil {
+				l.table = slab[:len(l.table):len(l.table)]
+				slab = slab[len(l.table):]
+			}
+		}
+		if b.leaves[i] != nil && w == 1 && nf <= 256 {
+			at := 0
+			for _, l := range b.leaves[i] {
+				h := leafHot{onPath: l.onPath[0], pathLeft: l.pathLeft[0], all: l.all, nonzero: l.nonzero, table: l.table != nil}
+				if h.table {
+					h.u, h.at = uint8(len(l.feats)), int32(at)
+					for k, f := range l.feats {
+						h.feats[k] = uint8(f)
+					}
+					at += len(l.table)
+				}
+				b.hot[i] = append(b.hot[i], h)
 			}
 		}
 	}
@@ -283,6 +409,12 @@ func (b *Baseline) Rows() int { return len(b.rows) }
 // Raw(x) − ReferenceRaw(), returning an error wrapping ErrInconsistent if
 // not. raw is the raw score already computed for x.
 func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
+	return b.shapley(x, raw, phi, make([]uint64, b.xWords))
+}
+
+// shapley is Shapley leaving x's split bits in xl (xWords long, tree i's
+// from xOff[i]) for rescoring changes of x (see changeLowers).
+func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64) error {
 	nf := b.model.NumFeatures()
 	if len(x) != nf || len(phi) != nf {
 		return fmt.Errorf("explain: baseline: row has %d values and output room for %d, model has %d features", len(x), len(phi), nf)
@@ -295,19 +427,17 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 		a:     make([]int, 0, len(b.coef)),
 		b:     make([]int, 0, len(b.coef)),
 	}
-	xl := make([]uint64, b.maxWords)
 	path := make([]uint64, b.maxWords)
-	var stack []leafFrame
 	for i := range b.model.Ensemble.Trees {
 		t := &b.model.Ensemble.Trees[i]
 		if t.NumLeaves == 1 {
 			continue // a constant: the same for every coalition
 		}
 		wn := b.words[i]
-		w.t, w.xl = t, xl[:wn]
-		goesLeftBits(t, x, w.xl)
+		w.t, w.xl = t, xl[b.xOff[i]:b.xOff[i]+wn]
+		xWays(t, b.splits[i], x, w.xl)
 		if b.leaves[i] != nil {
-			stack = b.leafValues(t, i, w.xl, phi, stack)
+			b.leafValues(i, w.xl, phi)
 			continue
 		}
 		// The splits on x's own path: a reference row that goes x's way
@@ -346,51 +476,143 @@ func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
 	return nil
 }
 
-// leafFrame is a node still to visit in leafValues, with the mask of the
-// path's features whose splits x has failed on the way down.
-type leafFrame struct {
-	node int
-	fail uint64
+// xPaths is what rescoring a change of one feature of row x needs about
+// x's paths, found once per row: per tree the leaf x reaches and, for a
+// model of at most 64 features, the set of features split on along the
+// way (a change of any other feature leaves the tree's leaf as it is).
+type xPaths struct {
+	leaf  []int
+	feats []uint64
+}
+
+// paths fills p for the row with split bits xl (as shapley leaves them).
+func (b *Baseline) paths(xl []uint64, p *xPaths) {
+	trees := b.model.Ensemble.Trees
+	wide := b.model.NumFeatures() > 64
+	p.leaf, p.feats = slices.Grow(p.leaf[:0], len(trees)), slices.Grow(p.feats[:0], len(trees))
+	for i := range trees {
+		t := &trees[i]
+		var fs uint64
+		c := 0
+		if t.NumLeaves > 1 {
+			xb := xl[b.xOff[i]:]
+			for c >= 0 {
+				fs |= 1 << (t.SplitFeature[c] % 64)
+				if xb[c/64]>>(c%64)&1 != 0 {
+					c = t.LeftChild[c]
+				} else {
+					c = t.RightChild[c]
+				}
+			}
+		}
+		if wide {
+			fs = ^uint64(0)
+		}
+		p.leaf, p.feats = append(p.leaf, c), append(p.feats, fs)
+	}
+}
+
+// changeLowers reports whether row x (raw score raw, split bits xl as
+// shapley leaves them, paths p) with feature f set to v has a lower raw
+// score. Only the trees whose path for x splits on f can change, and only
+// at those splits, so the change of score is their leaves' differences.
+// When that sum is so close to zero that the order of the additions could
+// decide its sign, the whole changed row is scored by the model instead:
+// the answer is always the model's.
+func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths, f int, v float64, z []float64) bool {
+	trees := b.model.Ensemble.Trees
+	var delta, scale float64
+	for _, i := range b.treesOn[f] {
+		if p.feats[i]>>(f%64)&1 == 0 {
+			continue
+		}
+		t := &trees[i]
+		xb := xl[b.xOff[i]:]
+		// x's way at every split but those on f.
+		cz := 0
+		for cz >= 0 {
+			left := xb[cz/64]>>(cz%64)&1 != 0
+			if t.SplitFeature[cz] == f {
+				left = t.GoesLeft(cz, v)
+			}
+			if left {
+				cz = t.LeftChild[cz]
+			} else {
+				cz = t.RightChild[cz]
+			}
+		}
+		if c := p.leaf[i]; c != cz {
+			delta += t.LeafValue[^cz] - t.LeafValue[^c]
+			scale += math.Abs(t.LeafValue[^cz]) + math.Abs(t.LeafValue[^c])
+		}
+	}
+	if math.Abs(delta) > 1e-9*(1+scale+math.Abs(raw)) {
+		return delta < 0
+	}
+	copy(z, x)
+	z[f] = v
+	return b.model.Raw(z) < raw
 }
 
 // leafValues adds tree i's values for the row with split bits xl, in
 // leaf form, summed over the reference rows (Shapley divides by their
-// number). One pass down the tree finds the mask X of every leaf.
-func (b *Baseline) leafValues(t *scoring.Tree, i int, xl []uint64, phi []float64, stack []leafFrame) []leafFrame {
-	leaves, nodeBit := b.leaves[i], b.nodeBit[i]
-	next := 0
-	stack = append(stack[:0], leafFrame{0, 0})
-	for len(stack) > 0 {
-		f := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if f.node < 0 {
-			l := &leaves[next]
-			next++
-			u := len(l.feats)
-			x := l.all &^ f.fail
-			if l.table == nil {
-				l.add(b.coef, x, phi, l.feats)
+// number). Each leaf's mask X is its features less those of the splits
+// on its path that xl fails.
+func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
+	nodeBit := b.nodeBit[i]
+	if hot := b.hot[i]; hot != nil {
+		xw, slab := xl[0], b.slab[i]
+		for li := range hot {
+			h := &hot[li]
+			var fail uint64
+			for m := (xw ^ h.pathLeft) & h.onPath; m != 0; m &= m - 1 {
+				fail |= nodeBit[bits.TrailingZeros64(m)]
+			}
+			x := h.all &^ fail
+			if !h.table {
+				b.leaves[i][li].add(b.coef, x, phi, b.leaves[i][li].feats)
 				continue
 			}
-			if l.nonzero>>x&1 == 0 {
+			if h.nonzero>>x&1 == 0 {
 				continue
 			}
-			for k, v := range l.table[int(x)*u : int(x+1)*u] {
-				phi[l.feats[k]] += v
+			// addTo, inlined by hand: this is the innermost loop.
+			u := int(h.u)
+			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*u
+			for k, v := range slab[r : r+u] {
+				phi[h.feats[k]] += v
 			}
+		}
+		return
+	}
+	for li := range b.leaves[i] {
+		l := &b.leaves[i][li]
+		var fail uint64
+		for j, on := range l.onPath {
+			for m := (xl[j] ^ l.pathLeft[j]) & on; m != 0; m &= m - 1 {
+				fail |= nodeBit[j*64+bits.TrailingZeros64(m)]
+			}
+		}
+		x := l.all &^ fail
+		if l.table != nil && l.nonzero>>x&1 == 0 {
 			continue
 		}
-		bit, lf, rf := nodeBit[f.node], f.fail, f.fail
-		if xl[f.node/64]>>(f.node%64)&1 != 0 {
-			rf |= bit
-		} else {
-			lf |= bit
-		}
-		// Right pushed first, so the left subtree's leaves come first,
-		// in leafForm's order.
-		stack = append(stack, leafFrame{t.RightChild[f.node], rf}, leafFrame{t.LeftChild[f.node], lf})
+		l.addTo(b.coef, x, phi)
 	}
-	return stack
+}
+
+// addTo adds the leaf's contributions for mask x to phi, from its table
+// if it has one.
+func (l *baselineLeaf) addTo(coef [][]float64, x uint64, phi []float64) {
+	if l.table == nil {
+		l.add(coef, x, phi, l.feats)
+		return
+	}
+	u := len(l.feats)
+	r := bits.OnesCount64(l.nonzero&(1<<x-1)) * u
+	for k, v := range l.table[r : r+u] {
+		phi[l.feats[k]] += v
+	}
 }
 
 // add adds the leaf's contributions, summed over the reference rows, for

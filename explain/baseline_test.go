@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/glassbox-ledger/glassbox/models"
@@ -72,6 +73,11 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 				// The tree walk, which serves trees whose paths hold more
 				// distinct features than the leaf form's masks.
 				clear(b.leaves)
+			}
+			if seed%4 == 2 {
+				// The leaf form for trees with more than one word of
+				// split bits.
+				clear(b.hot)
 			}
 			phi := make([]float64, nf)
 			for r := range 10 {
@@ -193,4 +199,79 @@ func BenchmarkBaselineShapley(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestChangeLowersMatchesModel checks the incremental rescoring of the
+// verification against the model scoring the whole changed row: for the
+// shipped model on the credit test rows and for generated models (with
+// categorical splits and missing values), every feature set to every
+// reference row's value and to missing.
+func TestChangeLowersMatchesModel(t *testing.T) {
+	check := func(t *testing.T, m *scoring.Model, rows, test [][]float64) {
+		t.Helper()
+		b, err := NewBaseline(m, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nf := m.NumFeatures()
+		phi, z := make([]float64, nf), make([]float64, nf)
+		xl := make([]uint64, b.xWords)
+		for k, x := range test {
+			raw := m.Raw(x)
+			if err := b.shapley(x, raw, phi, xl); err != nil {
+				t.Fatal(err)
+			}
+			var p xPaths
+			b.paths(xl, &p)
+			for f := range nf {
+				for _, v := range append([]float64{math.NaN()}, columnOf(rows, f)...) {
+					zz := slices.Clone(x)
+					zz[f] = v
+					want := m.Raw(zz) < raw
+					if got := b.changeLowers(x, raw, xl, &p, f, v, z); got != want {
+						t.Fatalf("row %d, feature %d set to %v: lowers %v, model says %v", k, f, v, got, want)
+					}
+				}
+			}
+		}
+	}
+	t.Run("shipped", func(t *testing.T) {
+		m, ref := shippedReference(t)
+		rows, err := ref.Methods[models.MethodCutoff].Vectors(m.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test := creditTestRows(t, m)
+		if testing.Short() {
+			test = test[:20]
+		} else {
+			test = test[:200]
+		}
+		check(t, m, rows, test)
+	})
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 16))
+		nf := 2 + rng.IntN(8)
+		cfg := synthConfig{features: nf, cat: mixedCats(nf), levels: 100, trees: 1 + rng.IntN(8), maxLeaves: 2 + rng.IntN(30), chain: seed%5 == 4}
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			m, _ := loadSynth(t, synthModel(rng, cfg))
+			rows := make([][]float64, 1+rng.IntN(6))
+			for i := range rows {
+				rows[i] = synthRow(rng, cfg)
+			}
+			test := make([][]float64, 10)
+			for i := range test {
+				test[i] = synthRow(rng, cfg)
+			}
+			check(t, m, rows, test)
+		})
+	}
+}
+
+func columnOf(rows [][]float64, f int) []float64 {
+	out := make([]float64, len(rows))
+	for i, r := range rows {
+		out[i] = r[f]
+	}
+	return out
 }

@@ -130,7 +130,8 @@ func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	m := r.model
 	nf := m.NumFeatures()
 	phi := make([]float64, nf)
-	if err := r.baseline.Shapley(x, raw, phi); err != nil {
+	xl := make([]uint64, r.baseline.xWords)
+	if err := r.baseline.shapley(x, raw, phi, xl); err != nil {
 		return nil, err
 	}
 	type cand struct {
@@ -155,16 +156,17 @@ func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	// and each verification costs a prediction.
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(phi[b.i], phi[a.i]) })
 	var out []Reason
-	z := slices.Clone(x)
+	z := make([]float64, nf)
+	var paths xPaths
+	if len(cands) > 0 {
+		r.baseline.paths(xl, &paths)
+	}
 	for _, c := range cands {
 		if len(out) == MaxReasons {
 			break
 		}
 		i := c.i
-		z[i] = r.point[i]
-		lower := m.Raw(z) < raw
-		z[i] = x[i]
-		if !lower {
+		if !r.baseline.changeLowers(x, raw, xl, &paths, i, r.point[i], z) {
 			continue
 		}
 		f := &m.Manifest.Features[i]
