@@ -142,7 +142,14 @@ func (s *Server) uiDecision(c *gin.Context) {
 	}
 	rv := s.recourseFor(c.Request.Context(), entry, rec)
 	for _, cf := range rv.Counterfactuals {
-		page.Counterfactuals = append(page.Counterfactuals, cf.Text)
+		// The recorded text is the API's; the page words the same
+		// verified changes in its language with the manifest's plain
+		// names, units and levels.
+		text := cf.Text
+		if manifest != nil {
+			text = web.RecourseText(lang, manifest, cf.Changes)
+		}
+		page.Counterfactuals = append(page.Counterfactuals, text)
 	}
 	page.NoRecourseText = rv.Message
 	page.RecourseRecord = rv.RecordID

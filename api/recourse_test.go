@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -333,7 +334,7 @@ func TestRecourseRecordedOnce(t *testing.T) {
 		t.Errorf("second request differs:\n%s\n%s", raw, raw2)
 	}
 	page := e.do(req{method: "GET", path: "/ui/decisions/" + d.DecisionID, headers: map[string]string{"Cookie": api.TokenCookie + "=" + d.ApplicantToken}})
-	for _, want := range []string{"not an offer of credit", first.RecourseRecord, html.EscapeString(first.Counterfactuals[0].Text)} {
+	for _, want := range []string{"not an offer of credit", first.RecourseRecord, html.EscapeString(web.RecourseText("en", e.model.Manifest, first.Counterfactuals[0].Changes))} {
 		if !strings.Contains(string(page.body), want) {
 			t.Errorf("page lacks %q", want)
 		}
