@@ -278,9 +278,15 @@ func formatNumber(x float64) string {
 	}
 	s := strconv.FormatFloat(math.Abs(x), 'f', 2, 64)
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return grouped(x < 0 && s != "0", s)
+}
+
+// grouped writes the decimal digits s (no sign) with thousands separators,
+// after a minus sign when negative.
+func grouped(negative bool, s string) string {
 	whole, frac, _ := strings.Cut(s, ".")
 	var b strings.Builder
-	if x < 0 && s != "0" {
+	if negative {
 		b.WriteString("−")
 	}
 	for i, r := range whole {

@@ -103,22 +103,7 @@ func withUnit(s, unit string) string {
 
 // exactNumber prints x with every digit it has and thousands separators.
 func exactNumber(x float64) string {
-	s := strconv.FormatFloat(math.Abs(x), 'f', -1, 64)
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	if x < 0 {
-		b.WriteString("−")
-	}
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if frac != "" {
-		b.WriteString("." + frac)
-	}
-	return b.String()
+	return grouped(x < 0, strconv.FormatFloat(math.Abs(x), 'f', -1, 64))
 }
 
 func lowerFirstRune(s string) string {
