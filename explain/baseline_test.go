@@ -250,11 +250,16 @@ func TestChangeLowersMatchesModel(t *testing.T) {
 		xl := make([]uint64, b.xWords)
 		for k, x := range test {
 			raw := m.Raw(x)
-			if err := b.shapley(x, raw, phi, xl); err != nil {
+			var p, walked xPaths
+			if err := b.shapley(x, raw, phi, xl, &p); err != nil {
 				t.Fatal(err)
 			}
-			var p xPaths
-			b.paths(xl, &p)
+			// The paths shapley records on its way are those a walk of
+			// every tree finds.
+			b.paths(xl, &walked)
+			if !slices.Equal(p.leaf, walked.leaf) || !slices.Equal(p.feats, walked.feats) {
+				t.Fatalf("row %d: shapley's paths %v %v, walked %v %v", k, p.leaf, p.feats, walked.leaf, walked.feats)
+			}
 			for f := range nf {
 				for _, v := range append([]float64{math.NaN()}, columnOf(rows, f)...) {
 					zz := slices.Clone(x)
