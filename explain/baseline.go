@@ -107,9 +107,18 @@ type baselineSplit struct {
 // form splits) that sends row x left: goesLeftBits without a call per
 // node.
 func xWays(t *scoring.Tree, splits []baselineSplit, x []float64, dst []uint64) {
-	clear(dst)
-	for n := range splits {
-		sp := &splits[n]
+	for j := range dst {
+		lo := min(j*64, len(splits))
+		dst[j] = xWord(t, splits[lo:min(lo+64, len(splits))], lo, x)
+	}
+}
+
+// xWord is xWays for the (at most 64) splits from node base on, built in
+// a register.
+func xWord(t *scoring.Tree, splits []baselineSplit, base int, x []float64) uint64 {
+	var w uint64
+	for k := range splits {
+		sp := &splits[k]
 		v := x[sp.feature]
 		var left bool
 		if !sp.slow {
@@ -117,10 +126,11 @@ func xWays(t *scoring.Tree, splits []baselineSplit, x []float64, dst []uint64) {
 			// "or": no branch on the data.
 			left = (v <= sp.threshold) != (v != v && sp.nanLeft)
 		} else {
-			left = t.GoesLeft(n, v)
+			left = t.GoesLeft(base+k, v)
 		}
-		dst[n/64] |= uint64(b2u(left)) << (n % 64)
+		w |= uint64(b2u(left)) << (k % 64)
 	}
+	return w
 }
 
 // b2u is 1 for true and 0 for false, without a branch.
@@ -177,7 +187,7 @@ type leafHot struct {
 	all, nonzero uint64
 	// table: the leaf has a table, which starts at slab[i][at], over
 	// the u features in feats (the leaf's feats, which fit a byte each
-	// when hot is used).
+	// when hot is used, followed by hotDummy up to maxTableFeatures).
 	table bool
 	u     uint8
 	feats [maxTableFeatures]uint8
@@ -203,6 +213,15 @@ type leafPath struct {
 	leaf  int
 	feats uint64
 }
+
+// hotDummy+k is the slot of leafValues' accumulator that takes the value
+// read past a leaf's row at position k: reading every row as
+// maxTableFeatures values, whatever the leaf's number of features, spares
+// a loop whose length changes from leaf to leaf (and its mispredicted
+// exit), and a slot per position keeps the additions to the slots from
+// becoming one long chain. A model in hot form has fewer features than
+// hotDummy.
+const hotDummy = 256 - maxTableFeatures
 
 // maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
 // values per leaf at most, and one nonzero bit per mask.
@@ -406,7 +425,9 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		for _, l := range b.leaves[i] {
 			slab = append(slab, l.table...)
 		}
-		b.slab[i] = slab
+		// Padding, so that a leaf's row can always be read as
+		// maxTableFeatures values (see leafValues).
+		b.slab[i] = append(slab, make([]float64, maxTableFeatures)...)
 		for li := range b.leaves[i] {
 			if l := &b.leaves[i][li]; l.table != nil {
 				l.table = slab[:len(l.table):len(l.table)]
@@ -426,13 +447,16 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 				b.xLeaf[i][li] = lp
 			}
 		}
-		if b.leaves[i] != nil && w == 1 && nf <= 256 {
+		if b.leaves[i] != nil && w == 1 && nf < hotDummy {
 			b.prop[i] = propSteps(t, b.leaves[i], b.nodeBit[i])
 			at := 0
 			for _, l := range b.leaves[i] {
 				h := leafHot{all: l.all, nonzero: l.nonzero, table: l.table != nil}
 				if h.table {
 					h.u, h.at = uint8(len(l.feats)), int32(at)
+					for k := range h.feats {
+						h.feats[k] = uint8(hotDummy + k)
+					}
 					for k, f := range l.feats {
 						h.feats[k] = uint8(f)
 					}
@@ -516,6 +540,10 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64,
 	}
 	path := make([]uint64, b.maxWords)
 	trees := b.model.Ensemble.Trees
+	// The trees in hot form add here: an index of a byte needs no bounds
+	// check.
+	var acc [256]float64
+	var fail [256]uint64 // leafValues' room
 	if p != nil {
 		p.leaf, p.feats = slices.Grow(p.leaf[:0], len(trees))[:len(trees)], slices.Grow(p.feats[:0], len(trees))[:len(trees)]
 	}
@@ -531,7 +559,7 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64,
 		w.t, w.xl = t, xl[b.xOff[i]:b.xOff[i]+wn]
 		xWays(t, b.splits[i], x, w.xl)
 		if b.leaves[i] != nil {
-			li := b.leafValues(i, w.xl, phi)
+			li := b.leafValues(i, w.xl, phi, &acc, &fail)
 			if p != nil {
 				lp := b.xLeaf[i][li]
 				p.leaf[i], p.feats[i] = lp.leaf, lp.feats
@@ -568,7 +596,7 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64,
 	inv := 1 / float64(len(b.rows))
 	var sum float64
 	for i := range phi {
-		phi[i] *= inv
+		phi[i] = (phi[i] + acc[i]) * inv
 		sum += phi[i]
 	}
 	if want := raw - b.refRaw; !(math.Abs(sum-want) <= Tolerance) {
@@ -668,14 +696,17 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 // number). Each leaf's mask X is its features less those of the splits
 // on its path that xl fails.
 // It returns the position in leaf form of the leaf x reaches.
-func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) int {
+// A tree in hot form adds to acc instead, by feature.
+// fail is room for its pass over the tree, whose slots it need not clear:
+// each is written before it is read.
+func (b *Baseline) leafValues(i int, xl []uint64, phi []float64, acc *[256]float64, fail *[256]uint64) int {
 	nodeBit := b.nodeBit[i]
 	xLeaf := -1
 	if hot := b.hot[i]; hot != nil {
 		xw, slab := xl[0], b.slab[i]
 		// fail[s] is the mask of the features x fails on the way to
 		// slot s (see propStep), computed top down without a branch.
-		var fail [128]uint64
+		fail[0] = 0
 		for _, st := range b.prop[i] {
 			f := fail[st.node]
 			onLeft := -(xw >> st.node & 1) // all ones when x goes left
@@ -697,12 +728,16 @@ func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) int {
 			if h.nonzero>>x&1 == 0 {
 				continue
 			}
-			// addTo, inlined by hand: this is the innermost loop.
-			u := int(h.u)
-			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*u
-			for k, v := range slab[r : r+u] {
-				phi[h.feats[k]] += v
-			}
+			// addTo, inlined and unrolled by hand: this is the innermost
+			// loop. The values past the leaf's u go to acc[hotDummy:].
+			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*int(h.u)
+			row := (*[maxTableFeatures]float64)(slab[r : r+maxTableFeatures])
+			acc[h.feats[0]] += row[0]
+			acc[h.feats[1]] += row[1]
+			acc[h.feats[2]] += row[2]
+			acc[h.feats[3]] += row[3]
+			acc[h.feats[4]] += row[4]
+			acc[h.feats[5]] += row[5]
 		}
 		return xLeaf
 	}

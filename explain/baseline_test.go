@@ -59,6 +59,12 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 15))
 		nf := 2 + rng.IntN(8)
 		cfg := synthConfig{features: nf, cat: mixedCats(nf), levels: 100, trees: 1 + rng.IntN(8), maxLeaves: 2 + rng.IntN(30), chain: seed%5 == 4}
+		wide := seed%6 == 3 && !cfg.chain
+		if wide {
+			// Trees with more than 64 splits: several words of split
+			// bits per tree.
+			cfg.minLeaves, cfg.maxLeaves = 70, 70+rng.IntN(50)
+		}
 		t.Run(fmt.Sprintf("seed%d/features%d", seed, nf), func(t *testing.T) {
 			m, _ := loadSynth(t, synthModel(rng, cfg))
 			rows := make([][]float64, 1+rng.IntN(6))
@@ -68,6 +74,9 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 			b, err := NewBaseline(m, rows)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if wide && b.maxWords < 2 {
+				t.Fatalf("no tree has more than 64 splits (%d leaves at most asked)", cfg.maxLeaves)
 			}
 			if seed%2 == 1 {
 				// The tree walk, which serves trees whose paths hold more
