@@ -84,8 +84,10 @@ type Baseline struct {
 	// xLeaf[i][li] is what changeLowers needs when x reaches tree i's
 	// leaf li (in leaf form): its index and its path's features.
 	xLeaf [][]leafPath
-	// splits[i] is tree i's internal nodes in the form xWays tests.
+	// splits[i] is tree i's internal nodes in the form xWays tests, and
+	// slow[i] those of its nodes that only GoesLeft decides.
 	splits [][]baselineSplit
+	slow   [][]int32
 }
 
 // baselineSplit is an internal node reduced to what decides most rows
@@ -95,39 +97,44 @@ type Baseline struct {
 type baselineSplit struct {
 	threshold float64
 	feature   int32
-	// slow: a categorical split or one whose missing type is zero,
-	// always decided by GoesLeft.
-	slow bool
 	// nanLeft: where a missing value goes at a split that is not slow
-	// (GoesLeft's answer for NaN, the same for every row).
+	// (GoesLeft's answer for NaN, the same for every row). A slow split
+	// is a categorical one or one whose missing type is zero, always
+	// decided by GoesLeft (see Baseline.slow).
 	nanLeft bool
 }
 
 // xWays sets bit n of dst for every internal node n of tree t (in the
-// form splits) that sends row x left: goesLeftBits without a call per
-// node.
-func xWays(t *scoring.Tree, splits []baselineSplit, x []float64, dst []uint64) {
+// form splits, with the slow ones listed in slow) that sends row x left:
+// goesLeftBits without a call per node. The threshold test is made at
+// every node, without a branch or a call, and the slow nodes' bits are
+// then set by GoesLeft: a call in the first loop would make it keep its
+// state in memory.
+func xWays(t *scoring.Tree, splits []baselineSplit, slow []int32, x []float64, dst []uint64) {
 	for j := range dst {
 		lo := min(j*64, len(splits))
-		dst[j] = xWord(t, splits[lo:min(lo+64, len(splits))], lo, x)
+		dst[j] = xWord(splits[lo:min(lo+64, len(splits))], x)
+	}
+	for _, n := range slow {
+		bit := uint64(1) << (n % 64)
+		if t.GoesLeft(int(n), x[t.SplitFeature[n]]) {
+			dst[n/64] |= bit
+		} else {
+			dst[n/64] &^= bit
+		}
 	}
 }
 
-// xWord is xWays for the (at most 64) splits from node base on, built in
-// a register.
-func xWord(t *scoring.Tree, splits []baselineSplit, base int, x []float64) uint64 {
+// xWord is the threshold tests of (at most 64) splits, built in a
+// register.
+func xWord(splits []baselineSplit, x []float64) uint64 {
 	var w uint64
 	for k := range splits {
 		sp := &splits[k]
 		v := x[sp.feature]
-		var left bool
-		if !sp.slow {
-			// v <= threshold is false for NaN, so the inequality is
-			// "or": no branch on the data.
-			left = (v <= sp.threshold) != (v != v && sp.nanLeft)
-		} else {
-			left = t.GoesLeft(base+k, v)
-		}
+		// v <= threshold is false for NaN, so the inequality is "or":
+		// no branch on the data.
+		left := (v <= sp.threshold) != (v != v && sp.nanLeft)
 		w |= uint64(b2u(left)) << (k % 64)
 	}
 	return w
@@ -381,6 +388,7 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	b.leaves = make([][]baselineLeaf, len(trees))
 	b.nodeBit = make([][]uint64, len(trees))
 	b.splits = make([][]baselineSplit, len(trees))
+	b.slow = make([][]int32, len(trees))
 	b.hot = make([][]leafHot, len(trees))
 	b.slab = make([][]float64, len(trees))
 	b.prop = make([][]propStep, len(trees))
@@ -394,8 +402,10 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		for n := range b.splits[i] {
 			b.splits[i][n] = baselineSplit{
 				threshold: t.Threshold[n], feature: int32(t.SplitFeature[n]),
-				slow:    t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero,
 				nanLeft: t.GoesLeft(n, math.NaN()),
+			}
+			if t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero {
+				b.slow[i] = append(b.slow[i], int32(n))
 			}
 		}
 		w := b.words[i]
@@ -557,7 +567,7 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64,
 		}
 		wn := b.words[i]
 		w.t, w.xl = t, xl[b.xOff[i]:b.xOff[i]+wn]
-		xWays(t, b.splits[i], x, w.xl)
+		xWays(t, b.splits[i], b.slow[i], x, w.xl)
 		if b.leaves[i] != nil {
 			li := b.leafValues(i, w.xl, phi, &acc, &fail)
 			if p != nil {
@@ -672,11 +682,9 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 			if t.SplitFeature[cz] == f {
 				left = t.GoesLeft(cz, v)
 			}
-			if left {
-				cz = t.LeftChild[cz]
-			} else {
-				cz = t.RightChild[cz]
-			}
+			// Both children read, one chosen by index: no branch the
+			// data decides.
+			cz = [2]int{t.RightChild[cz], t.LeftChild[cz]}[b2u(left)]
 		}
 		if c := p.leaf[i]; c != cz {
 			delta += t.LeafValue[^cz] - t.LeafValue[^c]
