@@ -91,8 +91,9 @@ type Baseline struct {
 }
 
 // baselineSplit is an internal node reduced to what decides most rows
-// without a call: a numerical threshold test. Categorical nodes, nodes
-// that treat zero as missing and missing values go through
+// without a call: a numerical threshold test, and where a missing value
+// goes (which is fixed per node unless the node treats zero as missing).
+// Categorical nodes and nodes that treat zero as missing go through
 // scoring.Tree.GoesLeft, which is LightGBM's rule.
 type baselineSplit struct {
 	threshold float64
@@ -194,7 +195,7 @@ type leafHot struct {
 	all, nonzero uint64
 	// table: the leaf has a table, which starts at slab[i][at], over
 	// the u features in feats (the leaf's feats, which fit a byte each
-	// when hot is used, followed by hotDummy up to maxTableFeatures).
+	// when hot is used, then hotDummy+k at each position k past them).
 	table bool
 	u     uint8
 	feats [maxTableFeatures]uint8
