@@ -77,40 +77,77 @@ type Baseline struct {
 	hot [][]leafHot
 	// slab[i] is the tables of tree i's leaves, one after the other.
 	slab [][]float64
-	// splits[i] is tree i's internal nodes in the form xWays tests.
+	// prop[i], for a tree with hot leaves, is its internal nodes in
+	// depth-first order as leafValues propagates the features x fails
+	// from each node to its children (see propStep).
+	prop [][]propStep
+	// xLeaf[i][li] is what changeLowers needs when x reaches tree i's
+	// leaf li (in leaf form): its index and its path's features.
+	xLeaf [][]leafPath
+	// splits[i] is tree i's internal nodes in the form xWays tests, and
+	// slow[i] those of its nodes that only GoesLeft decides.
 	splits [][]baselineSplit
+	slow   [][]int32
 }
 
 // baselineSplit is an internal node reduced to what decides most rows
-// without a call: a numerical threshold test. Categorical nodes, nodes
-// that treat zero as missing and missing values go through
+// without a call: a numerical threshold test, and where a missing value
+// goes (which is fixed per node unless the node treats zero as missing).
+// Categorical nodes and nodes that treat zero as missing go through
 // scoring.Tree.GoesLeft, which is LightGBM's rule.
 type baselineSplit struct {
 	threshold float64
 	feature   int32
-	// slow: a categorical split or one whose missing type is zero,
-	// always decided by GoesLeft.
-	slow bool
+	// nanLeft: where a missing value goes at a split that is not slow
+	// (GoesLeft's answer for NaN, the same for every row). A slow split
+	// is a categorical one or one whose missing type is zero, always
+	// decided by GoesLeft (see Baseline.slow).
+	nanLeft bool
 }
 
 // xWays sets bit n of dst for every internal node n of tree t (in the
-// form splits) that sends row x left: goesLeftBits without a call per
-// node.
-func xWays(t *scoring.Tree, splits []baselineSplit, x []float64, dst []uint64) {
-	clear(dst)
-	for n := range splits {
-		sp := &splits[n]
-		v := x[sp.feature]
-		var left bool
-		if !sp.slow && v == v {
-			left = v <= sp.threshold
+// form splits, with the slow ones listed in slow) that sends row x left:
+// goesLeftBits without a call per node. The threshold test is made at
+// every node, without a branch or a call, and the slow nodes' bits are
+// then set by GoesLeft: a call in the first loop would make it keep its
+// state in memory.
+func xWays(t *scoring.Tree, splits []baselineSplit, slow []int32, x []float64, dst []uint64) {
+	for j := range dst {
+		lo := min(j*64, len(splits))
+		dst[j] = xWord(splits[lo:min(lo+64, len(splits))], x)
+	}
+	for _, n := range slow {
+		bit := uint64(1) << (n % 64)
+		if t.GoesLeft(int(n), x[t.SplitFeature[n]]) {
+			dst[n/64] |= bit
 		} else {
-			left = t.GoesLeft(n, v)
-		}
-		if left {
-			dst[n/64] |= 1 << (n % 64)
+			dst[n/64] &^= bit
 		}
 	}
+}
+
+// xWord is the threshold tests of (at most 64) splits, built in a
+// register.
+func xWord(splits []baselineSplit, x []float64) uint64 {
+	var w uint64
+	for k := range splits {
+		sp := &splits[k]
+		v := x[sp.feature]
+		// v <= threshold is false for NaN, so the inequality is "or":
+		// no branch on the data.
+		left := (v <= sp.threshold) != (v != v && sp.nanLeft)
+		w |= uint64(b2u(left)) << (k % 64)
+	}
+	return w
+}
+
+// b2u is 1 for true and 0 for false, without a branch.
+func b2u(b bool) uint8 {
+	var u uint8
+	if b {
+		u = 1
+	}
+	return u
 }
 
 // The leaf form. A leaf is reached by the hybrid of x and r for coalition
@@ -128,6 +165,7 @@ const maxLeafFeatures = 64
 
 // baselineLeaf is one leaf in leaf form.
 type baselineLeaf struct {
+	index int // the leaf's index in its tree
 	value float64
 	feats []int          // the path's distinct features; bit k of a mask is feats[k]
 	steps []baselineStep // the path's splits
@@ -154,15 +192,44 @@ type baselineLeaf struct {
 // split bits, packed together so that a row's pass over the leaves reads
 // memory in order: the leaves' tables are far larger than a cache.
 type leafHot struct {
-	onPath, pathLeft, all, nonzero uint64
+	all, nonzero uint64
 	// table: the leaf has a table, which starts at slab[i][at], over
 	// the u features in feats (the leaf's feats, which fit a byte each
-	// when hot is used).
+	// when hot is used, then hotDummy+k at each position k past them).
 	table bool
 	u     uint8
 	feats [maxTableFeatures]uint8
 	at    int32
 }
+
+// propStep is an internal node of a tree with hot leaves: the features
+// x fails on the way to its children are those it fails to reach it
+// (fail[node]) plus the node's own bit on the side x does not take, and
+// go to the slots left and right of leafValues' fail array (a node's
+// index for an internal node, NumLeaves−1 plus the leaf's position in
+// leaf form for a leaf).
+type propStep struct {
+	bit               uint64
+	node, left, right uint8
+}
+
+// leafPath is a leaf as xPaths has it (^index, the child pointer to it)
+// and, for a model of at most 64
+// features, the set of model features split on along its path (all bits
+// set for a wider model).
+type leafPath struct {
+	leaf  int
+	feats uint64
+}
+
+// hotDummy+k is the slot of leafValues' accumulator that takes the value
+// read past a leaf's row at position k: reading every row as
+// maxTableFeatures values, whatever the leaf's number of features, spares
+// a loop whose length changes from leaf to leaf (and its mispredicted
+// exit), and a slot per position keeps the additions to the slots from
+// becoming one long chain. A model in hot form has fewer features than
+// hotDummy.
+const hotDummy = 256 - maxTableFeatures
 
 // maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
 // values per leaf at most, and one nonzero bit per mask.
@@ -211,7 +278,7 @@ func leafForm(t *scoring.Tree, rows int, rowBits func(k int) []uint64) ([]baseli
 			return
 		}
 		if c < 0 {
-			l := baselineLeaf{value: t.LeafValue[^c], feats: slices.Clone(feats), steps: slices.Clone(steps)}
+			l := baselineLeaf{index: ^c, value: t.LeafValue[^c], feats: slices.Clone(feats), steps: slices.Clone(steps)}
 			l.onPath, l.pathLeft = make([]uint64, words), make([]uint64, words)
 			for _, st := range steps {
 				l.onPath[st.node/64] |= 1 << (st.node % 64)
@@ -322,8 +389,11 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	b.leaves = make([][]baselineLeaf, len(trees))
 	b.nodeBit = make([][]uint64, len(trees))
 	b.splits = make([][]baselineSplit, len(trees))
+	b.slow = make([][]int32, len(trees))
 	b.hot = make([][]leafHot, len(trees))
 	b.slab = make([][]float64, len(trees))
+	b.prop = make([][]propStep, len(trees))
+	b.xLeaf = make([][]leafPath, len(trees))
 	for i := range trees {
 		t := &trees[i]
 		if t.NumLeaves == 1 {
@@ -333,7 +403,10 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		for n := range b.splits[i] {
 			b.splits[i][n] = baselineSplit{
 				threshold: t.Threshold[n], feature: int32(t.SplitFeature[n]),
-				slow: t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero,
+				nanLeft: t.GoesLeft(n, math.NaN()),
+			}
+			if t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero {
+				b.slow[i] = append(b.slow[i], int32(n))
 			}
 		}
 		w := b.words[i]
@@ -363,19 +436,38 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		for _, l := range b.leaves[i] {
 			slab = append(slab, l.table...)
 		}
-		b.slab[i] = slab
+		// Padding, so that a leaf's row can always be read as
+		// maxTableFeatures values (see leafValues).
+		b.slab[i] = append(slab, make([]float64, maxTableFeatures)...)
 		for li := range b.leaves[i] {
 			if l := &b.leaves[i][li]; l.table != nil {
 				l.table = slab[:len(l.table):len(l.table)]
 				slab = slab[len(l.table):]
 			}
 		}
-		if b.leaves[i] != nil && w == 1 && nf <= 256 {
+		if b.leaves[i] != nil {
+			b.xLeaf[i] = make([]leafPath, len(b.leaves[i]))
+			for li, l := range b.leaves[i] {
+				lp := leafPath{leaf: ^l.index, feats: ^uint64(0)}
+				if nf <= 64 {
+					lp.feats = 0
+					for _, f := range l.feats {
+						lp.feats |= 1 << f
+					}
+				}
+				b.xLeaf[i][li] = lp
+			}
+		}
+		if b.leaves[i] != nil && w == 1 && nf < hotDummy {
+			b.prop[i] = propSteps(t, b.leaves[i], b.nodeBit[i])
 			at := 0
 			for _, l := range b.leaves[i] {
-				h := leafHot{onPath: l.onPath[0], pathLeft: l.pathLeft[0], all: l.all, nonzero: l.nonzero, table: l.table != nil}
+				h := leafHot{all: l.all, nonzero: l.nonzero, table: l.table != nil}
 				if h.table {
 					h.u, h.at = uint8(len(l.feats)), int32(at)
+					for k := range h.feats {
+						h.feats[k] = uint8(hotDummy + k)
+					}
 					for k, f := range l.feats {
 						h.feats[k] = uint8(f)
 					}
@@ -386,6 +478,34 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		}
 	}
 	return b, nil
+}
+
+// propSteps returns tree t's internal nodes (fewer than 64) in depth-first
+// order as propagation steps, for its leaves in leaf form with the
+// nodes' feature bits nodeBit.
+func propSteps(t *scoring.Tree, leaves []baselineLeaf, nodeBit []uint64) []propStep {
+	slot := make(map[int]uint8, len(leaves)) // leaf index → slot
+	for li, l := range leaves {
+		slot[l.index] = uint8(t.NumLeaves - 1 + li)
+	}
+	to := func(c int) uint8 {
+		if c < 0 {
+			return slot[^c]
+		}
+		return uint8(c)
+	}
+	var out []propStep
+	var walk func(c int)
+	walk = func(c int) {
+		if c < 0 {
+			return
+		}
+		out = append(out, propStep{bit: nodeBit[c], node: uint8(c), left: to(t.LeftChild[c]), right: to(t.RightChild[c])})
+		walk(t.LeftChild[c])
+		walk(t.RightChild[c])
+	}
+	walk(0)
+	return out
 }
 
 // factorialRatio is a!·b!/(a+b+1)!, computed as 1/((a+b+1)·C(a+b, a)) so
@@ -409,12 +529,14 @@ func (b *Baseline) Rows() int { return len(b.rows) }
 // Raw(x) − ReferenceRaw(), returning an error wrapping ErrInconsistent if
 // not. raw is the raw score already computed for x.
 func (b *Baseline) Shapley(x []float64, raw float64, phi []float64) error {
-	return b.shapley(x, raw, phi, make([]uint64, b.xWords))
+	return b.shapley(x, raw, phi, make([]uint64, b.xWords), nil)
 }
 
 // shapley is Shapley leaving x's split bits in xl (xWords long, tree i's
-// from xOff[i]) for rescoring changes of x (see changeLowers).
-func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64) error {
+// from xOff[i]) and, unless p is nil, x's paths in p, for rescoring
+// changes of x (see changeLowers): the leaf form finds x's leaf on the
+// way, sparing another walk of every tree.
+func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64, p *xPaths) error {
 	nf := b.model.NumFeatures()
 	if len(x) != nf || len(phi) != nf {
 		return fmt.Errorf("explain: baseline: row has %d values and output room for %d, model has %d features", len(x), len(phi), nf)
@@ -428,17 +550,35 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64)
 		b:     make([]int, 0, len(b.coef)),
 	}
 	path := make([]uint64, b.maxWords)
-	for i := range b.model.Ensemble.Trees {
-		t := &b.model.Ensemble.Trees[i]
+	trees := b.model.Ensemble.Trees
+	// The trees in hot form add here: an index of a byte needs no bounds
+	// check.
+	var acc [256]float64
+	var fail [256]uint64 // leafValues' room
+	if p != nil {
+		p.leaf, p.feats = slices.Grow(p.leaf[:0], len(trees))[:len(trees)], slices.Grow(p.feats[:0], len(trees))[:len(trees)]
+	}
+	for i := range trees {
+		t := &trees[i]
 		if t.NumLeaves == 1 {
+			if p != nil {
+				p.leaf[i], p.feats[i] = b.pathOf(i, nil)
+			}
 			continue // a constant: the same for every coalition
 		}
 		wn := b.words[i]
 		w.t, w.xl = t, xl[b.xOff[i]:b.xOff[i]+wn]
-		xWays(t, b.splits[i], x, w.xl)
+		xWays(t, b.splits[i], b.slow[i], x, w.xl)
 		if b.leaves[i] != nil {
-			b.leafValues(i, w.xl, phi)
+			li := b.leafValues(i, w.xl, phi, &acc, &fail)
+			if p != nil {
+				lp := b.xLeaf[i][li]
+				p.leaf[i], p.feats[i] = lp.leaf, lp.feats
+			}
 			continue
+		}
+		if p != nil {
+			p.leaf[i], p.feats[i] = b.pathOf(i, xl)
 		}
 		// The splits on x's own path: a reference row that goes x's way
 		// at all of them reaches x's leaf, puts no feature in A or B, and
@@ -467,7 +607,7 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64)
 	inv := 1 / float64(len(b.rows))
 	var sum float64
 	for i := range phi {
-		phi[i] *= inv
+		phi[i] = (phi[i] + acc[i]) * inv
 		sum += phi[i]
 	}
 	if want := raw - b.refRaw; !(math.Abs(sum-want) <= Tolerance) {
@@ -485,31 +625,39 @@ type xPaths struct {
 	feats []uint64
 }
 
-// paths fills p for the row with split bits xl (as shapley leaves them).
+// paths fills p for the row with split bits xl (as shapley leaves them),
+// walking every tree; shapley finds the same on its way.
 func (b *Baseline) paths(xl []uint64, p *xPaths) {
 	trees := b.model.Ensemble.Trees
-	wide := b.model.NumFeatures() > 64
 	p.leaf, p.feats = slices.Grow(p.leaf[:0], len(trees)), slices.Grow(p.feats[:0], len(trees))
 	for i := range trees {
-		t := &trees[i]
-		var fs uint64
-		c := 0
-		if t.NumLeaves > 1 {
-			xb := xl[b.xOff[i]:]
-			for c >= 0 {
-				fs |= 1 << (t.SplitFeature[c] % 64)
-				if xb[c/64]>>(c%64)&1 != 0 {
-					c = t.LeftChild[c]
-				} else {
-					c = t.RightChild[c]
-				}
-			}
-		}
-		if wide {
-			fs = ^uint64(0)
-		}
+		c, fs := b.pathOf(i, xl)
 		p.leaf, p.feats = append(p.leaf, c), append(p.feats, fs)
 	}
+}
+
+// pathOf is the leaf of tree i that the row with split bits xl reaches
+// and the set of features split on along its path (all bits set for a
+// model of more than 64 features).
+func (b *Baseline) pathOf(i int, xl []uint64) (int, uint64) {
+	t := &b.model.Ensemble.Trees[i]
+	var fs uint64
+	c := 0
+	if t.NumLeaves > 1 {
+		xb := xl[b.xOff[i]:]
+		for c >= 0 {
+			fs |= 1 << (t.SplitFeature[c] % 64)
+			if xb[c/64]>>(c%64)&1 != 0 {
+				c = t.LeftChild[c]
+			} else {
+				c = t.RightChild[c]
+			}
+		}
+	}
+	if b.model.NumFeatures() > 64 {
+		fs = ^uint64(0)
+	}
+	return c, fs
 }
 
 // changeLowers reports whether row x (raw score raw, split bits xl as
@@ -535,11 +683,9 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 			if t.SplitFeature[cz] == f {
 				left = t.GoesLeft(cz, v)
 			}
-			if left {
-				cz = t.LeftChild[cz]
-			} else {
-				cz = t.RightChild[cz]
-			}
+			// Both children read, one chosen by index: no branch the
+			// data decides.
+			cz = [2]int{t.RightChild[cz], t.LeftChild[cz]}[b2u(left)]
 		}
 		if c := p.leaf[i]; c != cz {
 			delta += t.LeafValue[^cz] - t.LeafValue[^c]
@@ -558,17 +704,32 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 // leaf form, summed over the reference rows (Shapley divides by their
 // number). Each leaf's mask X is its features less those of the splits
 // on its path that xl fails.
-func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
+// It returns the position in leaf form of the leaf x reaches.
+// A tree in hot form adds to acc instead, by feature.
+// fail is room for its pass over the tree, whose slots it need not clear:
+// each is written before it is read.
+func (b *Baseline) leafValues(i int, xl []uint64, phi []float64, acc *[256]float64, fail *[256]uint64) int {
 	nodeBit := b.nodeBit[i]
+	xLeaf := -1
 	if hot := b.hot[i]; hot != nil {
 		xw, slab := xl[0], b.slab[i]
+		// fail[s] is the mask of the features x fails on the way to
+		// slot s (see propStep), computed top down without a branch.
+		fail[0] = 0
+		for _, st := range b.prop[i] {
+			f := fail[st.node]
+			onLeft := -(xw >> st.node & 1) // all ones when x goes left
+			fail[st.left] = f | st.bit&^onLeft
+			fail[st.right] = f | st.bit&onLeft
+		}
+		leafFail := fail[len(b.splits[i]):]
 		for li := range hot {
 			h := &hot[li]
-			var fail uint64
-			for m := (xw ^ h.pathLeft) & h.onPath; m != 0; m &= m - 1 {
-				fail |= nodeBit[bits.TrailingZeros64(m)]
+			fl := leafFail[li]
+			if fl == 0 {
+				xLeaf = li
 			}
-			x := h.all &^ fail
+			x := h.all &^ fl
 			if !h.table {
 				b.leaves[i][li].add(b.coef, x, phi, b.leaves[i][li].feats)
 				continue
@@ -576,14 +737,18 @@ func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
 			if h.nonzero>>x&1 == 0 {
 				continue
 			}
-			// addTo, inlined by hand: this is the innermost loop.
-			u := int(h.u)
-			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*u
-			for k, v := range slab[r : r+u] {
-				phi[h.feats[k]] += v
-			}
+			// addTo, inlined and unrolled by hand: this is the innermost
+			// loop. The values past the leaf's u go to acc[hotDummy:].
+			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*int(h.u)
+			row := (*[maxTableFeatures]float64)(slab[r : r+maxTableFeatures])
+			acc[h.feats[0]] += row[0]
+			acc[h.feats[1]] += row[1]
+			acc[h.feats[2]] += row[2]
+			acc[h.feats[3]] += row[3]
+			acc[h.feats[4]] += row[4]
+			acc[h.feats[5]] += row[5]
 		}
-		return
+		return xLeaf
 	}
 	for li := range b.leaves[i] {
 		l := &b.leaves[i][li]
@@ -593,12 +758,16 @@ func (b *Baseline) leafValues(i int, xl []uint64, phi []float64) {
 				fail |= nodeBit[j*64+bits.TrailingZeros64(m)]
 			}
 		}
+		if fail == 0 {
+			xLeaf = li
+		}
 		x := l.all &^ fail
 		if l.table != nil && l.nonzero>>x&1 == 0 {
 			continue
 		}
 		l.addTo(b.coef, x, phi)
 	}
+	return xLeaf
 }
 
 // addTo adds the leaf's contributions for mask x to phi, from its table

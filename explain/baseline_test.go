@@ -59,6 +59,12 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 15))
 		nf := 2 + rng.IntN(8)
 		cfg := synthConfig{features: nf, cat: mixedCats(nf), levels: 100, trees: 1 + rng.IntN(8), maxLeaves: 2 + rng.IntN(30), chain: seed%5 == 4}
+		wide := seed%6 == 3 && !cfg.chain
+		if wide {
+			// Trees with more than 64 splits: several words of split
+			// bits per tree.
+			cfg.minLeaves, cfg.maxLeaves = 70, 70+rng.IntN(50)
+		}
 		t.Run(fmt.Sprintf("seed%d/features%d", seed, nf), func(t *testing.T) {
 			m, _ := loadSynth(t, synthModel(rng, cfg))
 			rows := make([][]float64, 1+rng.IntN(6))
@@ -68,6 +74,9 @@ func TestBaselineMatchesBruteForce(t *testing.T) {
 			b, err := NewBaseline(m, rows)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if wide && b.maxWords < 2 {
+				t.Fatalf("no tree has more than 64 splits (%d leaves at most asked)", cfg.maxLeaves)
 			}
 			if seed%2 == 1 {
 				// The tree walk, which serves trees whose paths hold more
@@ -201,6 +210,38 @@ func BenchmarkBaselineShapley(b *testing.B) {
 	}
 }
 
+// BenchmarkBaselineShapleyTestSet is the reason work over the credit test
+// set's rows that score above the reference rows' mean (the applicants
+// that are adverse against a reference set just above the approval
+// cut-off), cycling through them, so that the tables are read as a server
+// reads them: a different row each time, not one row's leaves kept in
+// cache.
+func BenchmarkBaselineShapleyTestSet(b *testing.B) {
+	m, ref := shippedReference(b)
+	r, err := NewReasoner(m, ref, models.MethodCutoff)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows [][]float64
+	var raws []float64
+	for _, x := range creditTestRows(b, m) {
+		if raw := m.Raw(x); raw > r.baseline.ReferenceRaw() {
+			rows, raws = append(rows, x), append(raws, raw)
+		}
+	}
+	if len(rows) == 0 {
+		b.Fatal("no test row scores above the reference")
+	}
+	n := 0
+	for b.Loop() {
+		k := n % len(rows)
+		n++
+		if _, err := r.Candidates(rows[k], raws[k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestChangeLowersMatchesModel checks the incremental rescoring of the
 // verification against the model scoring the whole changed row: for the
 // shipped model on the credit test rows and for generated models (with
@@ -218,11 +259,16 @@ func TestChangeLowersMatchesModel(t *testing.T) {
 		xl := make([]uint64, b.xWords)
 		for k, x := range test {
 			raw := m.Raw(x)
-			if err := b.shapley(x, raw, phi, xl); err != nil {
+			var p, walked xPaths
+			if err := b.shapley(x, raw, phi, xl, &p); err != nil {
 				t.Fatal(err)
 			}
-			var p xPaths
-			b.paths(xl, &p)
+			// The paths shapley records on its way are those a walk of
+			// every tree finds.
+			b.paths(xl, &walked)
+			if !slices.Equal(p.leaf, walked.leaf) || !slices.Equal(p.feats, walked.feats) {
+				t.Fatalf("row %d: shapley's paths %v %v, walked %v %v", k, p.leaf, p.feats, walked.leaf, walked.feats)
+			}
 			for f := range nf {
 				for _, v := range append([]float64{math.NaN()}, columnOf(rows, f)...) {
 					zz := slices.Clone(x)

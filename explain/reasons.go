@@ -131,7 +131,8 @@ func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	nf := m.NumFeatures()
 	phi := make([]float64, nf)
 	xl := make([]uint64, r.baseline.xWords)
-	if err := r.baseline.shapley(x, raw, phi, xl); err != nil {
+	var paths xPaths
+	if err := r.baseline.shapley(x, raw, phi, xl, &paths); err != nil {
 		return nil, err
 	}
 	type cand struct {
@@ -157,10 +158,6 @@ func (r *Reasoner) Candidates(x []float64, raw float64) ([]Reason, error) {
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(phi[b.i], phi[a.i]) })
 	var out []Reason
 	z := make([]float64, nf)
-	var paths xPaths
-	if len(cands) > 0 {
-		r.baseline.paths(xl, &paths)
-	}
 	for _, c := range cands {
 		if len(out) == MaxReasons {
 			break
