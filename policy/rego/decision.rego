@@ -220,7 +220,7 @@ fast_outcome := o if {
 		v != "approve"
 		not model
 		count(rule_rs) > 0
-		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rule_rs, cands)}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		x := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rule_rs), count(cands)])}}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
 	} | {x |
 		# Adverse for the model, with candidates: the rule reasons, then
 		# the material candidates (or the fallback), each one admission
@@ -234,29 +234,17 @@ fast_outcome := o if {
 		rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
 		count(rs) > 0
 		vetted := data.admitted[input.model_id].reasons
-		every r in model_rs {
-			fast_vetted(r, vetted)
-		}
-		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rs, cands)}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		# Each model reason is vetted: a material candidate's code, feature
+		# and meaning are what admission recorded for the model; the
+		# fallback carries a code and names no feature. (Inline, not a
+		# function: a call per candidate cost more than the rest of this.)
+		vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
+		vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
+		count(vetted_material) + count(vetted_fallback) == count(model_rs)
+		x := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
 	}
 	some o in results
 }
-
-# A candidate the hot path may disclose without the full checks: the
-# fallback (which names no feature), or a feature reason whose code,
-# feature and meaning admission recorded for the model.
-fast_vetted(r, _) if {
-	r.fallback
-	r.code != ""
-	r.feature == null
-}
-
-fast_vetted(r, vetted) if {
-	not r.fallback
-	{"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted
-}
-
-reasons_finding(book, v, rs, cands) := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}
 
 # METADATA
 # title: Approve below the approval cut-off
