@@ -202,46 +202,51 @@ fast_outcome := o if {
 	# for every t in OPA's total order of values.
 	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[count(decline) == 0, count(referrals) == 0]]
 
-	# Whether a rule on the model's score asks for v, and the rule reasons
-	# (only the amount rule has one, and asks only for a referral).
-	model := {"approve": false, "decline": true, "refer": count(band | margin) > 0}[v]
-	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
-	given := "reasons" in object.keys(input)
-	cands := object.get(input, "reasons", [])
-
+	# Approvals, 60% of decisions, stop here; an adverse outcome works out
+	# the rest in its own comprehension, so an approval pays for none of it.
 	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": false, "reason_method": method}} | {x |
-		# Adverse for the model, no candidates yet: ask for them.
 		v != "approve"
-		model
-		not given
-		x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
-	} | {x |
-		# Adverse for a rule alone: its reason, and no model reasons.
-		v != "approve"
-		not model
-		count(rule_rs) > 0
-		x := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rule_rs), count(cands)])}}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
-	} | {x |
-		# Adverse for the model, with candidates: the rule reasons, then
-		# the material candidates (or the fallback), each one admission
-		# vetted for this model.
-		v != "approve"
-		model
-		given
-		floor := object.get(p, "materiality_floor", 0.05)
-		material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
-		model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
-		rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
-		count(rs) > 0
-		vetted := data.admitted[input.model_id].reasons
-		# Each model reason is vetted: a material candidate's code, feature
-		# and meaning are what admission recorded for the model; the
-		# fallback carries a code and names no feature. (Inline, not a
-		# function: a call per candidate cost more than the rest of this.)
-		vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
-		vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
-		count(vetted_material) + count(vetted_fallback) == count(model_rs)
-		x := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+
+		# Whether a rule on the model's score asks for v, and the rule
+		# reasons (only the amount rule has one, and asks only for a
+		# referral).
+		model := {"decline": true, "refer": count(band | margin) > 0}[v]
+		rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
+		given := "reasons" in object.keys(input)
+		cands := object.get(input, "reasons", [])
+		adverse := {y |
+			# Adverse for the model, no candidates yet: ask for them.
+			model
+			not given
+			y := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
+		} | {y |
+			# Adverse for a rule alone: its reason, and no model reasons.
+			not model
+			count(rule_rs) > 0
+			y := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rule_rs), count(cands)])}}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		} | {y |
+			# Adverse for the model, with candidates: the rule reasons, then
+			# the material candidates (or the fallback), each one admission
+			# vetted for this model.
+			model
+			given
+			floor := object.get(p, "materiality_floor", 0.05)
+			material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
+			model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
+			rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
+			count(rs) > 0
+			vetted := data.admitted[input.model_id].reasons
+			# Each model reason is vetted: a material candidate's code,
+			# feature and meaning are what admission recorded for the
+			# model; the fallback carries a code and names no feature.
+			# (Inline, not a function: a call per candidate cost more than
+			# the rest of this branch.)
+			vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
+			vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
+			count(vetted_material) + count(vetted_fallback) == count(model_rs)
+			y := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		}
+		some x in adverse
 	}
 	some o in results
 }
