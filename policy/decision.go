@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -50,6 +51,13 @@ type DecisionInput struct {
 	// answers ReasonsNeeded for a model-driven adverse outcome.
 	Reasons   []Reason `json:"reasons"`
 	Explained bool     `json:"-"`
+	// Prior, with Explained, is the Outcome Decide gave for this same
+	// application without candidates, which asked for them. The engine
+	// then evaluates only the reason rules instead of every rule again,
+	// reusing the prior's rules; it falls back to the full evaluation when
+	// the prior is not from this engine, for this input, or the reason
+	// rules give no answer.
+	Prior *Outcome `json:"-"`
 }
 
 // Outcome is the policy's decision for one application.
@@ -69,6 +77,20 @@ type Outcome struct {
 	// ReasonMethod is the reference method policy names for this model
 	// (models.MethodCutoff or models.MethodApproved).
 	ReasonMethod string `json:"reason_method,omitempty"`
+
+	// first is what the evaluation that asked for reasons saw and found,
+	// for Decide to build on when it is passed back as a Prior.
+	first *firstEvaluation
+}
+
+// firstEvaluation is an evaluation without candidates that answered
+// reasons_needed: its input (without reasons) and its rules as policy
+// values, so the second evaluation neither converts them again nor
+// re-derives them.
+type firstEvaluation struct {
+	engine *Engine
+	input  ast.Object
+	rules  ast.Value
 }
 
 // Incomplete is the outcome of an application lacking information the
@@ -92,13 +114,27 @@ func (o Outcome) Missing() []string {
 // and a *Violation wrapping ErrRejected.
 func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
 	out := Outcome{PolicyRevision: e.revision}
-	input, err := decisionValue(in, e.terms)
+	input, reasons, err := decisionValue(in, e.terms)
 	if err != nil {
 		return out, fmt.Errorf("policy: decide: %w", err)
 	}
-	res, err := e.eval(ctx, e.decision, queryDecision, input)
-	if err != nil {
-		return out, err
+	var res map[string]ast.Value
+	if second, ok := e.secondInput(in, input, reasons); ok {
+		res, err = e.eval(ctx, e.reasons, queryReasons, second)
+		if errors.Is(err, ErrUndefined) {
+			res, err = nil, nil // not the hot path's case: evaluate every rule
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	if res == nil {
+		if in.Explained {
+			input.Insert(ast.InternedTerm("reasons"), reasons)
+		}
+		if res, err = e.eval(ctx, e.decision, queryDecision, input); err != nil {
+			return out, err
+		}
 	}
 	out.Decision = Decision(asString(res["decision"]))
 	out.Rules = asFindings(res["rules"])
@@ -112,32 +148,52 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 	case out.Decision != Approve && out.Decision != Refer && out.Decision != Decline && out.Decision != Incomplete:
 		return out, fmt.Errorf("policy: %s: decision %q: %w", queryDecision, out.Decision, ErrUndefined)
 	}
+	if out.ReasonsNeeded {
+		out.first = &firstEvaluation{engine: e, input: input, rules: res["rules"]}
+	}
 	return out, nil
 }
 
-func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
+// secondInput is the reason rules' input for in, whose input without
+// candidates is input: that input with the candidates reasons and the prior's
+// decision and rules. ok is false unless in carries candidates and a
+// Prior this engine gave for an equal input when it asked for reasons.
+func (e *Engine) secondInput(in DecisionInput, input ast.Object, reasons *ast.Term) (ast.Object, bool) {
+	if !in.Explained || in.Prior == nil || !in.Prior.ReasonsNeeded || in.Prior.first == nil {
+		return nil, false
+	}
+	f := in.Prior.first
+	if f.engine != e || f.input.Compare(input) != 0 {
+		return nil, false
+	}
+	second := input.Copy()
+	second.Insert(ast.InternedTerm("reasons"), reasons)
+	second.Insert(ast.InternedTerm("prior"), ast.ObjectTerm(
+		item("decision", ast.StringTerm(string(in.Prior.Decision))),
+		item("rules", ast.NewTerm(f.rules)),
+	))
+	return second, true
+}
+
+// decisionValue is in as the decision rules' input without the candidate
+// reasons, and the candidates as policy values, which Decide adds to it
+// when in is Explained.
+func decisionValue(in DecisionInput, terms *inputTerms) (ast.Object, *ast.Term, error) {
 	feats := ast.NewObjectWithCapacity(len(in.Features))
 	for k, v := range in.Features {
 		t, err := scalar(v)
 		if err != nil {
-			return nil, fmt.Errorf("feature %q: %w", k, err)
+			return nil, nil, fmt.Errorf("feature %q: %w", k, err)
 		}
 		feats.Insert(terms.name(k), t)
 	}
-	rs := make([]*ast.Term, len(in.Reasons))
-	for i, r := range in.Reasons {
-		var err error
-		if rs[i], err = terms.reason(r); err != nil {
-			return nil, err
-		}
-	}
 	pd, err := policyPD(in.ProbabilityOfDefault)
 	if err != nil {
-		return nil, fmt.Errorf("probability of default: %w", err)
+		return nil, nil, fmt.Errorf("probability of default: %w", err)
 	}
 	score, err := number(in.Score)
 	if err != nil {
-		return nil, fmt.Errorf("score: %w", err)
+		return nil, nil, fmt.Errorf("score: %w", err)
 	}
 	obj := ast.NewObject(
 		item("model_id", ast.StringTerm(in.ModelID)),
@@ -145,10 +201,13 @@ func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
 		item("score", score),
 		item("features", ast.NewTerm(feats)),
 	)
-	if in.Explained {
-		obj.Insert(ast.StringTerm("reasons"), ast.ArrayTerm(rs...))
+	rs := make([]*ast.Term, len(in.Reasons))
+	for i, r := range in.Reasons {
+		if rs[i], err = terms.reason(r); err != nil {
+			return nil, nil, err
+		}
 	}
-	return obj, nil
+	return obj, ast.ArrayTerm(rs...), nil
 }
 
 // policyPD is the probability of default as the decision rules see it:

@@ -230,25 +230,74 @@ fast_outcome := o if {
 			# vetted for this model.
 			model
 			given
-			floor := object.get(p, "materiality_floor", 0.05)
-			material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
-			model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
-			rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
-			count(rs) > 0
-			vetted := data.admitted[input.model_id].reasons
-			# Each model reason is vetted: a material candidate's code,
-			# feature and meaning are what admission recorded for the
-			# model; the fallback carries a code and names no feature.
-			# (Inline, not a function: a call per candidate cost more than
-			# the rest of this branch.)
-			vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
-			vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
-			count(vetted_material) + count(vetted_fallback) == count(model_rs)
+			rs := fast_reasons(p, c.max_reasons, rule_rs, cands)
 			y := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
 		}
 		some x in adverse
 	}
 	some o in results
+}
+
+# fast_reasons are the reasons an adverse outcome of the model discloses
+# on the hot path: the rule reasons, then the material candidates (or the
+# fallback), each one admission vetted for this model; undefined when
+# there are none or one is not vetted. One call per decision: the checks
+# run inline, since a call per candidate cost more than all the rest.
+fast_reasons(p, max, rule_rs, cands) := rs if {
+	floor := object.get(p, "materiality_floor", 0.05)
+	material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
+	model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
+	rs := array.slice(array.concat(rule_rs, model_rs), 0, max)
+	count(rs) > 0
+	vetted := data.admitted[input.model_id].reasons
+
+	# A material candidate's code, feature and meaning are what admission
+	# recorded for the model; the fallback carries a code and names no
+	# feature.
+	vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
+	vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
+	count(vetted_material) + count(vetted_fallback) == count(model_rs)
+}
+
+# reasons_outcome is the second evaluation of an outcome adverse because of
+# the model: input is the first one's with the candidate "reasons" and
+# "prior": {"decision", "rules"}, the decision and rules outcome gave
+# without candidates (the engine passes them only for that same input).
+# The rules' findings are not formatted again: the verdict is recomputed
+# from the cut-offs as plain comparisons and must be the prior's, and the
+# outcome is the prior's rules with the reasons and their finding added.
+# It holds under the hot path's conditions and is undefined otherwise, and
+# the engine then evaluates outcome. decision_test.rego checks it equals
+# full_outcome over the grid wherever it is defined.
+reasons_outcome := o if {
+	c := cfg
+	p := c.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd <= 1
+	feats := input.features
+	amount := feats[p.amount_feature]
+	is_number(amount)
+	every f in object.get(p, "required_features", []) {
+		object.get(feats, f, null) != null
+	}
+	prior := input.prior
+
+	# The rules' conditions, as in fast_outcome.
+	decline := pd >= p.decline_at
+	band := [pd >= p.approve_below, pd < p.decline_at] == [true, true]
+	margin := [pd < p.approve_below, pd >= p.approve_below - p.approve_margin] == [true, true]
+	large := amount > p.amount_limit
+	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[decline == false, [band, margin, large] == [false, false, false]]]
+	v == prior.decision
+	{"approve": false, "decline": true, "refer": [band, margin] != [false, false]}[v]
+
+	book := data.rulebook
+	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; large]
+	cands := input.reasons
+	rs := fast_reasons(p, c.max_reasons, rule_rs, cands)
+	o := {"decision": v, "rules": prior.rules | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": object.get(p, "reason_method", "cutoff")}
 }
 
 # METADATA
