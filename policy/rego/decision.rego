@@ -246,16 +246,20 @@ fast_outcome := o if {
 fast_reasons(p, max, rule_rs, cands) := rs if {
 	floor := object.get(p, "materiality_floor", 0.05)
 	material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
-	model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
+
+	# The fallbacks only when nothing is material (the first condition
+	# fails at once otherwise): collecting candidates copies each one.
+	fallbacks := [r | count(material) == 0; some r in cands; r.fallback]
+	model_rs := array.concat(material, fallbacks)
 	rs := array.slice(array.concat(rule_rs, model_rs), 0, max)
 	count(rs) > 0
 	vetted := data.admitted[input.model_id].reasons
 
 	# A material candidate's code, feature and meaning are what admission
 	# recorded for the model; the fallback carries a code and names no
-	# feature.
-	vetted_material := [r | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
-	vetted_fallback := [r | some r in model_rs; r.fallback; r.code != ""; r.feature == null]
+	# feature. Counted, not collected.
+	vetted_material := [1 | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
+	vetted_fallback := [1 | some r in fallbacks; r.code != ""; r.feature == null]
 	count(vetted_material) + count(vetted_fallback) == count(model_rs)
 }
 
