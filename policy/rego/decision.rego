@@ -9,8 +9,10 @@
 #   reasons ranked most important first. "reasons" is absent on the first
 #   evaluation of an application: candidate reasons cost a baseline
 #   explanation, which the caller computes only when the outcome answers
-#   "reasons_needed": true, and then evaluates again with them. A
-#   violation means the decision must not be issued.
+#   "reasons_needed": true, and then evaluates again with them (the
+#   engine asks reasons_outcome, with the first outcome's decision and
+#   rules, and outcome only when that gives no answer). A violation means
+#   the decision must not be issued.
 package glassbox.decision
 
 import data.config.decision as cfg
@@ -148,8 +150,9 @@ outcome := o if {
 # evaluation.
 #
 # In OPA's evaluator each rule or function evaluation costs as much as a
-# dozen expressions, and this runs on every decision (twice for an adverse
-# outcome of the model: without candidates, then with them). So each
+# dozen expressions, and this runs on every decision (for an adverse
+# outcome of the model without candidates; with them, reasons_outcome
+# answers unless the engine has no first outcome to build on). So each
 # decision rule appears here as a comprehension that holds its finding when
 # the rule's conditions hold and is empty otherwise (a failing condition
 # costs one expression, and only fired rules format a message), and the
