@@ -121,12 +121,9 @@ func TestDecideTruncatedPDSameOutcome(t *testing.T) {
 		if err != nil {
 			t.Fatal(pd, err)
 		}
-		input, reasons, err := decisionValue(in, e.terms)
+		input, err := decisionValue(in, e.terms)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if in.Explained {
-			input.Insert(ast.StringTerm("reasons"), reasons)
 		}
 		input.Insert(ast.StringTerm("probability_of_default"), ast.NumberTerm(json.Number(strconv.FormatFloat(pd, 'g', -1, 64))))
 		res, err := e.eval(ctx, e.decision, queryDecision, input)

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"testing"
 )
@@ -58,16 +59,24 @@ func TestDecideWithPriorAgrees(t *testing.T) {
 						priors[fmt.Sprint("pd ", q)] = &p
 					}
 				}
+				// A prior for other features, the same in all but the amount.
+				o := in
+				o.Reasons, o.Explained = nil, false
+				o.Features = maps.Clone(in.Features)
+				o.Features["Amount"] = amount + 1
+				if p, err := e.Decide(ctx, o); err == nil && p.ReasonsNeeded {
+					priors["amount"] = &p
+				}
 				if p, err := other.Decide(ctx, DecisionInput{ModelID: in.ModelID, ProbabilityOfDefault: pd, Score: in.Score, Features: in.Features}); err == nil {
 					priors["other engine"] = &p
 				}
 				for pname, prior := range priors {
 					in.Prior = prior
-					input, reasons, err := decisionValue(in, e.terms)
+					s, ok, err := e.secondInput(in)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if s, ok := e.secondInput(in, input, reasons); ok {
+					if ok {
 						if pname != "own" {
 							t.Errorf("%s pd %v: prior %s accepted", name, pd, pname)
 						}
