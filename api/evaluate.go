@@ -115,6 +115,9 @@ func Evaluate(ctx context.Context, pol Decider, m *scoring.Model, ex *Explainers
 		}
 		ev.ReasonMethod = r.Method()
 		in.Explained = true
+		// The first outcome lets policy evaluate only its reason rules.
+		first := out
+		in.Prior = &first
 		in.Reasons = make([]policy.Reason, len(candidates))
 		for i, c := range candidates {
 			pr := policy.Reason{Code: c.Code, Feature: c.Feature, Contribution: c.Contribution, Direction: c.Direction, Fallback: c.Feature == ""}

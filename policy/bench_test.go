@@ -97,12 +97,23 @@ func BenchmarkAuthorize(b *testing.B) {
 // BenchmarkDecide times Decide alone: for an admitted model (the fast
 // path) on the referral above and on an approval (60% of the credit test
 // set's outcomes), and for a model the engine has not admitted (every rule
-// evaluated).
+// evaluated). admitted-refer-second is the referral's second evaluation as
+// the API makes it, with the first outcome as Prior (the reason rules
+// only); admitted-refer-first is that first evaluation, without
+// candidates.
 func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
 	admitted, refer := servingEngine(b)
 	approve := refer
 	approve.ProbabilityOfDefault = 0.11234567890123456
+	first := refer
+	first.Reasons, first.Explained = nil, false
+	prior, err := admitted.Decide(ctx, first)
+	if err != nil || !prior.ReasonsNeeded {
+		b.Fatal(prior, err)
+	}
+	second := refer
+	second.Prior = &prior
 	for _, c := range []struct {
 		name string
 		e    *Engine
@@ -111,6 +122,8 @@ func BenchmarkDecide(b *testing.B) {
 	}{
 		{"admitted-refer", admitted, refer, Refer},
 		{"admitted-approve", admitted, approve, Approve},
+		{"admitted-refer-first", admitted, first, Refer},
+		{"admitted-refer-second", admitted, second, Refer},
 		{"not-admitted-refer", testEngine(b), refer, Refer},
 	} {
 		b.Run(c.name, func(b *testing.B) {

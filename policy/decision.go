@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -50,6 +52,13 @@ type DecisionInput struct {
 	// answers ReasonsNeeded for a model-driven adverse outcome.
 	Reasons   []Reason `json:"reasons"`
 	Explained bool     `json:"-"`
+	// Prior, with Explained, is the Outcome Decide gave for this same
+	// application without candidates, which asked for them. The engine
+	// then evaluates only the reason rules instead of every rule again,
+	// reusing the prior's rules; it falls back to the full evaluation when
+	// the prior is not from this engine, for this input, or the reason
+	// rules give no answer.
+	Prior *Outcome `json:"-"`
 }
 
 // Outcome is the policy's decision for one application.
@@ -69,6 +78,24 @@ type Outcome struct {
 	// ReasonMethod is the reference method policy names for this model
 	// (models.MethodCutoff or models.MethodApproved).
 	ReasonMethod string `json:"reason_method,omitempty"`
+
+	// first is what the evaluation that asked for reasons saw and found,
+	// for Decide to build on when it is passed back as a Prior.
+	first *firstEvaluation
+}
+
+// firstEvaluation is an evaluation without candidates that answered
+// reasons_needed: its input (without reasons) and its rules as policy
+// values, so the second evaluation neither converts them again nor
+// re-derives them.
+type firstEvaluation struct {
+	engine   *Engine
+	modelID  string
+	pd       float64
+	score    float64
+	features map[string]any
+	input    ast.Object
+	rules    ast.Value
 }
 
 // Incomplete is the outcome of an application lacking information the
@@ -92,13 +119,28 @@ func (o Outcome) Missing() []string {
 // and a *Violation wrapping ErrRejected.
 func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
 	out := Outcome{PolicyRevision: e.revision}
-	input, err := decisionValue(in, e.terms)
+	var res map[string]ast.Value
+	second, ok, err := e.secondInput(in)
 	if err != nil {
 		return out, fmt.Errorf("policy: decide: %w", err)
 	}
-	res, err := e.eval(ctx, e.decision, queryDecision, input)
-	if err != nil {
-		return out, err
+	if ok {
+		res, err = e.eval(ctx, e.reasons, queryReasons, second)
+		if errors.Is(err, ErrUndefined) {
+			res, err = nil, nil // not the hot path's case: evaluate every rule
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	var input ast.Object
+	if res == nil {
+		if input, err = decisionValue(in, e.terms); err != nil {
+			return out, fmt.Errorf("policy: decide: %w", err)
+		}
+		if res, err = e.eval(ctx, e.decision, queryDecision, input); err != nil {
+			return out, err
+		}
 	}
 	out.Decision = Decision(asString(res["decision"]))
 	out.Rules = asFindings(res["rules"])
@@ -112,10 +154,87 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 	case out.Decision != Approve && out.Decision != Refer && out.Decision != Decline && out.Decision != Incomplete:
 		return out, fmt.Errorf("policy: %s: decision %q: %w", queryDecision, out.Decision, ErrUndefined)
 	}
+	if out.ReasonsNeeded && !in.Explained {
+		// A copy of the features: the caller may reuse its map.
+		out.first = &firstEvaluation{
+			engine: e, modelID: in.ModelID, pd: in.ProbabilityOfDefault, score: in.Score,
+			features: maps.Clone(in.Features), input: input, rules: res["rules"],
+		}
+	}
 	return out, nil
 }
 
-func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
+// secondInput is the reason rules' input for in: the prior's input with
+// in's candidate reasons and the prior's decision and rules. ok is false
+// unless in carries candidates and a Prior this engine gave, asking for
+// reasons, for the same application (model, PD, score and features, each
+// value of the same type and bits), so nothing but the candidates is
+// converted again.
+func (e *Engine) secondInput(in DecisionInput) (second ast.Object, ok bool, err error) {
+	if !in.Explained || in.Prior == nil || !in.Prior.ReasonsNeeded || in.Prior.first == nil {
+		return nil, false, nil
+	}
+	f := in.Prior.first
+	if f.engine != e || !f.sameApplication(in) {
+		return nil, false, nil
+	}
+	reasons, err := reasonsValue(in, e.terms)
+	if err != nil {
+		return nil, false, err
+	}
+	second = f.input.Copy()
+	second.Insert(ast.InternedTerm("reasons"), reasons)
+	second.Insert(ast.InternedTerm("prior"), ast.ObjectTerm(
+		item("decision", ast.StringTerm(string(in.Prior.Decision))),
+		item("rules", ast.NewTerm(f.rules)),
+	))
+	return second, true, nil
+}
+
+// sameApplication reports whether in is the application f evaluated.
+// Numbers compare by their bits (-0 and 0 format differently); a value
+// of a kind Decide converts by JSON is never the same.
+func (f *firstEvaluation) sameApplication(in DecisionInput) bool {
+	if in.ModelID != f.modelID || !sameScalar(in.ProbabilityOfDefault, f.pd) || !sameScalar(in.Score, f.score) || len(in.Features) != len(f.features) {
+		return false
+	}
+	for k, v := range in.Features {
+		w, ok := f.features[k]
+		if !ok || !sameScalar(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameScalar(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case float32:
+		y, ok := b.(float32)
+		return ok && math.Float32bits(x) == math.Float32bits(y)
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return false
+}
+
+// decisionValue is in as the decision rules' input.
+func decisionValue(in DecisionInput, terms *inputTerms) (ast.Object, error) {
 	feats := ast.NewObjectWithCapacity(len(in.Features))
 	for k, v := range in.Features {
 		t, err := scalar(v)
@@ -123,13 +242,6 @@ func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
 			return nil, fmt.Errorf("feature %q: %w", k, err)
 		}
 		feats.Insert(terms.name(k), t)
-	}
-	rs := make([]*ast.Term, len(in.Reasons))
-	for i, r := range in.Reasons {
-		var err error
-		if rs[i], err = terms.reason(r); err != nil {
-			return nil, err
-		}
 	}
 	pd, err := policyPD(in.ProbabilityOfDefault)
 	if err != nil {
@@ -146,9 +258,25 @@ func decisionValue(in DecisionInput, terms *inputTerms) (ast.Value, error) {
 		item("features", ast.NewTerm(feats)),
 	)
 	if in.Explained {
-		obj.Insert(ast.StringTerm("reasons"), ast.ArrayTerm(rs...))
+		rs, err := reasonsValue(in, terms)
+		if err != nil {
+			return nil, err
+		}
+		obj.Insert(ast.InternedTerm("reasons"), rs)
 	}
 	return obj, nil
+}
+
+// reasonsValue is in's candidate reasons as policy values.
+func reasonsValue(in DecisionInput, terms *inputTerms) (*ast.Term, error) {
+	rs := make([]*ast.Term, len(in.Reasons))
+	for i, r := range in.Reasons {
+		var err error
+		if rs[i], err = terms.reason(r); err != nil {
+			return nil, err
+		}
+	}
+	return ast.ArrayTerm(rs...), nil
 }
 
 // policyPD is the probability of default as the decision rules see it:

@@ -125,7 +125,7 @@ func TestDecideTruncatedPDSameOutcome(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		input.(ast.Object).Insert(ast.StringTerm("probability_of_default"), ast.NumberTerm(json.Number(strconv.FormatFloat(pd, 'g', -1, 64))))
+		input.Insert(ast.StringTerm("probability_of_default"), ast.NumberTerm(json.Number(strconv.FormatFloat(pd, 'g', -1, 64))))
 		res, err := e.eval(ctx, e.decision, queryDecision, input)
 		if err != nil {
 			t.Fatal(err)

@@ -68,6 +68,7 @@ const (
 	queryAccess    = "data.glassbox.access.decision"
 	queryAdmission = "data.glassbox.admission.result"
 	queryDecision  = "data.glassbox.decision.outcome"
+	queryReasons   = "data.glassbox.decision.reasons_outcome"
 	queryLedger    = "data.glassbox.ledger.result"
 	queryFields    = "data.glassbox.ledger.fields"
 )
@@ -85,6 +86,7 @@ type Engine struct {
 	access       rego.PreparedEvalQuery
 	admission    rego.PreparedEvalQuery
 	decision     rego.PreparedEvalQuery
+	reasons      rego.PreparedEvalQuery
 	ledger       rego.PreparedEvalQuery
 	ledgerFields []string
 	// accessMemo remembers access grants; nil when the policy calls a
@@ -300,6 +302,7 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 		{queryAccess, &e.access},
 		{queryAdmission, &e.admission},
 		{queryDecision, &e.decision},
+		{queryReasons, &e.reasons},
 		{queryLedger, &e.ledger},
 	} {
 		pq, err := rego.New(

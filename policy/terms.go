@@ -46,12 +46,14 @@ func (c *inputTerms) reason(r Reason) (*ast.Term, error) {
 				return nil, fmt.Errorf("reason %q: contribution: %w", r.Code, err)
 			}
 		}
+		// The strings repeat even where the contribution does not, so
+		// they are kept like feature names.
 		return ast.ObjectTerm(
-			item("code", ast.StringTerm(r.Code)),
-			item("feature", optString(r.Feature)),
-			item("meaning", ast.StringTerm(r.Meaning)),
+			item("code", c.name(r.Code)),
+			item("feature", c.optName(r.Feature)),
+			item("meaning", c.name(r.Meaning)),
 			item("contribution", contribution),
-			item("direction", optString(r.Direction)),
+			item("direction", c.optName(r.Direction)),
 			item("fallback", ast.BooleanTerm(r.Fallback)),
 		), nil
 	}
@@ -68,12 +70,12 @@ func (c *inputTerms) reason(r Reason) (*ast.Term, error) {
 	return t, err
 }
 
-// optString is s, or null for "".
-func optString(s string) *ast.Term {
+// optName is name(s), or null for "".
+func (c *inputTerms) optName(s string) *ast.Term {
 	if s == "" {
 		return ast.NullTerm()
 	}
-	return ast.StringTerm(s)
+	return c.name(s)
 }
 
 // lookupOrBuild returns m[k], building and keeping it (below the limit)

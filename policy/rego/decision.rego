@@ -9,8 +9,10 @@
 #   reasons ranked most important first. "reasons" is absent on the first
 #   evaluation of an application: candidate reasons cost a baseline
 #   explanation, which the caller computes only when the outcome answers
-#   "reasons_needed": true, and then evaluates again with them. A
-#   violation means the decision must not be issued.
+#   "reasons_needed": true, and then evaluates again with them (the
+#   engine asks reasons_outcome, with the first outcome's decision and
+#   rules, and outcome only when that gives no answer). A violation means
+#   the decision must not be issued.
 package glassbox.decision
 
 import data.config.decision as cfg
@@ -148,8 +150,9 @@ outcome := o if {
 # evaluation.
 #
 # In OPA's evaluator each rule or function evaluation costs as much as a
-# dozen expressions, and this runs on every decision (twice for an adverse
-# outcome of the model: without candidates, then with them). So each
+# dozen expressions, and this runs on every decision (for an adverse
+# outcome of the model without candidates; with them, reasons_outcome
+# answers unless the engine has no first outcome to build on). So each
 # decision rule appears here as a comprehension that holds its finding when
 # the rule's conditions hold and is empty otherwise (a failing condition
 # costs one expression, and only fired rules format a message), and the
@@ -202,61 +205,107 @@ fast_outcome := o if {
 	# for every t in OPA's total order of values.
 	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[count(decline) == 0, count(referrals) == 0]]
 
-	# Whether a rule on the model's score asks for v, and the rule reasons
-	# (only the amount rule has one, and asks only for a referral).
-	model := {"approve": false, "decline": true, "refer": count(band | margin) > 0}[v]
-	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
-	given := "reasons" in object.keys(input)
-	cands := object.get(input, "reasons", [])
-
+	# Approvals, 60% of decisions, stop here; an adverse outcome works out
+	# the rest in its own comprehension, so an approval pays for none of it.
 	results := {x | v == "approve"; x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": false, "reason_method": method}} | {x |
-		# Adverse for the model, no candidates yet: ask for them.
 		v != "approve"
-		model
-		not given
-		x := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
-	} | {x |
-		# Adverse for a rule alone: its reason, and no model reasons.
-		v != "approve"
-		not model
-		count(rule_rs) > 0
-		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rule_rs, cands)}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
-	} | {x |
-		# Adverse for the model, with candidates: the rule reasons, then
-		# the material candidates (or the fallback), each one admission
-		# vetted for this model.
-		v != "approve"
-		model
-		given
-		floor := object.get(p, "materiality_floor", 0.05)
-		material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
-		model_rs := {true: material, false: [r | some r in cands; r.fallback]}[count(material) > 0]
-		rs := array.slice(array.concat(rule_rs, model_rs), 0, c.max_reasons)
-		count(rs) > 0
-		vetted := data.admitted[input.model_id].reasons
-		every r in model_rs {
-			fast_vetted(r, vetted)
+
+		# Whether a rule on the model's score asks for v, and the rule
+		# reasons (only the amount rule has one, and asks only for a
+		# referral).
+		model := {"decline": true, "refer": count(band | margin) > 0}[v]
+		rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; count(large) > 0]
+		given := "reasons" in object.keys(input)
+		cands := object.get(input, "reasons", [])
+		adverse := {y |
+			# Adverse for the model, no candidates yet: ask for them.
+			model
+			not given
+			y := {"decision": v, "rules": fired, "reasons": [], "violations": set(), "reasons_needed": true, "reason_method": method}
+		} | {y |
+			# Adverse for a rule alone: its reason, and no model reasons.
+			not model
+			count(rule_rs) > 0
+			y := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rule_rs), count(cands)])}}, "reasons": rule_rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		} | {y |
+			# Adverse for the model, with candidates: the rule reasons, then
+			# the material candidates (or the fallback), each one admission
+			# vetted for this model.
+			model
+			given
+			rs := fast_reasons(p, c.max_reasons, rule_rs, cands)
+			y := {"decision": v, "rules": fired | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
 		}
-		x := {"decision": v, "rules": fired | {reasons_finding(book, v, rs, cands)}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": method}
+		some x in adverse
 	}
 	some o in results
 }
 
-# A candidate the hot path may disclose without the full checks: the
-# fallback (which names no feature), or a feature reason whose code,
-# feature and meaning admission recorded for the model.
-fast_vetted(r, _) if {
-	r.fallback
-	r.code != ""
-	r.feature == null
+# fast_reasons are the reasons an adverse outcome of the model discloses
+# on the hot path: the rule reasons, then the material candidates (or the
+# fallback), each one admission vetted for this model; undefined when
+# there are none or one is not vetted. One call per decision: the checks
+# run inline, since a call per candidate cost more than all the rest.
+fast_reasons(p, max, rule_rs, cands) := rs if {
+	floor := object.get(p, "materiality_floor", 0.05)
+	material := [r | some r in cands; not r.fallback; is_number(r.contribution); r.contribution >= floor]
+
+	# The fallbacks only when nothing is material (the first condition
+	# fails at once otherwise): collecting candidates copies each one.
+	fallbacks := [r | count(material) == 0; some r in cands; r.fallback]
+	model_rs := array.concat(material, fallbacks)
+	rs := array.slice(array.concat(rule_rs, model_rs), 0, max)
+	count(rs) > 0
+	vetted := data.admitted[input.model_id].reasons
+
+	# A material candidate's code, feature and meaning are what admission
+	# recorded for the model; the fallback carries a code and names no
+	# feature. Counted, not collected.
+	vetted_material := [1 | some r in material; {"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted]
+	vetted_fallback := [1 | some r in fallbacks; r.code != ""; r.feature == null]
+	count(vetted_material) + count(vetted_fallback) == count(model_rs)
 }
 
-fast_vetted(r, vetted) if {
-	not r.fallback
-	{"code": r.code, "feature": r.feature, "meaning": r.meaning} in vetted
-}
+# reasons_outcome is the second evaluation of an outcome adverse because of
+# the model: input is the first one's with the candidate "reasons" and
+# "prior": {"decision", "rules"}, the decision and rules outcome gave
+# without candidates (the engine passes them only for that same input).
+# The rules' findings are not formatted again: the verdict is recomputed
+# from the cut-offs as plain comparisons and must be the prior's, and the
+# outcome is the prior's rules with the reasons and their finding added.
+# It holds under the hot path's conditions and is undefined otherwise, and
+# the engine then evaluates outcome. decision_test.rego checks it equals
+# full_outcome over the grid wherever it is defined.
+reasons_outcome := o if {
+	c := cfg
+	p := c.models[input.model_id]
+	pd := input.probability_of_default
+	is_number(pd)
+	pd >= 0
+	pd <= 1
+	feats := input.features
+	amount := feats[p.amount_feature]
+	is_number(amount)
+	every f in object.get(p, "required_features", []) {
+		object.get(feats, f, null) != null
+	}
+	prior := input.prior
 
-reasons_finding(book, v, rs, cands) := {"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}
+	# The rules' conditions, as in fast_outcome.
+	decline := pd >= p.decline_at
+	band := [pd >= p.approve_below, pd < p.decline_at] == [true, true]
+	margin := [pd < p.approve_below, pd >= p.approve_below - p.approve_margin] == [true, true]
+	large := amount > p.amount_limit
+	v := {[true, true]: "approve", [true, false]: "refer", [false, true]: "decline", [false, false]: "decline"}[[decline == false, [band, margin, large] == [false, false, false]]]
+	v == prior.decision
+	{"approve": false, "decline": true, "refer": [band, margin] != [false, false]}[v]
+
+	book := data.rulebook
+	rule_rs := [{"code": book["DEC-REFER-AMOUNT"].reason_code, "text": book["DEC-REFER-AMOUNT"].reason_text, "rule": "DEC-REFER-AMOUNT", "feature": null} | v == "refer"; large]
+	cands := input.reasons
+	rs := fast_reasons(p, c.max_reasons, rule_rs, cands)
+	o := {"decision": v, "rules": prior.rules | {{"id": "DEC-REASONS", "title": book["DEC-REASONS"].title, "citation": book["DEC-REASONS"].citation, "message": sprintf("%s carries %d principal reason(s) of %d candidate(s)", [v, count(rs), count(cands)])}}, "reasons": rs, "violations": set(), "reasons_needed": false, "reason_method": object.get(p, "reason_method", "cutoff")}
+}
 
 # METADATA
 # title: Approve below the approval cut-off

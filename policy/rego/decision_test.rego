@@ -300,3 +300,53 @@ test_fast_path_agrees_with_full_evaluation_on_odd_cutoffs if {
 	]
 	disagreements == []
 }
+
+# reasons_outcome answers the second evaluation of an outcome adverse
+# because of the model from the first one's decision and rules. Wherever it
+# is defined it must equal the full evaluation of the input with candidates.
+reasons_outcome_input(x, prior) := object.union(x, {"prior": {"decision": prior.decision, "rules": prior.rules}})
+
+test_reasons_outcome_agrees_with_full_evaluation if {
+	second := [x |
+		some x in grid_inputs
+		"reasons" in object.keys(x)
+		params := {true: grid_params, false: data.config.decision.models["credit-risk-v1"]}[x.features.Income == null]
+		prior := decision.outcome with input as object.remove(x, ["reasons"]) with data.config.decision.models["credit-risk-v1"] as params
+		prior.reasons_needed
+	]
+	# The grid has second evaluations, and the rule answers for some.
+	count(second) > 100
+	answered := [x |
+		some x in second
+		prior := decision.outcome with input as object.remove(x, ["reasons"])
+		decision.reasons_outcome with input as reasons_outcome_input(x, prior) with data.admitted as admitted
+	]
+	count(answered) > 50
+	disagreements := [x |
+		some x in second
+		params := {true: grid_params, false: data.config.decision.models["credit-risk-v1"]}[x.features.Income == null]
+		prior := decision.outcome with input as object.remove(x, ["reasons"]) with data.config.decision.models["credit-risk-v1"] as params
+		fast := decision.reasons_outcome with input as reasons_outcome_input(x, prior) with data.config.decision.models["credit-risk-v1"] as params with data.admitted as admitted
+		full := decision.full_outcome with input as x with data.config.decision.models["credit-risk-v1"] as params with data.admitted as admitted
+		fast != full
+	]
+	disagreements == []
+}
+
+test_reasons_outcome_needs_the_prior_of_the_same_verdict if {
+	x := app(0.31, 1000)
+	prior := decision.outcome with input as object.remove(x, ["reasons"])
+	prior.reasons_needed
+	decision.reasons_outcome with input as reasons_outcome_input(x, prior) with data.admitted as admitted
+
+	# A prior of another verdict, none at all, or candidates admission did
+	# not record: no answer, and the engine evaluates outcome.
+	declined := decision.outcome with input as object.remove(app(0.7, 1000), ["reasons"])
+	not decision.reasons_outcome with input as reasons_outcome_input(x, declined) with data.admitted as admitted
+	not decision.reasons_outcome with input as x with data.admitted as admitted
+	not decision.reasons_outcome with input as reasons_outcome_input(x, prior)
+
+	# An approval never needs a second evaluation.
+	approved := decision.outcome with input as object.remove(app(0.1, 1000), ["reasons"])
+	not decision.reasons_outcome with input as reasons_outcome_input(app(0.1, 1000), approved) with data.admitted as admitted
+}
