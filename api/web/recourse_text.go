@@ -107,11 +107,8 @@ func exactNumber(x float64) string {
 }
 
 func lowerFirstRune(s string) string {
-	for i, r := range s {
-		if i == 0 && r < 0x80 {
-			return strings.ToLower(string(r)) + s[1:]
-		}
-		break
+	if s != "" && s[0] < 0x80 {
+		return strings.ToLower(s[:1]) + s[1:]
 	}
 	return s
 }
