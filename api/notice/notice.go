@@ -23,6 +23,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/glassbox-ledger/glassbox/internal/reasontext"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -161,10 +162,14 @@ type Reason struct {
 // record may carry later (direction, rule) are added here.
 func reasonFor(r transparency.Reason, m *models.Manifest, lang string) Reason {
 	text := r.Text
-	if lang != English && m != nil {
-		if i := m.FeatureIndex(r.Feature); i >= 0 {
-			if t := m.Features[i].DisplayReason(lang, r.Direction); t != "" {
-				text = t
+	if lang != English {
+		// A rule's or the fallback's reason has no manifest text.
+		text = reasontext.Translate(lang, r.Code, r.Text)
+		if m != nil {
+			if i := m.FeatureIndex(r.Feature); i >= 0 {
+				if t := m.Features[i].DisplayReason(lang, r.Direction); t != "" {
+					text = t
+				}
 			}
 		}
 	}

@@ -459,3 +459,23 @@ func TestNoticeIncomplete(t *testing.T) {
 		t.Error("incomplete notice without the missing items built")
 	}
 }
+
+// TestSpanishRuleReason: a rule's reason (no feature, no manifest text) is
+// shown in Spanish when it is the shipped rulebook's, and as recorded when
+// a custom rulebook gives the code another text.
+func TestSpanishRuleReason(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"Credit application incomplete", "Solicitud de crédito incompleta"},
+		{"Our own wording", "Our own wording"},
+	} {
+		rec := decisionRecord(t, "incomplete", 0)
+		rec.Decision.Reasons = []transparency.Reason{{Code: "P02", Text: tc.text, Rule: "DEC-INCOMPLETE"}}
+		n, err := Build("id", rec, Options{Creditor: configured(), Lang: Spanish})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.Reasons) != 1 || n.Reasons[0].Text != tc.want {
+			t.Errorf("reasons %+v, want %q", n.Reasons, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glassbox-ledger/glassbox/internal/reasontext"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -204,6 +205,10 @@ func DecisionPageFromRecordIn(lang string, id transparency.ID, token string, rec
 // carry later (direction, rule) are added here.
 func reasonFor(r transparency.Reason, m *models.Manifest, lang string, t pageText) Reason {
 	text := r.Text
+	if lang != English {
+		// A rule's or the fallback's reason has no manifest text.
+		text = reasontext.Translate(lang, r.Code, r.Text)
+	}
 	if f := feature(m, r.Feature); f != nil && lang != English {
 		if s := f.DisplayReason(lang, r.Direction); s != "" {
 			text = s
