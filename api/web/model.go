@@ -238,7 +238,27 @@ func displayValue(m *models.Manifest, name string, v transparency.FeatureValue, 
 	if f != nil {
 		unit = f.DisplayUnit(lang)
 	}
+	if x, ok := v.Number(); ok && x == 1 {
+		unit = singular(lang, unit)
+	}
 	return FormatFeatureValue(v, unit)
+}
+
+// singular is the unit after the number 1: the manifest's units are plural
+// ("years", "dollars a month"; "años", "meses", "dólares al mes"), and
+// the plural is formed regularly in the first word of each.
+func singular(lang, unit string) string {
+	word, rest, _ := strings.Cut(unit, " ")
+	if rest != "" {
+		rest = " " + rest
+	}
+	switch {
+	case lang == Spanish && len(word) > 3 && strings.HasSuffix(word, "es") && strings.ContainsAny(word[len(word)-3:len(word)-2], "rlnsd"):
+		return word[:len(word)-2] + rest
+	case strings.HasSuffix(word, "s") && len(word) > 1:
+		return word[:len(word)-1] + rest
+	}
+	return unit
 }
 
 func feature(m *models.Manifest, name string) *models.Feature {

@@ -50,3 +50,20 @@ func TestRecourseText(t *testing.T) {
 		}
 	}
 }
+
+func TestSingularUnit(t *testing.T) {
+	for _, tc := range []struct{ lang, unit, want string }{
+		{English, "years", "year"},
+		{English, "months", "month"},
+		{English, "dollars a month", "dollar a month"},
+		{English, "", ""},
+		{Spanish, "años", "año"},
+		{Spanish, "meses", "mes"},
+		{Spanish, "dólares al mes", "dólar al mes"},
+		{Spanish, "dólares", "dólar"},
+	} {
+		if got := singular(tc.lang, tc.unit); got != tc.want {
+			t.Errorf("singular(%q, %q) = %q, want %q", tc.lang, tc.unit, got, tc.want)
+		}
+	}
+}
