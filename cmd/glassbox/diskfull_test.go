@@ -109,6 +109,11 @@ func (d *diskLoad) post(ctx context.Context, url string, ids []string) {
 		} `json:"unknown"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&out)
+	if err != nil && ctx.Err() != nil {
+		// The load ended while the answer was being read: as with no
+		// answer at all, the decision may exist either way.
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
