@@ -57,7 +57,7 @@ type serveProc struct {
 	url     string
 	dataDir string
 	args    []string
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 	done    chan struct{}
 }
 
@@ -92,7 +92,7 @@ func (p *serveProc) start(addr string) {
 	args := append([]string{"serve", "--addr", addr, "--data-dir", p.dataDir, "--rate-limit", "0"}, p.args...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), apiKeysEnv)
-	p.logs = &bytes.Buffer{}
+	p.logs = &syncBuffer{}
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -376,4 +376,23 @@ func TestEmbeddedCrashRecovery(t *testing.T) {
 		total += len(res.acked)
 	}
 	t.Logf("%d cycles, %d acknowledged decisions, all provable; final tree size %d", cycles, total, last.Size)
+}
+
+// syncBuffer is the serve process's output: os/exec copies into it while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
