@@ -325,9 +325,18 @@ func (e *env) checkpointSize() uint64 {
 	return cp.Size
 }
 
-// settle waits until the signed tree stops growing, so that sizes compare.
+// settle waits until every record this process appended is under a signed
+// checkpoint and the tree has stopped growing, so that sizes compare. A
+// stable size alone is not enough: under -race an integration pass can take
+// longer than the stability window.
 func (e *env) settle() uint64 {
 	e.t.Helper()
+	for deadline := time.Now().Add(time.Minute); e.ledger.Pending() > 0; {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d appended records still not under a checkpoint after a minute", e.ledger.Pending())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	last := e.checkpointSize()
 	for stable := 0; stable < 5; {
 		time.Sleep(40 * time.Millisecond)

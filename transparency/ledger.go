@@ -795,6 +795,15 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 	}
 }
 
+// Pending is the number of records this process has sent, or is sending,
+// to the log that no signed checkpoint covers yet. Zero means every
+// append this process acknowledged is under the latest checkpoint.
+func (l *Ledger) Pending() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending)
+}
+
 // Ready reports whether the log takes appends: the storage and the
 // checkpoint history must be writable, and Trillian must return its latest
 // log root (which needs both the log server and its storage). The error
