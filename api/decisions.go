@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"runtime"
 	"strings"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
-	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -258,92 +257,26 @@ func waitParam(c *gin.Context) (bool, bool) {
 	}
 }
 
-// errRejected is the decision policy refusing to issue a decision: the
-// application's problem (422), not a failure of the server.
-type errRejected struct{ v *policy.Violation }
-
-func (e *errRejected) Error() string { return e.v.Error() }
-func (e *errRejected) Unwrap() error { return e.v }
-
 // score runs the model, the explainer and the decision policy, and builds
 // the ledger record. Nothing is written.
 func (s *Server) score(ctx context.Context, app *application, lender string) (*scored, error) {
-	ev, err := Evaluate(ctx, s.policy, app.Model.model, app.Model.explainer, app.X)
+	ev, err := decision.Evaluate(ctx, s.policy, app.Model.model, app.Model.explainer, app.X)
 	if err != nil {
 		return nil, err
 	}
 	sc := &scored{app: app, lender: lender, raw: ev.Prediction.Raw, pd: ev.Prediction.PD, score: ev.Prediction.Score,
 		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons, reasonMethod: ev.ReasonMethod}
-	if err := s.buildRecord(sc); err != nil {
+	sc.queuedAt = s.now().UTC()
+	if sc.sealed, err = decision.Record(sc.queuedAt, decision.Subject{Lender: lender, ApplicationID: app.ID}, app.Model.model, app.X, ev, s.ledgerFields); err != nil {
 		return nil, err
 	}
+	sc.id = sc.sealed.ID()
 	return sc, nil
 }
 
-// buildRecord turns a scored application into canonical record bytes
-// with only the fields policy lets into the ledger.
-func (s *Server) buildRecord(sc *scored) error {
-	m := sc.app.Model.model
-	feats := make(map[string]transparency.FeatureValue, len(sc.app.X))
-	attr := make(map[string]float64, len(sc.app.X))
-	for i, f := range m.Manifest.Features {
-		feats[f.Name] = featureValue(&f, sc.app.X[i])
-		attr[f.Name] = sc.contrib[i]
-	}
-	reasons := recordReasons(sc.app, sc.reasons)
-	sc.queuedAt = s.now().UTC()
-	rec, err := transparency.NewRecord(sc.queuedAt, &transparency.Decision{
-		Lender:               sc.lender,
-		ApplicationID:        sc.app.ID,
-		Model:                transparency.ModelRef{ID: m.Manifest.ID, SHA256: m.SHA256},
-		Policy:               transparency.PolicyRef{Revision: sc.outcome.PolicyRevision},
-		Features:             feats,
-		RawScore:             sc.raw,
-		ProbabilityOfDefault: sc.pd,
-		Score:                sc.score,
-		Decision:             string(sc.outcome.Decision),
-		ReasonMethod:         sc.reasonMethod,
-		Reasons:              reasons,
-		Attributions:         attr,
-		ExpectedValue:        sc.contrib[len(sc.contrib)-1],
-	})
-	if err != nil {
-		return fmt.Errorf("building record: %w", err)
-	}
-	if err := rec.Minimise(s.ledgerFields); err != nil {
-		return fmt.Errorf("minimising record: %w", err)
-	}
-	if sc.sealed, err = rec.Seal(); err != nil {
-		return fmt.Errorf("encoding record: %w", err)
-	}
-	sc.id = sc.sealed.ID()
-	return nil
-}
-
-// reasonValue is the applicant's value of a reason's feature (missing for
-// the fallback reason, which names none).
 // recordReasons is the reasons as the ledger record holds them.
 func recordReasons(app *application, rs []explain.Reason) []transparency.Reason {
-	out := make([]transparency.Reason, len(rs))
-	for i, r := range rs {
-		out[i] = transparency.Reason{
-			Code: r.Code, Feature: r.Feature, Text: r.Text, Contribution: r.Contribution,
-			Value: reasonValue(app, r.Feature), Direction: r.Direction, Reference: anyValue(r.Reference), Rule: r.Rule,
-		}
-	}
-	return out
-}
-
-// anyValue is a reference value (a number, a level name or nil) as a
-// record's feature value.
-func anyValue(v any) transparency.FeatureValue {
-	switch x := v.(type) {
-	case float64:
-		return transparency.NumberValue(x)
-	case string:
-		return transparency.LevelValue(x)
-	}
-	return transparency.MissingValue()
+	return decision.RecordReasons(app.Model.model, app.X, rs)
 }
 
 // reasonView is a record's reason as the API shows it.
@@ -358,25 +291,6 @@ func reasonView(r transparency.Reason) reasonJSON {
 		Code: r.Code, Feature: opt(r.Feature), Value: featureJSON(r.Value), Text: r.Text, Contribution: r.Contribution,
 		Direction: opt(r.Direction), Reference: featureJSON(r.Reference), Rule: opt(r.Rule),
 	}
-}
-
-func reasonValue(app *application, feature string) transparency.FeatureValue {
-	man := app.Model.model.Manifest
-	i := man.FeatureIndex(feature)
-	if i < 0 {
-		return transparency.MissingValue()
-	}
-	return featureValue(&man.Features[i], app.X[i])
-}
-
-func featureValue(f *models.Feature, x float64) transparency.FeatureValue {
-	switch {
-	case math.IsNaN(x):
-		return transparency.MissingValue()
-	case f.Type == models.Categorical:
-		return transparency.LevelValue(f.Levels[int(x)])
-	}
-	return transparency.NumberValue(x)
 }
 
 // forEach runs f(i) for every i in [0, n), at most appendConcurrency at a
@@ -580,10 +494,10 @@ func abortValidation(c *gin.Context, detail string, errs []FieldError) {
 // abortScoring maps a failure of score: a policy refusal is the
 // application's (422, nothing logged); anything else is ours (500).
 func (s *Server) abortScoring(c *gin.Context, err error, field string) {
-	var rej *errRejected
+	var rej *decision.Rejected
 	if errors.As(err, &rej) {
 		p := newProblem("policy-rejected", "policy does not allow this decision to be issued; nothing was recorded")
-		for _, f := range rej.v.Findings {
+		for _, f := range rej.Violation.Findings {
 			p.Errors = append(p.Errors, FieldError{Field: field, Message: f.ID + ": " + f.Message})
 		}
 		abortProblem(c, p)

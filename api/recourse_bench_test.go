@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/recoursestore"
@@ -53,7 +54,7 @@ func newRecourseBench(b testing.TB) *recourseBench {
 	if _, err := pol.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference); err != nil {
 		b.Fatal(err)
 	}
-	ex, err := NewExplainers(m)
+	ex, err := decision.NewExplainers(m)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func newRecourseBench(b testing.TB) *recourseBench {
 	}
 	rb := &recourseBench{s: s}
 	for _, x := range rows {
-		ev, err := Evaluate(ctx, pol, m, ex, x)
+		ev, err := decision.Evaluate(ctx, pol, m, ex, x)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/glassbox-ledger/glassbox/api"
 	"github.com/glassbox-ledger/glassbox/api/web"
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -34,7 +35,7 @@ import (
 type decisionPath struct {
 	pol *policy.Engine
 	m   *scoring.Model
-	ex  *api.Explainers
+	ex  *decision.Explainers
 }
 
 func newDecisionPath(t testing.TB) decisionPath {
@@ -54,7 +55,7 @@ func newDecisionPath(t testing.TB) decisionPath {
 	if _, err := pol.AdmitPackage(context.Background(), m.Manifest, m.SHA256, m.Reference); err != nil {
 		t.Fatal(err)
 	}
-	ex, err := api.NewExplainers(m)
+	ex, err := decision.NewExplainers(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func newDecisionPath(t testing.TB) decisionPath {
 }
 
 func (d decisionPath) decide(ctx context.Context, x []float64) (policy.Decision, error) {
-	ev, err := api.Evaluate(ctx, d.pol, d.m, d.ex, x)
+	ev, err := decision.Evaluate(ctx, d.pol, d.m, d.ex, x)
 	if err != nil {
 		return "", err
 	}

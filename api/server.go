@@ -21,6 +21,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/api/idemstore"
 	"github.com/glassbox-ledger/glassbox/api/notice"
 	"github.com/glassbox-ledger/glassbox/api/web"
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -164,7 +165,7 @@ type Server struct {
 // servedModel is an admitted model with its explainer.
 type servedModel struct {
 	model     *scoring.Model
-	explainer *Explainers
+	explainer *decision.Explainers
 	recourse  *explain.Recourser
 	admission policy.Admission
 }
@@ -314,7 +315,7 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 				continue
 			}
 		}
-		ex, err := NewExplainers(m)
+		ex, err := decision.NewExplainers(m)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("model %q: building explainer: %w", id, err))
 			continue

@@ -20,7 +20,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -153,7 +153,7 @@ type replayer struct {
 	pol    *policy.Engine
 	models map[string]*scoring.Model // by SHA-256
 	byID   map[string][]string       // id → available SHA-256s
-	ex     map[string]*api.Explainers
+	ex     map[string]*decision.Explainers
 	// recourse is prepared on first use, by SHA-256.
 	recourse map[string]*explain.Recourser
 }
@@ -176,13 +176,13 @@ func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, e
 		}
 		pkgs = append(pkgs, more...)
 	}
-	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*api.Explainers{}, recourse: map[string]*explain.Recourser{}}
+	r := &replayer{pol: pol, models: map[string]*scoring.Model{}, byID: map[string][]string{}, ex: map[string]*decision.Explainers{}, recourse: map[string]*explain.Recourser{}}
 	for _, p := range pkgs {
 		m, err := scoring.Load(p)
 		if err != nil {
 			return nil, err
 		}
-		ex, err := api.NewExplainers(m)
+		ex, err := decision.NewExplainers(m)
 		if err != nil {
 			return nil, err
 		}
@@ -268,12 +268,12 @@ func (r *replayer) replayRecourse(ctx context.Context, rc *transparency.Recourse
 	}
 	recourser := r.recourse[m.SHA256]
 	if recourser == nil {
-		if recourser, err = api.NewRecourser(ctx, r.pol, m); err != nil {
+		if recourser, err = decision.NewRecourser(ctx, r.pol, m); err != nil {
 			return nil, err
 		}
 		r.recourse[m.SHA256] = recourser
 	}
-	cfs, _, digest, err := api.Recourse(ctx, r.pol, m, r.ex[m.SHA256], recourser, x)
+	cfs, _, digest, err := decision.Recourse(ctx, r.pol, m, r.ex[m.SHA256], recourser, x)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (r *replayer) replayOne(ctx context.Context, rec *transparency.Record) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("logged features do not validate: %w", err)
 	}
-	ev, err := api.Evaluate(ctx, r.pol, m, r.ex[m.SHA256], x)
+	ev, err := decision.Evaluate(ctx, r.pol, m, r.ex[m.SHA256], x)
 	if err != nil {
 		return []string{fmt.Sprintf("re-deciding fails: %v", err)}, nil
 	}

@@ -1,4 +1,4 @@
-package api_test
+package decision_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -22,7 +22,7 @@ import (
 // embedded policy, loaded once: the decision path without the ledger.
 type reasonsFixture struct {
 	m     *scoring.Model
-	ex    *api.Explainers
+	ex    *decision.Explainers
 	pol   *policy.Engine
 	rows  [][]float64
 	floor float64
@@ -47,7 +47,7 @@ func loadReasonsFixture(t testing.TB) *reasonsFixture {
 			reasonsErr = err
 			return
 		}
-		if fx.ex, err = api.NewExplainers(fx.m); err != nil {
+		if fx.ex, err = decision.NewExplainers(fx.m); err != nil {
 			reasonsErr = err
 			return
 		}
@@ -96,9 +96,9 @@ func loadReasonsFixture(t testing.TB) *reasonsFixture {
 	return reasonsFx
 }
 
-func (fx *reasonsFixture) evaluate(t *testing.T, pol api.Decider, x []float64) *api.Evaluation {
+func (fx *reasonsFixture) evaluate(t *testing.T, pol decision.Decider, x []float64) *decision.Evaluation {
 	t.Helper()
-	ev, err := api.Evaluate(context.Background(), pol, fx.m, fx.ex, x)
+	ev, err := decision.Evaluate(context.Background(), pol, fx.m, fx.ex, x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func (fx *reasonsFixture) referenceOf(t *testing.T, r explain.Reason) float64 {
 // checkReasons asserts everything a disclosed reason claims, by
 // re-scoring through the real model: it returns a description of the
 // first false claim, or "".
-func (fx *reasonsFixture) checkReasons(t *testing.T, x []float64, ev *api.Evaluation) string {
+func (fx *reasonsFixture) checkReasons(t *testing.T, x []float64, ev *decision.Evaluation) string {
 	t.Helper()
 	man := fx.m.Manifest
 	d := ev.Outcome.Decision
@@ -499,7 +499,7 @@ func BenchmarkEvaluateTestSet(b *testing.B) {
 	for b.Loop() {
 		x := fx.rows[n%len(fx.rows)]
 		n++
-		if _, err := api.Evaluate(ctx, fx.pol, fx.m, fx.ex, x); err != nil {
+		if _, err := decision.Evaluate(ctx, fx.pol, fx.m, fx.ex, x); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package api
+package decision
 
 import (
 	"context"
@@ -144,7 +144,7 @@ func decide(ctx context.Context, pol Decider, in policy.DecisionInput) (policy.O
 	out, err := pol.Decide(ctx, in)
 	if err != nil {
 		if v, ok := policy.AsViolation(err); ok {
-			return out, &errRejected{v}
+			return out, &Rejected{Violation: v}
 		}
 		return out, fmt.Errorf("deciding: %w", err)
 	}
@@ -183,6 +183,13 @@ func disclosed(man *models.Manifest, out policy.Outcome, candidates []explain.Re
 	}
 	return rs, nil
 }
+
+// Rejected is the decision policy refusing to issue a decision: the
+// application's problem, not a failure of the service.
+type Rejected struct{ Violation *policy.Violation }
+
+func (e *Rejected) Error() string { return e.Violation.Error() }
+func (e *Rejected) Unwrap() error { return e.Violation }
 
 // policyApprover backs recourse with the real decision path: a suggested
 // change counts only if Evaluate, policy included, approves it.
