@@ -44,6 +44,8 @@ func encodeReference(r *Record) ([]byte, error) {
 		body = r.PolicyActivated
 	case TypeRecourse:
 		body = r.Recourse
+	default:
+		body = r.lifecycleBody()
 	}
 	bodyJSON, err := json.Marshal(body)
 	if err != nil {

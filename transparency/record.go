@@ -49,6 +49,10 @@ type Record struct {
 	ModelAdmitted   *ModelAdmitted
 	PolicyActivated *PolicyActivated
 	Recourse        *Recourse
+	// Lifecycle bodies (lifecycle.go).
+	FinalAction *FinalAction
+	NoticeSent  *NoticeSent
+	Outcome     *Outcome
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -276,10 +280,10 @@ func NewNonce() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// NewRecord wraps body (a *Decision, *ModelAdmitted, *PolicyActivated or
-// *Recourse)
-// in an envelope stamped with ts. A decision without a nonce gets a fresh
-// one.
+// NewRecord wraps body (a *Decision, *ModelAdmitted, *PolicyActivated,
+// *Recourse or a lifecycle body: *FinalAction, *NoticeSent, *Outcome) in
+// an envelope stamped with ts. A decision or final action without a nonce
+// gets a fresh one.
 func NewRecord(ts time.Time, body any) (*Record, error) {
 	r := &Record{Format: RecordFormat, Timestamp: ts.UTC()}
 	switch b := body.(type) {
@@ -299,7 +303,11 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 	case *Recourse:
 		r.Type, r.Recourse = TypeRecourse, b
 	default:
-		return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
+		if ok, err := r.setLifecycleBody(body); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -346,7 +354,8 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
 	}
 	bodies := 0
-	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil} {
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil,
+		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil} {
 		if set {
 			bodies++
 		}
@@ -383,6 +392,8 @@ func (r *Record) Validate() error {
 		if r.Recourse.Suggestions < 0 {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
 		}
+	case TypeFinalAction, TypeNoticeSent, TypeOutcome:
+		return r.validateLifecycle()
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
 	}
@@ -485,7 +496,10 @@ func DecodeRecord(data []byte) (*Record, error) {
 		r.Recourse = &Recourse{}
 		err = strictUnmarshal(w.Body, r.Recourse)
 	default:
-		return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
+		var ok bool
+		if ok, err = r.decodeLifecycle(w.Body); !ok {
+			return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s body: %w", ErrInvalidRecord, w.Type, err)
