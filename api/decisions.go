@@ -334,6 +334,7 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 	for _, sc := range scs {
 		s.metrics.decisions.WithLabelValues(sc.app.Model.model.Manifest.ID, string(sc.outcome.Decision)).Inc()
 	}
+	s.indexReferrals(ctx, scs)
 	if !wait {
 		return true
 	}

@@ -28,14 +28,18 @@ import (
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
-// Test credentials: two lenders, a regulator and an admin.
+// Test credentials: two lenders, a regulator, an admin and a reviewer at
+// each lender.
 const (
-	keyLender      = "test-lender-key-acme-0001"
-	keyOtherLender = "test-lender-key-other-0002"
-	keyRegulator   = "test-regulator-key-0003"
-	keyAdmin       = "test-admin-key-00000004"
-	testKeys       = "lender/acme:" + keyLender + ",lender/other:" + keyOtherLender +
-		",regulator:" + keyRegulator + ",admin:" + keyAdmin
+	keyLender        = "test-lender-key-acme-0001"
+	keyOtherLender   = "test-lender-key-other-0002"
+	keyRegulator     = "test-regulator-key-0003"
+	keyAdmin         = "test-admin-key-00000004"
+	keyReviewer      = "test-reviewer-key-acme-0005"
+	keyOtherReviewer = "test-reviewer-key-other-0006"
+	testKeys         = "lender/acme:" + keyLender + ",lender/other:" + keyOtherLender +
+		",regulator:" + keyRegulator + ",admin:" + keyAdmin +
+		",reviewer/acme/rita:" + keyReviewer + ",reviewer/other/oscar:" + keyOtherReviewer
 )
 
 // env is a running server on the real embedded ledger, real policy and

@@ -22,6 +22,9 @@ const (
 	RoleRegulator = "regulator"
 	RoleAdmin     = "admin"
 	RoleApplicant = "applicant"
+	// RoleReviewer is a person at a lender who takes final actions; its
+	// keys are "reviewer/LENDER/NAME:KEY" and its subject is the lender.
+	RoleReviewer = "reviewer"
 )
 
 // KeysFile is the file in the data directory that holds the API keys, in
@@ -32,13 +35,20 @@ const KeysFile = "api-keys"
 // hashedPrefix marks a key given as the hex SHA-256 digest of the key.
 const hashedPrefix = "sha256:"
 
-// keyRoles are the roles an API key may carry.
-var keyRoles = []string{RoleLender, RoleRegulator, RoleAdmin}
+// keyRoles are the roles an API key may carry; generatedRoles get a key
+// each when none are configured (a reviewer belongs to a lender, so none
+// is made up).
+var (
+	keyRoles       = []string{RoleLender, RoleRegulator, RoleAdmin, RoleReviewer}
+	generatedRoles = []string{RoleLender, RoleRegulator, RoleAdmin}
+)
 
 // Principal is an authenticated caller.
 type Principal struct {
 	Role    string
 	Subject string
+	// Reviewer is a reviewer's own name (its Subject is its lender).
+	Reviewer string
 }
 
 type keyEntry struct {
@@ -101,13 +111,29 @@ func parseKeys(spec string) (k *Keys, plain int, err error) {
 			continue
 		}
 		seen[digest] = true
+		var reviewer string
+		if role == RoleReviewer {
+			var lender string
+			lender, reviewer, _ = strings.Cut(name, "/")
+			if !validName(lender) {
+				errs = append(errs, fmt.Errorf("key entry %d: a reviewer key is reviewer/LENDER[/NAME]:KEY, with the lender's name", i+1))
+				continue
+			}
+			name = lender
+			if reviewer == "" {
+				reviewer = role + "-" + hex.EncodeToString(digest[:4])
+			} else if !validName(reviewer) {
+				errs = append(errs, fmt.Errorf("key entry %d: reviewer name %q must be 1-64 letters, digits, '.', '_' or '-'", i+1, reviewer))
+				continue
+			}
+		}
 		if name == "" {
 			name = role + "-" + hex.EncodeToString(digest[:4])
 		} else if !validName(name) {
 			errs = append(errs, fmt.Errorf("key entry %d: name %q must be 1-64 letters, digits, '.', '_' or '-'", i+1, name))
 			continue
 		}
-		k.entries = append(k.entries, keyEntry{digest: digest, principal: Principal{Role: role, Subject: name}})
+		k.entries = append(k.entries, keyEntry{digest: digest, principal: Principal{Role: role, Subject: name, Reviewer: reviewer}})
 	}
 	if len(errs) > 0 {
 		return nil, 0, fmt.Errorf("API keys: %w", errors.Join(errs...))
@@ -124,7 +150,11 @@ func (k *Keys) hashedSpec() string {
 	var sb strings.Builder
 	sb.WriteString("# glassbox API keys stored as SHA-256 digests (ROLE/NAME:sha256:HEX)\n")
 	for _, e := range k.entries {
-		fmt.Fprintf(&sb, "%s/%s:%s%s\n", e.principal.Role, e.principal.Subject, hashedPrefix, hex.EncodeToString(e.digest[:]))
+		who := e.principal.Role + "/" + e.principal.Subject
+		if e.principal.Reviewer != "" {
+			who += "/" + e.principal.Reviewer
+		}
+		fmt.Fprintf(&sb, "%s:%s%s\n", who, hashedPrefix, hex.EncodeToString(e.digest[:]))
 	}
 	return sb.String()
 }
@@ -215,7 +245,7 @@ func LoadOrCreateKeys(spec, dataDir string, log *slog.Logger) (keys *Keys, gener
 		return nil, "", fmt.Errorf("reading API keys: %w", err)
 	}
 	var sb strings.Builder
-	for _, role := range keyRoles {
+	for _, role := range generatedRoles {
 		key, err := NewKey()
 		if err != nil {
 			return nil, "", err

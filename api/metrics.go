@@ -15,6 +15,8 @@ type metrics struct {
 	decisions *prometheus.CounterVec
 	ledgerOps *prometheus.HistogramVec
 	limited   *prometheus.CounterVec
+	// finalActions counts final actions recorded, by action and actor.
+	finalActions *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -47,6 +49,11 @@ func newMetrics() *metrics {
 			Help: "Requests refused by a rate limit, by limit: credential (per key, token or anonymous address) or auth-failures (per address).",
 		}, []string{"limit"}),
 	}
+	m.finalActions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "glassbox_final_actions_total",
+		Help: "Final actions recorded in the ledger, by action and actor (reviewer or system).",
+	}, []string{"action", "actor"})
+	m.registry.MustRegister(m.finalActions)
 	for _, l := range []string{"credential", "auth-failures"} {
 		m.limited.WithLabelValues(l)
 	}

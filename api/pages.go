@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -45,36 +46,43 @@ func (s *Server) scoreRange(rec *transparency.Record) (lo, hi float64, m *scorin
 // as text (default) or HTML (Accept: text/html), in English or Spanish
 // (?lang=es or Accept-Language: es).
 func (s *Server) getNotice(c *gin.Context) {
-	if !checkQuery(c, "token", "lang") {
+	if !checkQuery(c, "token", "lang", "record") {
 		return
 	}
 	lang, ok := language(c)
 	if !ok {
 		return
 	}
-	entry, rec, ok := s.loadDecision(c, policy.ActionDecisionsNotice)
+	entry, rec, ok := s.lifecycleDecision(c, policy.ActionDecisionsNotice)
 	if !ok {
 		return
 	}
-	lo, hi, m := s.scoreRange(rec)
-	opts := notice.Options{Creditor: s.cfg.Creditor, ScoreMin: lo, ScoreMax: hi, Lang: lang}
-	if m != nil {
-		opts.Manifest = m.Manifest
+	var which string
+	if r, present := c.GetQuery("record"); present {
+		id, err := transparency.ParseID(r)
+		if err != nil {
+			abortKind(c, "invalid-query", "record must be a record id, 64 hexadecimal digits")
+			return
+		}
+		which = id.String()
 	}
-	n, err := notice.Build(entry.ID.String(), rec, opts)
-	if err != nil {
+	// The notice in force is the final action's, once there is one.
+	n, _, err := s.noticeFor(entry, rec, which, lang)
+	switch {
+	case errors.Is(err, errNoSuchNotice), errors.Is(err, notice.ErrNoNotice):
+		abortKind(c, "not-found", err.Error())
+		return
+	case err != nil:
 		abortKind(c, "internal", "the notice could not be built from the ledger record: "+err.Error())
 		return
 	}
-	var b bytes.Buffer
-	switch c.NegotiateFormat(gin.MIMEPlain, gin.MIMEHTML) {
-	case gin.MIMEHTML:
-		err = s.notices.HTML(&b, n)
+	html := c.NegotiateFormat(gin.MIMEPlain, gin.MIMEHTML) == gin.MIMEHTML
+	b, err := s.renderNotice(n, html)
+	if html {
 		// The same headers as the pages: the notice is personal data
 		// rendered as HTML.
 		s.pages.SetHeaders(c.Writer.Header())
-	default:
-		err = s.notices.Text(&b, n)
+	} else {
 		c.Header("Content-Type", "text/plain; charset=utf-8")
 	}
 	if err != nil {
@@ -82,7 +90,7 @@ func (s *Server) getNotice(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusOK)
-	c.Writer.Write(b.Bytes())
+	c.Writer.Write(b)
 }
 
 // uiDecision: GET /ui/decisions/{id}?token=…, the applicant's page, in

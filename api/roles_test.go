@@ -21,35 +21,48 @@ func TestRoleMatrix(t *testing.T) {
 		{"regulator", keyRegulator},
 		{"admin", keyAdmin},
 		{"anonymous", ""},
+		{"reviewer", keyReviewer},
+		{"other reviewer", keyOtherReviewer},
 	}
 	const (
 		ok  = http.StatusOK
 		new = http.StatusCreated
 		no  = http.StatusForbidden
 		who = http.StatusUnauthorized
+		// bad is a request that passed access control and was refused
+		// for its content: the lifecycle bodies below are ones policy or
+		// validation refuses, so the matrix records no lifecycle record.
+		bad = http.StatusUnprocessableEntity
 	)
 	id := d.DecisionID
 	endpoints := []struct {
 		method, path string
 		body         any
 		// want per caller, in the order of callers.
-		want [7]int
+		want [9]int
 	}{
-		{"POST", "/v1/decisions", validApp("m"), [7]int{new, new, no, no, no, no, who}},
-		{"POST", "/v1/decisions/batch", map[string]any{"applications": []any{validApp("m")}}, [7]int{new, new, no, no, no, no, who}},
-		{"GET", "/v1/decisions/" + id, nil, [7]int{ok, no, no, no, ok, no, who}},
-		{"GET", "/v1/decisions/" + id + "/explanation", nil, [7]int{ok, no, ok, no, ok, no, who}},
-		{"GET", "/v1/decisions/" + id + "/proof", nil, [7]int{ok, no, ok, no, ok, no, who}},
-		{"GET", "/v1/ledger/checkpoint", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/v1/ledger/public-key", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", fmt.Sprintf("/v1/ledger/consistency?first=1&second=%d", size), nil, [7]int{no, no, no, no, ok, no, who}},
-		{"GET", "/v1/ledger/entries?start=0&count=3", nil, [7]int{no, no, no, no, ok, no, who}},
-		{"GET", "/v1/models", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/v1/models/credit-risk-v1", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/livez", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/readyz", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/openapi.json", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/metrics", nil, [7]int{no, no, no, no, no, ok, who}},
+		{"POST", "/v1/decisions", validApp("m"), [9]int{new, new, no, no, no, no, who, no, no}},
+		{"POST", "/v1/decisions/batch", map[string]any{"applications": []any{validApp("m")}}, [9]int{new, new, no, no, no, no, who, no, no}},
+		{"GET", "/v1/decisions/" + id, nil, [9]int{ok, no, no, no, ok, no, who, ok, no}},
+		{"GET", "/v1/decisions/" + id + "/explanation", nil, [9]int{ok, no, ok, no, ok, no, who, ok, no}},
+		{"GET", "/v1/decisions/" + id + "/proof", nil, [9]int{ok, no, ok, no, ok, no, who, ok, no}},
+		{"GET", "/v1/ledger/checkpoint", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/v1/ledger/public-key", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", fmt.Sprintf("/v1/ledger/consistency?first=1&second=%d", size), nil, [9]int{no, no, no, no, ok, no, who, no, no}},
+		{"GET", "/v1/ledger/entries?start=0&count=3", nil, [9]int{no, no, no, no, ok, no, who, no, no}},
+		{"GET", "/v1/models", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/v1/models/credit-risk-v1", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/livez", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/readyz", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/openapi.json", nil, [9]int{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/metrics", nil, [9]int{no, no, no, no, no, ok, who, no, no}},
+		{"GET", "/v1/decisions/" + id + "/notice", nil, [9]int{ok, no, ok, no, ok, no, who, ok, no}},
+		{"GET", "/v1/decisions/" + id + "/history", nil, [9]int{ok, no, ok, no, ok, no, who, ok, no}},
+		{"GET", "/v1/reviews", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
+		{"GET", "/v1/reviews?status=overdue", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
+		{"POST", "/v1/decisions/" + id + "/actions", map[string]any{"action": "approve", "reasons": []string{"Z99"}}, [9]int{bad, no, no, no, no, no, who, bad, no}},
+		{"POST", "/v1/decisions/" + id + "/notice/sent", map[string]any{"channel": "mail", "sent_at": "2999-01-01T00:00:00Z"}, [9]int{bad, no, no, no, no, no, who, no, no}},
+		{"POST", "/v1/decisions/" + id + "/outcome", map[string]any{"status": "current", "as_of": "2999-01-01", "months_on_book": 1}, [9]int{bad, no, no, no, no, no, who, no, no}},
 	}
 	for _, ep := range endpoints {
 		for i, c := range callers {

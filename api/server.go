@@ -59,6 +59,10 @@ type Policy interface {
 	CheckLedgerFields(ctx context.Context, fields []string) error
 	LedgerFields() []string
 	Revision() string
+	// CheckAction and Lifecycle are the final-action policy
+	// (lifecycle.go).
+	CheckAction(ctx context.Context, in policy.ActionInput) (policy.ActionVerdict, error)
+	Lifecycle(ctx context.Context) (policy.LifecycleSettings, error)
 }
 
 // Defaults for Config.
@@ -160,6 +164,7 @@ type Server struct {
 	idem         *idempotency
 	recourse     RecourseStore
 	recourseOnce singleflight.Group
+	life         *lifecycle
 }
 
 // servedModel is an admitted model with its explainer.
@@ -276,6 +281,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.recordGovernance(ctx); err != nil {
 		return nil, err
 	}
+	s.initLifecycle(ctx)
 	s.engine = s.routes()
 	return s, nil
 }
@@ -429,5 +435,11 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/ledger/entries", s.allow(policy.ActionLedgerEntries), s.entries)
 	v1.GET("/models", s.allow(policy.ActionModelsList), s.listModels)
 	v1.GET("/models/:id", s.allow(policy.ActionModelsList), s.getModel)
+	// The life of a decision after the model (lifecycle.go).
+	v1.POST("/decisions/:id/actions", s.createAction)
+	v1.POST("/decisions/:id/notice/sent", s.createNoticeSent)
+	v1.POST("/decisions/:id/outcome", s.createOutcome)
+	v1.GET("/decisions/:id/history", s.getHistory)
+	v1.GET("/reviews", s.allow(policy.ActionReviewsList), s.listReviews)
 	return e
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -174,4 +175,15 @@ func (t *Tokens) Check(token string) (id [idSize]byte, expires time.Time, err er
 	default:
 		return id, expires, ErrTokenInvalid
 	}
+}
+
+// pseudonymDomain separates reviewer pseudonyms from the token MACs.
+const pseudonymDomain = "glassbox reviewer pseudonym v1\x00"
+
+// Pseudonym is the id a reviewer's final actions carry in the ledger: an
+// HMAC of lender and name under the token key, so that it is stable, the
+// lender can map it back to the person, and no one without the key can
+// confirm a guessed name.
+func (t *Tokens) Pseudonym(lender, reviewer string) string {
+	return "rv_" + hex.EncodeToString(t.mac(pseudonymDomain, []byte(lender+"/"+reviewer))[:12])
 }

@@ -71,6 +71,10 @@ const (
 	queryReasons   = "data.glassbox.decision.reasons_outcome"
 	queryLedger    = "data.glassbox.ledger.result"
 	queryFields    = "data.glassbox.ledger.fields"
+	// queryLifecycle and queryLifecycleSettings are the final-action
+	// policy (lifecycle.go).
+	queryLifecycle         = "data.glassbox.lifecycle.result"
+	queryLifecycleSettings = "data.glassbox.lifecycle.settings"
 )
 
 // Engine evaluates glassbox policy. All queries are prepared in New; an
@@ -89,6 +93,7 @@ type Engine struct {
 	reasons      rego.PreparedEvalQuery
 	ledger       rego.PreparedEvalQuery
 	ledgerFields []string
+	lifecycle    lifecycleQueries
 	// accessMemo remembers access grants; nil when the policy calls a
 	// non-deterministic built-in and every request must be evaluated.
 	accessMemo *accessMemo
@@ -304,6 +309,8 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 		{queryDecision, &e.decision},
 		{queryReasons, &e.reasons},
 		{queryLedger, &e.ledger},
+		{queryLifecycle, &e.lifecycle.action},
+		{queryLifecycleSettings, &e.lifecycle.settings},
 	} {
 		pq, err := rego.New(
 			rego.Query(q.query),

@@ -241,20 +241,24 @@ func hasID(fs []Finding, id string) bool {
 var roleMatrix = map[Role][]Action{
 	RoleAnonymous: {ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleLender: {ActionDecisionsCreate, ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
+		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
-	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
+	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsHistory,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
-		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead,
+		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+	RoleReviewer: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
+		ActionDecisionsAct, ActionDecisionsHistory, ActionReviewsList,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 }
 
 func TestAuthorizeMatrix(t *testing.T) {
 	e := testEngine(t)
 	ctx := context.Background()
-	subjects := map[Role]string{RoleLender: "bank-a", RoleApplicant: "applicant-token", RoleRegulator: "cfpb", RoleAdmin: "ops"}
+	subjects := map[Role]string{RoleLender: "bank-a", RoleApplicant: "applicant-token", RoleRegulator: "cfpb", RoleAdmin: "ops", RoleReviewer: "bank-a"}
 	for _, role := range Roles() {
 		for _, action := range Actions() {
 			want := false

@@ -21,11 +21,14 @@ const (
 	RoleRegulator Role = "regulator"
 	// RoleAdmin administers models and policy.
 	RoleAdmin Role = "admin"
+	// RoleReviewer is a person at a lender (the subject is the lender)
+	// who takes final actions on its referred and contested decisions.
+	RoleReviewer Role = "reviewer"
 )
 
 // Roles lists every role including RoleAnonymous.
 func Roles() []Role {
-	return []Role{RoleAnonymous, RoleLender, RoleApplicant, RoleRegulator, RoleAdmin}
+	return []Role{RoleAnonymous, RoleLender, RoleApplicant, RoleRegulator, RoleAdmin, RoleReviewer}
 }
 
 // Action names one API operation. The strings are stable: they appear in
@@ -52,6 +55,12 @@ const (
 	ActionHealth               Action = "health"
 	ActionMetrics              Action = "metrics"
 	ActionOpenAPI              Action = "openapi"
+	// The life of a decision after the model (docs/lifecycle.md).
+	ActionDecisionsAct        Action = "decisions.act"
+	ActionDecisionsNoticeSent Action = "decisions.notice_sent"
+	ActionDecisionsOutcome    Action = "decisions.outcome"
+	ActionDecisionsHistory    Action = "decisions.history"
+	ActionReviewsList         Action = "reviews.list"
 )
 
 // Actions lists every action constant.
@@ -62,6 +71,7 @@ func Actions() []Action {
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
+		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
 	}
 }
 

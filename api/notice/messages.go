@@ -148,6 +148,10 @@ func actionText(lang, decision string) (string, bool) {
 		return pick(es, "We have not made a final decision on your application yet.", "Aún no tomamos una decisión final sobre su solicitud."), true
 	case "decline":
 		return pick(es, "We cannot approve your application for credit on the terms you asked for.", "No podemos aprobar su solicitud de crédito en los términos que pidió."), true
+	case "counteroffer":
+		// 12 CFR 1002.9(a)(1)(iv): a counteroffer, with the reasons the
+		// terms asked for were refused.
+		return pick(es, "We cannot approve your application on the terms you asked for, but we can offer you credit on the terms below.", "No podemos aprobar su solicitud en los términos que pidió, pero podemos ofrecerle crédito en los términos de abajo."), true
 	case "incomplete":
 		// 12 CFR 1002.9(c)(2): a notice of incompleteness, no decision.
 		return pick(es, "Your application is missing some facts, so we have not made a decision on it. Please send us what is listed below within 30 days of the date of this notice. If you do not, we cannot look at your application further.", "A su solicitud le faltan datos, así que no tomamos una decisión. Envíenos lo que se indica abajo antes de 30 días desde la fecha de este aviso. Si no lo hace, no podremos seguir revisando su solicitud."), true

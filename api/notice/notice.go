@@ -141,6 +141,12 @@ type Notice struct {
 	FCRA *FCRA
 
 	ModelID, ModelSHA256, PolicyRevision string
+
+	// FinalActionID is set on the notice of a final action (BuildFinal):
+	// the id of its final_action record, shown under FinalActionLabel.
+	FinalActionID, FinalActionLabel string
+	// Terms are a counteroffer's terms, one "name: value" each.
+	Terms []string
 }
 
 // FCRA holds the §615(a) elements about the consumer reporting agency.
@@ -226,7 +232,7 @@ func Build(id string, rec *transparency.Record, o Options) (*Notice, error) {
 		return nil, fmt.Errorf("unknown decision %q", d.Decision)
 	}
 	n.ActionText = text
-	n.Adverse = d.Decision == "refer" || d.Decision == "decline"
+	n.Adverse = d.Decision == "refer" || d.Decision == "decline" || d.Decision == transparency.ActionCounteroffer
 	n.Incomplete = d.Decision == "incomplete"
 	creditor := c.Name
 	if strings.TrimSpace(creditor) == "" {
