@@ -179,7 +179,9 @@ func newForm(body any, allowed ...string) *form {
 	return f
 }
 
-func (f *form) add(field, msg string) { f.errs = append(f.errs, FieldError{Field: field, Message: msg}) }
+func (f *form) add(field, msg string) {
+	f.errs = append(f.errs, FieldError{Field: field, Message: msg})
+}
 
 // str reads a string member ("" if absent and not required). oneOf, when
 // given, lists the allowed values.
