@@ -584,7 +584,8 @@ func (s *Server) createNoticeSent(c *gin.Context) {
 			f.add("sent_at", "must be an RFC 3339 date and time, e.g. 2026-03-14T15:09:26Z")
 		case t.After(s.now().Add(clockSkew)):
 			f.add("sent_at", "lies in the future")
-		case t.Before(rec.Timestamp):
+		case t.Before(rec.Timestamp.Truncate(time.Second)):
+			// Compared to the second: a lender's clock may not give more.
 			f.add("sent_at", "is before the decision was made")
 		default:
 			sentAt = t
