@@ -80,10 +80,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
 	}
+	life := r.checkLifecycle(ctx, entries, *from, end)
+	for _, p := range life.lines {
+		fmt.Fprintln(stdout, p)
+	}
+	fmt.Fprintf(stdout, "checked %d lifecycle records: %d problems, %d not checked\n", life.checked, life.problems, life.refused)
 	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
-	if rep.mismatches > 0 || rep.refused > 0 {
+	if rep.mismatches > 0 || rep.refused > 0 || life.problems > 0 || life.refused > 0 {
 		return errors.New("replay found differences")
 	}
 	return nil
