@@ -267,7 +267,7 @@ func (s *Server) score(ctx context.Context, app *application, lender string) (*s
 	sc := &scored{app: app, lender: lender, raw: ev.Prediction.Raw, pd: ev.Prediction.PD, score: ev.Prediction.Score,
 		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons, reasonMethod: ev.ReasonMethod}
 	sc.queuedAt = s.now().UTC()
-	if sc.sealed, err = decision.Record(sc.queuedAt, decision.Subject{Lender: lender, ApplicationID: app.ID}, app.Model.model, app.X, ev, s.ledgerFields); err != nil {
+	if sc.sealed, err = decision.Record(sc.queuedAt, decision.Subject{Lender: lender, ApplicationID: app.ID}, app.Model.model, app.X, ev, s.ledgerFields, decision.Seal); err != nil {
 		return nil, err
 	}
 	sc.id = sc.sealed.ID()

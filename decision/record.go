@@ -18,10 +18,17 @@ type Subject struct {
 	ApplicationID string
 }
 
+// Sealer encodes a record for the ledger: (*transparency.Record).Seal,
+// or a ledger's own sealing when it writes another leaf format.
+type Sealer func(*transparency.Record) (transparency.Sealed, error)
+
+// Seal is the Sealer of the record format itself.
+func Seal(r *transparency.Record) (transparency.Sealed, error) { return r.Seal() }
+
 // Record turns an evaluated application (feature vector x scored by m
-// into ev) into canonical record bytes, made at `at`, with only the
-// fields policy lets into the ledger.
-func Record(at time.Time, sub Subject, m *scoring.Model, x []float64, ev *Evaluation, ledgerFields []string) (transparency.Sealed, error) {
+// into ev) into a decision record made at `at`, with only the fields
+// policy lets into the ledger, sealed by seal.
+func Record(at time.Time, sub Subject, m *scoring.Model, x []float64, ev *Evaluation, ledgerFields []string, seal Sealer) (transparency.Sealed, error) {
 	feats := make(map[string]transparency.FeatureValue, len(x))
 	attr := make(map[string]float64, len(x))
 	for i, f := range m.Manifest.Features {
@@ -49,7 +56,7 @@ func Record(at time.Time, sub Subject, m *scoring.Model, x []float64, ev *Evalua
 	if err := rec.Minimise(ledgerFields); err != nil {
 		return transparency.Sealed{}, fmt.Errorf("minimising record: %w", err)
 	}
-	sealed, err := rec.Seal()
+	sealed, err := seal(rec)
 	if err != nil {
 		return transparency.Sealed{}, fmt.Errorf("encoding record: %w", err)
 	}
