@@ -40,6 +40,11 @@ func TestParseKeys(t *testing.T) {
 		{"hashed key, unnamed, same subject as in plain text", "lender:sha256:" + sha256Hex("anonymous-lender-key-1"), "anonymous-lender-key-1", api.Principal{Role: "lender", Subject: anon}, ""},
 		{"hashed key too short", "lender:sha256:abcd", "", api.Principal{}, "64 hex"},
 		{"hashed key not hex", "lender:sha256:" + strings.Repeat("zz", 32), "", api.Principal{}, "64 hex"},
+		{"named reviewer of a lender", "reviewer/acme/rita:rev-key-0123456789", "rev-key-0123456789", api.Principal{Role: "reviewer", Subject: "acme", Reviewer: "rita"}, ""},
+		{"unnamed reviewer gets a derived name", "reviewer/acme:rev-key-0123456789", "rev-key-0123456789", api.Principal{Role: "reviewer", Subject: "acme", Reviewer: "reviewer-" + hex8("rev-key-0123456789")}, ""},
+		{"reviewer without a lender", "reviewer:rev-key-0123456789", "", api.Principal{}, "LENDER"},
+		{"reviewer with a bad name", "reviewer/acme/r ita:rev-key-0123456789", "", api.Principal{}, "reviewer name"},
+		{"a lender's name is one segment", "lender/acme/rita:l-key-0123456789", "", api.Principal{}, "name"},
 		{"plain and hashed form of one key", "lender:dup-key-0123456789,admin:sha256:" + sha256Hex("dup-key-0123456789"), "", api.Principal{}, "twice"},
 	}
 	for _, tc := range tests {
@@ -137,7 +142,7 @@ func TestLoadOrCreateKeys(t *testing.T) {
 func TestPlainKeyFileRewritten(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, api.KeysFile)
-	const plain = "lender/acme:old-plain-lender-key-01\nregulator:old-plain-regulator-02\n"
+	const plain = "lender/acme:old-plain-lender-key-01\nregulator:old-plain-regulator-02\nreviewer/acme/rita:old-plain-reviewer-03\n"
 	if err := os.WriteFile(path, []byte(plain), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +164,7 @@ func TestPlainKeyFileRewritten(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("rewritten file mode %v, want 0600", st.Mode().Perm())
 	}
-	for _, key := range []string{"old-plain-lender-key-01", "old-plain-regulator-02"} {
+	for _, key := range []string{"old-plain-lender-key-01", "old-plain-regulator-02", "old-plain-reviewer-03"} {
 		if strings.Contains(string(stored), key) {
 			t.Errorf("rewritten file still holds %s", key)
 		}
@@ -172,6 +177,7 @@ func TestPlainKeyFileRewritten(t *testing.T) {
 	for key, want := range map[string]api.Principal{
 		"old-plain-lender-key-01": {Role: "lender", Subject: "acme"},
 		"old-plain-regulator-02":  {Role: "regulator", Subject: "regulator-" + hex8("old-plain-regulator-02")},
+		"old-plain-reviewer-03":   {Role: "reviewer", Subject: "acme", Reviewer: "rita"},
 	} {
 		p1, ok1 := k.Lookup(key)
 		p2, ok2 := k2.Lookup(key)
@@ -247,5 +253,29 @@ func TestTokens(t *testing.T) {
 	}
 	if _, err := api.NewTokens(key, api.WithTokenTTL(-time.Hour)); err == nil {
 		t.Error("negative lifetime accepted")
+	}
+}
+
+// TestReviewerPseudonym: the id a reviewer's actions carry is stable for
+// one token key, differs between reviewers, lenders and keys, and does not
+// contain the name.
+func TestReviewerPseudonym(t *testing.T) {
+	key1, key2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	t1, err := api.NewTokens(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := api.NewTokens(key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := t1.Pseudonym("acme", "rita")
+	if p != t1.Pseudonym("acme", "rita") || !strings.HasPrefix(p, "rv_") || len(p) != 3+24 || strings.Contains(p, "rita") {
+		t.Errorf("pseudonym %q", p)
+	}
+	for _, other := range []string{t1.Pseudonym("acme", "oscar"), t1.Pseudonym("other", "rita"), t1.Pseudonym("acm", "erita"), t2.Pseudonym("acme", "rita")} {
+		if other == p {
+			t.Errorf("%q collides", other)
+		}
 	}
 }
