@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glassbox-ledger/glassbox/api/notice"
+	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -717,38 +718,59 @@ type reviewsJSON struct {
 // reviews within the deadline, overdue those past it, all both; a lender
 // or reviewer sees its own, a regulator every lender's.
 func (s *Server) listReviews(c *gin.Context) {
-	if !checkQuery(c, "status") {
+	lender, status, ok := s.queueQuery(c, "open")
+	if !ok {
 		return
 	}
-	status := c.DefaultQuery("status", "open")
+	now := s.now().UTC()
+	out := reviewsJSON{Status: status, AsOf: now.Format(timeLayout), DeadlineDays: s.life.settings.ReviewDeadlineDays, Reviews: []reviewJSON{}}
+	for _, r := range s.queue(lender, status, now) {
+		out.Reviews = append(out.Reviews, reviewJSON{
+			DecisionID: r.DecisionID, ApplicationID: r.ApplicationID, Lender: r.Lender, Kind: r.Kind,
+			Since: r.Since.UTC().Format(timeLayout), AgeDays: r.AgeDays, DueAt: r.DueAt.UTC().Format(timeLayout), Overdue: r.Overdue,
+		})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// queueQuery reads ?status= (default def), brings the index up to date
+// and returns whose queue the caller sees: its own lender's, or every
+// lender's ("") for a regulator.
+func (s *Server) queueQuery(c *gin.Context, def string) (lender, status string, ok bool) {
+	if !checkQuery(c, "status") {
+		return "", "", false
+	}
+	status = c.DefaultQuery("status", def)
 	if !slices.Contains([]string{"open", "overdue", "all"}, status) {
 		abortKind(c, "invalid-query", `status must be "open", "overdue" or "all"`)
-		return
+		return "", "", false
 	}
 	if err := s.syncIndex(c.Request.Context()); err != nil {
 		s.abortLedger(c, err, "")
-		return
+		return "", "", false
 	}
 	who := callerOf(c)
-	lender := who.Subject
 	if who.Role == RoleRegulator {
-		lender = ""
+		return "", status, true
 	}
-	now := s.now().UTC()
+	return who.Subject, status, true
+}
+
+// queue is the reviews of lender ("" for all) with the given status at
+// now: open are those within the deadline, overdue those past it, all
+// both.
+func (s *Server) queue(lender, status string, now time.Time) []web.ReviewItem {
 	deadline := s.life.reviewDeadline()
-	out := reviewsJSON{Status: status, AsOf: now.Format(timeLayout), DeadlineDays: s.life.settings.ReviewDeadlineDays, Reviews: []reviewJSON{}}
+	var out []web.ReviewItem
 	for _, r := range s.life.index.Reviews(lender) {
 		overdue := r.Age(now) > deadline
 		if (status == "open" && overdue) || (status == "overdue" && !overdue) {
 			continue
 		}
-		out.Reviews = append(out.Reviews, reviewJSON{
-			DecisionID: r.DecisionID, ApplicationID: r.ApplicationID, Lender: r.Lender, Kind: r.Kind,
-			Since: r.Since.UTC().Format(timeLayout), AgeDays: r.Age(now).Hours() / 24,
-			DueAt: r.Since.Add(deadline).UTC().Format(timeLayout), Overdue: overdue,
-		})
+		out = append(out, web.ReviewItem{DecisionID: r.DecisionID, ApplicationID: r.ApplicationID, Lender: r.Lender,
+			Kind: r.Kind, Since: r.Since, DueAt: r.Since.Add(deadline), AgeDays: r.Age(now).Hours() / 24, Overdue: overdue})
 	}
-	c.JSON(http.StatusOK, out)
+	return out
 }
 
 // historyRecordJSON is one record of a decision's history.
@@ -846,4 +868,49 @@ func (s *Server) getHistory(c *gin.Context) {
 		out.State.Outcome = ptr(st.Outcome.Record.Outcome.Status)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// pageHistory is the applicant page's history of a decision: its final
+// actions, notices sent and loan outcomes. A ledger that cannot be read
+// just now leaves out what other servers appended; the records this
+// server appended are indexed already.
+func (s *Server) pageHistory(ctx context.Context, id, lang string) []web.HistoryItem {
+	if err := s.syncIndex(ctx); err != nil {
+		s.log.WarnContext(ctx, "applicant page: reading the ledger for the history failed", slog.Any("err", err))
+	}
+	var out []web.HistoryItem
+	for _, l := range s.life.index.Linked(id) {
+		var action, channel, status string
+		switch r := l.Record; {
+		case r.FinalAction != nil:
+			action = r.FinalAction.Action
+		case r.NoticeSent != nil:
+			channel = r.NoticeSent.Channel
+		case r.Outcome != nil:
+			status = r.Outcome.Status
+		}
+		out = append(out, web.HistoryItem{Type: string(l.Record.Type), RecordID: l.ID.String(), Time: l.Record.Timestamp,
+			Summary: web.HistorySummary(lang, string(l.Record.Type), action, channel, status)})
+	}
+	return out
+}
+
+// uiReviews: GET /ui/reviews, the reviewer page: the queue, and for a
+// reviewer a form per review that records the final action. Like the
+// audit page it takes the key as the password of HTTP Basic
+// authentication, which browsers prompt for.
+func (s *Server) uiReviews(c *gin.Context) {
+	if callerOf(c).Role == "" {
+		c.Header("WWW-Authenticate", `Basic realm="glassbox reviews", charset="UTF-8"`)
+	}
+	if !s.authorize(c, policy.ActionReviewsList, "", "") {
+		return
+	}
+	lender, status, ok := s.queueQuery(c, "all")
+	if !ok {
+		return
+	}
+	page := web.ReviewsPage{Lender: lender, DeadlineDays: s.life.settings.ReviewDeadlineDays, CanAct: callerOf(c).Role == RoleReviewer,
+		GeneratedAt: s.now(), Reviews: s.queue(lender, status, s.now())}
+	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderReviews(b, page) })
 }

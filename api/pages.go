@@ -161,6 +161,7 @@ func (s *Server) uiDecision(c *gin.Context) {
 	}
 	page.NoRecourseText = rv.Message
 	page.RecourseRecord = rv.RecordID
+	page.History = s.pageHistory(c.Request.Context(), entry.ID.String(), lang)
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
 }
 

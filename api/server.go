@@ -441,5 +441,6 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/decisions/:id/outcome", s.createOutcome)
 	v1.GET("/decisions/:id/history", s.getHistory)
 	v1.GET("/reviews", s.allow(policy.ActionReviewsList), s.listReviews)
+	e.GET("/ui/reviews", s.uiReviews)
 	return e
 }

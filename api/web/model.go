@@ -65,6 +65,10 @@ type DecisionPage struct {
 	APIPrefix string
 	// Lang is the page's language, "en" (default) or "es".
 	Lang string
+	// History is the decision's records after it (final actions, notices
+	// sent, loan outcomes), in ledger order; the section is left out when
+	// there are none.
+	History []HistoryItem
 	// PointsPerLogOdds converts contributions to score points for the
 	// chart (the scale's PDO / ln 2); 0 uses the default scale's.
 	PointsPerLogOdds float64

@@ -30,6 +30,9 @@ type Renderer struct {
 	decisionJS      template.JS
 	auditJS         template.JS
 	csp             string
+	// The reviewer page (reviews.go).
+	reviews   *template.Template
+	reviewsJS template.JS
 }
 
 // New parses the embedded templates and assembles the inline scripts.
@@ -54,14 +57,19 @@ func New() (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	reviewsJS, err := read("reviews.js")
+	if err != nil {
+		return nil, err
+	}
 	r := &Renderer{
 		css: template.CSS(css),
 		// One script element per page: the library first, then the page's
 		// own code, so a single hash covers all the page may run.
 		decisionJS: template.JS(verify + "\n" + applicant),
 		auditJS:    template.JS(verify + "\n" + auditJS),
+		reviewsJS:  template.JS(reviewsJS),
 	}
-	for _, s := range []string{css, string(r.decisionJS), string(r.auditJS)} {
+	for _, s := range []string{css, string(r.decisionJS), string(r.auditJS), string(r.reviewsJS)} {
 		// The assets are inlined verbatim into <style>/<script>; any of
 		// these would end the element early or change how it parses.
 		low := strings.ToLower(s)
@@ -69,11 +77,14 @@ func New() (*Renderer, error) {
 			return nil, errors.New("web: inline asset contains an HTML end tag or comment opener")
 		}
 	}
-	r.csp = buildCSP(css, string(r.decisionJS), string(r.auditJS))
+	r.csp = buildCSP(css, string(r.decisionJS), string(r.auditJS), string(r.reviewsJS))
 	if r.decision, err = template.New("decision.html.tmpl").ParseFS(assets, "assets/layout.html.tmpl", "assets/decision.html.tmpl"); err != nil {
 		return nil, err
 	}
 	if r.audit, err = template.New("audit.html.tmpl").ParseFS(assets, "assets/layout.html.tmpl", "assets/audit.html.tmpl"); err != nil {
+		return nil, err
+	}
+	if r.reviews, err = template.New("reviews.html.tmpl").ParseFS(assets, "assets/layout.html.tmpl", "assets/reviews.html.tmpl"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -197,6 +208,8 @@ type decisionView struct {
 	NoScript   string
 	ScaleText  string
 	Created    string
+	// HistoryHeading and HistoryIntro head the history section.
+	HistoryHeading, HistoryIntro string
 }
 
 // RenderDecision writes the applicant page. The page is rendered into a
@@ -248,6 +261,7 @@ func (r *Renderer) RenderDecision(w io.Writer, p DecisionPage) error {
 		}
 	}
 	v.NoScript = fmt.Sprintf(t.NoScript, v.APIPrefix, p.ID)
+	v.HistoryHeading, v.HistoryIntro = historyHeading(lang)
 	return execute(w, r.decision, v)
 }
 

@@ -144,6 +144,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key, for consistency proofs (default $GLASSBOX_API_KEY)")
 	interval := fs.Duration("interval", 10*time.Second, "time between checks when --count > 1")
 	count := fs.Int("count", 1, "number of checks (0 = until interrupted)")
+	life := lifecycleFlags(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -182,6 +183,9 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintln(stdout)
 		} else {
 			fmt.Fprintf(stdout, "ok: size %d unchanged\n", next.Size)
+		}
+		if err := life.report(ctx, c, next, *key, stdout); err != nil {
+			return err
 		}
 		last = next
 		if *statePath != "" {

@@ -23,17 +23,10 @@ import (
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
-// testLedger is a glassbox serve holding a decision for every row of the
-// credit test set.
-type testLedger struct {
-	p   *serveProc
-	key string
-	ids []string
-}
-
-func newTestLedger(t *testing.T) *testLedger {
+// testRowApplications is every row of the credit test set as an
+// application for the embedded default model.
+func testRowApplications(t *testing.T) []map[string]any {
 	t.Helper()
-	p := startServe(t, t.TempDir())
 	pkg, err := models.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -51,10 +44,25 @@ func newTestLedger(t *testing.T) *testLedger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var apps []map[string]any
+	apps := make([]map[string]any, len(rows))
 	for i, x := range rows {
-		apps = append(apps, map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)})
+		apps[i] = map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)}
 	}
+	return apps
+}
+
+// testLedger is a glassbox serve holding a decision for every row of the
+// credit test set.
+type testLedger struct {
+	p   *serveProc
+	key string
+	ids []string
+}
+
+func newTestLedger(t *testing.T) *testLedger {
+	t.Helper()
+	p := startServe(t, t.TempDir())
+	apps := testRowApplications(t)
 	code, body, err := call(context.Background(), http.MethodPost, p.url+"/v1/decisions/batch?wait=integrated", lenderKey,
 		map[string]any{"applications": apps})
 	if err != nil || code != http.StatusCreated {
@@ -65,7 +73,7 @@ func newTestLedger(t *testing.T) *testLedger {
 			DecisionID string `json:"decision_id"`
 		}
 	}
-	if err := json.Unmarshal(body, &out); err != nil || len(out.Decisions) != len(rows) {
+	if err := json.Unmarshal(body, &out); err != nil || len(out.Decisions) != len(apps) {
 		t.Fatalf("batch answer: %v, %d decisions", err, len(out.Decisions))
 	}
 	tl := &testLedger{p: p, key: publicKey(t, p.url)}

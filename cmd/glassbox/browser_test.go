@@ -27,13 +27,7 @@ func TestPagesInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium not found at %s (CI must install it)", chromium)
-		}
-		t.Skipf("chromium not found at %s", chromium)
-	}
+	ctx := newChromium(t)
 	p := startServe(t, t.TempDir())
 	app := map[string]any{"application_id": "A-1001", "features": map[string]any{
 		"Seniority": 1, "Home": "rent", "Time": 48, "Records": "no", "Job": "fixed", "Expenses": 60,
@@ -47,18 +41,6 @@ func TestPagesInBrowser(t *testing.T) {
 		ApplicantToken string `json:"applicant_token"`
 	}
 	json.Unmarshal(body, &d)
-
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 900),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 
 	browse := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -163,6 +145,33 @@ func TestPagesInBrowser(t *testing.T) {
 	shot := screenshot()
 	saveShot(t, "audit.png", shot)
 
+}
+
+// newChromium starts headless Chromium for a process test (skipped
+// without it, except in CI) and returns its context, bounded to 90 s.
+func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	const chromium = "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium not found at %s (CI must install it)", chromium)
+		}
+		t.Skipf("chromium not found at %s", chromium)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancel()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return ctx
 }
 
 func saveShot(t *testing.T, name string, png []byte) {

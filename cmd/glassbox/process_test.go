@@ -32,9 +32,11 @@ const (
 	lenderKey    = "lender-key-0123456789abcdef0123"
 	regulatorKey = "regulator-key-0123456789abcdef01"
 	adminKey     = "admin-key-0123456789abcdef012345"
+	reviewerKey  = "reviewer-key-0123456789abcdef0123"
 )
 
-var apiKeysEnv = "GLASSBOX_API_KEYS=lender/acme:" + lenderKey + ",regulator:" + regulatorKey + ",admin:" + adminKey
+var apiKeysEnv = "GLASSBOX_API_KEYS=lender/acme:" + lenderKey + ",regulator:" + regulatorKey + ",admin:" + adminKey +
+	",reviewer/acme/rita:" + reviewerKey
 
 // binaryPath builds the glassbox binary once per test run.
 var binaryPath = sync.OnceValues(func() (string, error) {

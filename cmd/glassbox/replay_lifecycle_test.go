@@ -21,18 +21,7 @@ func TestReplayChecksLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	seal := func(body any) []byte {
-		t.Helper()
-		rec, err := transparency.NewRecord(at, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := rec.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	seal := func(body any) []byte { return sealAt(t, at, body) }
 	var sha string
 	for k := range r.models {
 		sha = k
@@ -82,4 +71,18 @@ func TestReplayChecksLifecycle(t *testing.T) {
 	if rep := r.checkLifecycle(ctx, [][]byte{decision, honest}, 2, 2); rep.checked != 0 || rep.problems != 0 {
 		t.Errorf("out of range: %+v", rep)
 	}
+}
+
+// sealAt encodes a record of body made at ts.
+func sealAt(t *testing.T, ts time.Time, body any) []byte {
+	t.Helper()
+	rec, err := transparency.NewRecord(ts, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rec.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
