@@ -103,6 +103,11 @@ type (
 		ApplicantToken string `json:"applicant_token,omitempty"`
 		// Record is the exact leaf bytes (reads only).
 		Record string `json:"record,omitempty"`
+		// LeafFormat, CommittedRecord and Salt open a format 2 leaf
+		// (reads only; see committedView).
+		LeafFormat      int    `json:"leaf_format,omitempty"`
+		CommittedRecord string `json:"committed_record,omitempty"`
+		Salt            string `json:"salt,omitempty"`
 	}
 	batchJSON struct {
 		Decisions []decisionJSON `json:"decisions"`
@@ -313,7 +318,7 @@ func (s *Server) buildRecord(sc *scored) error {
 	if err := rec.Minimise(s.ledgerFields); err != nil {
 		return fmt.Errorf("minimising record: %w", err)
 	}
-	if sc.sealed, err = rec.Seal(); err != nil {
+	if sc.sealed, err = s.ledger.Seal(rec); err != nil {
 		return fmt.Errorf("encoding record: %w", err)
 	}
 	sc.id = sc.sealed.ID()

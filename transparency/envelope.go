@@ -325,3 +325,29 @@ func LeafFormat(data []byte) int {
 	}
 	return 0
 }
+
+// OpenLeaf is what a verifier outside glassbox does with a leaf: a format
+// 1 leaf is decoded as the record it is; a format 2 leaf must carry the
+// ledger's authenticator (v, from the published verifier key) or it is
+// ErrForeign, and then must open with salt and record (Envelope.Open). A
+// format 2 leaf given without its record (nil) returns a nil record and
+// no error: the leaf is genuine, its content unchecked.
+func OpenLeaf(data, salt, record []byte, v note.Verifier) (*Record, error) {
+	switch LeafFormat(data) {
+	case RecordFormat:
+		return DecodeRecord(data)
+	case EnvelopeFormat:
+		e, err := DecodeEnvelope(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrForeign, err)
+		}
+		if !e.Verify(v) {
+			return nil, fmt.Errorf("%w: the authenticator does not verify with the ledger's key", ErrForeign)
+		}
+		if record == nil {
+			return nil, nil
+		}
+		return e.Open(salt, record)
+	}
+	return nil, fmt.Errorf("%w: the leaf is neither a record nor an envelope", ErrForeign)
+}
