@@ -48,10 +48,10 @@ type Receipt struct {
 	LeafFormat      int      `json:"leaf_format,omitempty"`
 	CommittedRecord string   `json:"committed_record,omitempty"`
 	Salt            string   `json:"salt,omitempty"`
-	LeafIndex  uint64   `json:"leaf_index"`
-	TreeSize   uint64   `json:"tree_size"`
-	Hashes     []string `json:"hashes"`
-	Checkpoint string   `json:"checkpoint"`
+	LeafIndex       uint64   `json:"leaf_index"`
+	TreeSize        uint64   `json:"tree_size"`
+	Hashes          []string `json:"hashes"`
+	Checkpoint      string   `json:"checkpoint"`
 }
 
 func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
