@@ -74,6 +74,7 @@ func OpenMariaDB(ctx context.Context, dsn string, kek KEK, opts ...Option) (*Sto
 			// InnoDB has no secure_delete: overwrite the key in place so
 			// the page no longer holds it once the change is flushed.
 			overwriteKey: `UPDATE ` + keysTable + ` SET wrapped = REPEAT(X'00', LENGTH(wrapped)) WHERE id = ?`,
+			replaceKey:   `ON DUPLICATE KEY UPDATE wrapped = VALUES(wrapped)`,
 		},
 		closeFn: db.Close,
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -80,5 +81,48 @@ func (h *mariadbHarness) keys(t *testing.T) map[[32]byte][]byte {
 	return readBlobs(t, h.db, `SELECT id, wrapped FROM `+keysTable)
 }
 
-// rawFiles is nil: the server's data files are not the test's to read.
-func (h *mariadbHarness) rawFiles(*testing.T) map[string][]byte { return nil }
+// rawFiles dumps every table of the store, every column of every row
+// concatenated: what the server hands anyone who can query or dump it (its
+// data files are the server's, not the test's to read).
+func (h *mariadbHarness) rawFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	for _, table := range []string{recordsTable, keysTable, metaTable} {
+		rows, err := h.db.QueryContext(t.Context(), `SELECT * FROM `+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dump []byte
+		for rows.Next() {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				dump = append(dump, v...)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			t.Fatal(err)
+		}
+		m["table "+table] = dump
+	}
+	return m
+}
+
+func (h *mariadbHarness) execKeys(t *testing.T, query string, args ...any) {
+	t.Helper()
+	if _, err := h.db.ExecContext(t.Context(), query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *mariadbHarness) spec() string { return "mariadb:" + h.dsn }

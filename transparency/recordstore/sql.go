@@ -24,6 +24,11 @@ type dialect struct {
 	name string
 	// overwriteKey overwrites a wrapped key in place before it is deleted.
 	overwriteKey string
+	// replaceKey ends a multi-row insert into the keys table so that it
+	// replaces a key already there: one left by a Put that a crash cut
+	// off after its key and before its ciphertext, whose retry must not
+	// fail (nor fail the others in its group).
+	replaceKey string
 }
 
 // Table names; the same in both databases.
@@ -96,9 +101,28 @@ func (b *sqlBackend) inTx(ctx context.Context, db *sql.DB, op string, f func(tx 
 	return nil
 }
 
-// chunkRows bounds the rows of one multi-row statement, well inside both
-// databases' limits on bound parameters.
-const chunkRows = 256
+// A multi-row statement holds at most chunkRows rows (well inside both
+// databases' limits on bound parameters) and, past the first row, at most
+// chunkBytes of ciphertext (inside MariaDB's default max_allowed_packet).
+const (
+	chunkRows  = 256
+	chunkBytes = 4 << 20
+)
+
+// chunks splits rows for multi-row statements.
+func chunks(rows []row) [][]row {
+	var out [][]row
+	for len(rows) > 0 {
+		n, size := 0, 0
+		for n < len(rows) && n < chunkRows && (n == 0 || size+len(rows[n].sealed) <= chunkBytes) {
+			size += len(rows[n].sealed)
+			n++
+		}
+		out = append(out, rows[:n])
+		rows = rows[n:]
+	}
+	return out
+}
 
 // placeholders is "(?, ?), (?, ?)…": n groups of width parameters.
 func placeholders(n, width int) string {
@@ -145,13 +169,12 @@ func (b *sqlBackend) lookup(ctx context.Context, ids [][32]byte) (map[[32]byte]r
 // and a few statements, not a dozen statements per record.
 func (b *sqlBackend) insert(ctx context.Context, rows []row) error {
 	err := b.inTx(ctx, b.keys, "insert keys", func(tx *sql.Tx) error {
-		for start := 0; start < len(rows); start += chunkRows {
-			chunk := rows[start:min(start+chunkRows, len(rows))]
+		for _, chunk := range chunks(rows) {
 			args := make([]any, 0, 2*len(chunk))
 			for _, r := range chunk {
 				args = append(args, r.id[:], r.wrapped)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO `+keysTable+` (id, wrapped) VALUES `+placeholders(len(chunk), 2), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO `+keysTable+` (id, wrapped) VALUES `+placeholders(len(chunk), 2)+` `+b.q.replaceKey, args...); err != nil {
 				return err
 			}
 		}
@@ -161,8 +184,7 @@ func (b *sqlBackend) insert(ctx context.Context, rows []row) error {
 		return err
 	}
 	return b.inTx(ctx, b.records, "insert records", func(tx *sql.Tx) error {
-		for start := 0; start < len(rows); start += chunkRows {
-			chunk := rows[start:min(start+chunkRows, len(rows))]
+		for _, chunk := range chunks(rows) {
 			args := make([]any, 0, 4*len(chunk))
 			for _, r := range chunk {
 				args = append(args, r.id[:], int(r.state), r.sealed, r.putAt)

@@ -64,7 +64,10 @@ func OpenSQLite(ctx context.Context, dir string, kek KEK, opts ...Option) (*Stor
 	b := &sqlBackend{
 		records: records,
 		keys:    keys,
-		q:       dialect{name: "sqlite"},
+		q: dialect{
+			name:       "sqlite",
+			replaceKey: `ON CONFLICT (id) DO UPDATE SET wrapped = excluded.wrapped`,
+		},
 		scrubFn: func(ctx context.Context) error {
 			// secure_delete has zeroed the key in the newest page image,
 			// but older images stay in the WAL (and the main file) until a

@@ -93,3 +93,12 @@ func (h *sqliteHarness) rawFiles(t *testing.T) map[string][]byte {
 	}
 	return m
 }
+
+func (h *sqliteHarness) execKeys(t *testing.T, query string, args ...any) {
+	t.Helper()
+	if _, err := rawDB(t, filepath.Join(h.dir, KeysFile)).ExecContext(t.Context(), query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *sqliteHarness) spec() string { return "sqlite:" + h.dir }
