@@ -409,10 +409,7 @@ func openRecords(ctx context.Context, dataDir, dsn, kekPath string) (*recordstor
 	if kekPath == "" {
 		kekPath = filepath.Join(dataDir, recordsKEKFile)
 	}
-	kek, err := recordstore.LoadKEK(kekPath)
-	if errors.Is(err, os.ErrNotExist) {
-		kek, err = recordstore.CreateKEK(kekPath)
-	}
+	kek, _, err := recordstore.LoadOrCreateKEK(kekPath)
 	if err != nil {
 		return nil, fmt.Errorf("record store key: %w", err)
 	}
