@@ -114,6 +114,13 @@ func TestPagesInBrowser(t *testing.T) {
 		if !strings.HasPrefix(result, "Verified") {
 			t.Fatalf("in-browser check on a real decision: %q", result)
 		}
+		// The leaf is a commitment: the page opened it with the record it
+		// shows and checked the leaf's authenticator.
+		for _, step := range []string{"commitment", "authenticator", "decision", "inclusion"} {
+			if cls := get(chromedp.Evaluate[string](`(document.querySelector('[data-check="` + step + `"]') || {}).className || ""`)); cls != "s-pass" {
+				t.Errorf("in-browser check step %q: %q", step, cls)
+			}
+		}
 	}
 	checkDecision()
 	saveShot(t, "applicant.png", screenshot())
