@@ -68,7 +68,7 @@ func TestGovernanceRecordsOncePerChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := transparency.DecodeRecord(data); err != nil {
+		if _, err := transparency.DecodeLeaf(data); err != nil {
 			t.Errorf("entry %d: %v", en.Index, err)
 		}
 		types[en.Type] = string(data)

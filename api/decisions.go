@@ -102,6 +102,11 @@ type (
 		ApplicantToken string `json:"applicant_token,omitempty"`
 		// Record is the exact leaf bytes (reads only).
 		Record string `json:"record,omitempty"`
+		// LeafFormat, CommittedRecord and Salt open a format 2 leaf
+		// (reads only; see committedView).
+		LeafFormat      int    `json:"leaf_format,omitempty"`
+		CommittedRecord string `json:"committed_record,omitempty"`
+		Salt            string `json:"salt,omitempty"`
 	}
 	batchJSON struct {
 		Decisions []decisionJSON `json:"decisions"`
@@ -267,7 +272,7 @@ func (s *Server) score(ctx context.Context, app *application, lender string) (*s
 	sc := &scored{app: app, lender: lender, raw: ev.Prediction.Raw, pd: ev.Prediction.PD, score: ev.Prediction.Score,
 		contrib: ev.Contributions, outcome: ev.Outcome, reasons: ev.Reasons, reasonMethod: ev.ReasonMethod}
 	sc.queuedAt = s.now().UTC()
-	if sc.sealed, err = decision.Record(sc.queuedAt, decision.Subject{Lender: lender, ApplicationID: app.ID}, app.Model.model, app.X, ev, s.ledgerFields, decision.Seal); err != nil {
+	if sc.sealed, err = decision.Record(sc.queuedAt, decision.Subject{Lender: lender, ApplicationID: app.ID}, app.Model.model, app.X, ev, s.ledgerFields, s.ledger.Seal); err != nil {
 		return nil, err
 	}
 	sc.id = sc.sealed.ID()

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -64,6 +65,9 @@ type (
 		} `json:"ledger"`
 		ApplicantToken string `json:"applicant_token"`
 		Record         string `json:"record"`
+		// CommittedRecord and Salt open a format 2 leaf.
+		CommittedRecord string `json:"committed_record"`
+		Salt            string `json:"salt"`
 	}
 )
 
@@ -310,6 +314,26 @@ func TestDecisionsMatchLightGBM(t *testing.T) {
 		if id := hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(rec)); id != d.DecisionID {
 			t.Errorf("record hashes to %s, decision id %s", id, d.DecisionID)
 		}
+		// The leaf is a commitment envelope; the record beside it opens it.
+		var leaf struct{ Commitment string }
+		if err := json.Unmarshal(rec, &leaf); err != nil {
+			t.Fatal(err)
+		}
+		full, err := base64.StdEncoding.DecodeString(back.CommittedRecord)
+		if err != nil {
+			t.Fatal(err)
+		}
+		salt, err := hex.DecodeString(back.Salt)
+		if err != nil || len(salt) < 16 {
+			t.Fatalf("salt %q: %v", back.Salt, err)
+		}
+		if c := sha256.Sum256(append(salt, full...)); hex.EncodeToString(c[:]) != leaf.Commitment {
+			t.Errorf("%s: sha256(salt ‖ committed_record) %x is not the leaf's commitment %s", d.DecisionID, c, leaf.Commitment)
+		}
+		if bytes.Contains(rec, []byte("acme")) {
+			t.Errorf("leaf %s names the lender", rec)
+		}
+		rec = full
 		if back.Decision != d.Decision || back.ProbabilityOfDefault != d.ProbabilityOfDefault || back.Lender != "acme" {
 			t.Errorf("read back %+v, answered %+v", back, d)
 		}

@@ -372,7 +372,7 @@ func logApplications(t *testing.T, l *transparency.Ledger, size uint64) map[stri
 					ApplicationID string `json:"application_id"`
 				} `json:"body"`
 			}
-			if err := json.Unmarshal(en.Data, &rec); err != nil {
+			if err := json.Unmarshal(en.Record, &rec); err != nil {
 				t.Fatal(err)
 			}
 			app := rec.Body.ApplicationID
@@ -393,10 +393,16 @@ func logApplications(t *testing.T, l *transparency.Ledger, size uint64) map[stri
 type lostAnswers struct{ *transparency.Ledger }
 
 func (l lostAnswers) AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error) {
+	// The application id is in the record, which for a format 2 leaf is
+	// beside the leaf rather than in it.
+	content := s.Bytes()
+	if _, rec, ok := s.Committed(); ok {
+		content = rec
+	}
 	switch {
-	case strings.Contains(string(s.Bytes()), `"application_id":"refused-`):
+	case strings.Contains(string(content), `"application_id":"refused-`):
 		return transparency.Receipt{}, fmt.Errorf("queueing leaf: %w: quota", transparency.ErrNotRecorded)
-	case strings.Contains(string(s.Bytes()), `"application_id":"lost-`):
+	case strings.Contains(string(content), `"application_id":"lost-`):
 		if _, err := l.Ledger.AppendSealed(ctx, s); err != nil {
 			return transparency.Receipt{}, err
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
+	"github.com/glassbox-ledger/glassbox/transparency/recordstore"
 )
 
 // Test credentials: two lenders, a regulator, an admin and a reviewer at
@@ -121,11 +123,29 @@ func openLedgerOn(t testing.TB, dir string, st transparency.StorageOpener) *tran
 		IntegrationInterval: 20 * time.Millisecond,
 		Logger:              slog.New(slog.DiscardHandler),
 		Storage:             st,
+		Records:             openRecords(t, dir),
 	})
 	if err != nil {
 		t.Fatalf("opening ledger: %v", err)
 	}
 	return l
+}
+
+// openRecords opens the record store for the ledger in dir, as serve
+// does: SQLite beside the ledger, its key created on first use. It stays
+// open until the test ends (after the ledger, which was opened later).
+func openRecords(t testing.TB, dir string) *recordstore.Store {
+	t.Helper()
+	kek, _, err := recordstore.LoadOrCreateKEK(filepath.Join(dir, "records.kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := recordstore.OpenSQLite(context.Background(), filepath.Join(dir, "records"), kek)
+	if err != nil {
+		t.Fatalf("opening record store: %v", err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	return rs
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {

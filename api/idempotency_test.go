@@ -44,14 +44,23 @@ func (e *env) decisionsFor(ids ...string) int {
 	if r.status != http.StatusOK {
 		e.t.Fatalf("reading entries: %d %s", r.status, r.body)
 	}
-	var out struct{ Entries []struct{ Type, Data string } }
+	var out struct {
+		Entries []struct {
+			Type, Data      string
+			CommittedRecord string `json:"committed_record"`
+		}
+	}
 	r.json(e.t, &out)
 	if uint64(len(out.Entries)) != size {
 		e.t.Fatalf("read %d entries of %d", len(out.Entries), size)
 	}
 	n := 0
 	for _, en := range out.Entries {
-		data, err := base64.StdEncoding.DecodeString(en.Data)
+		content := en.Data
+		if en.CommittedRecord != "" {
+			content = en.CommittedRecord // a format 2 leaf's record
+		}
+		data, err := base64.StdEncoding.DecodeString(content)
 		if err != nil {
 			e.t.Fatal(err)
 		}

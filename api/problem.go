@@ -74,6 +74,7 @@ var problemKinds = map[string]struct {
 	"validation":             {"Invalid request", http.StatusUnprocessableEntity},
 	"policy-rejected":        {"Rejected by policy", http.StatusUnprocessableEntity},
 	"not-integrated":         {"Not yet integrated", http.StatusNotFound},
+	"foreign-leaf":           {"Foreign leaf", http.StatusNotFound},
 	"rate-limited":           {"Too many requests", http.StatusTooManyRequests},
 	"internal":               {"Internal error", http.StatusInternalServerError},
 	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},

@@ -95,7 +95,12 @@ func (s *Server) loadDecision(c *gin.Context, action policy.Action) (*transparen
 		s.abortLedger(c, err, "no decision with this id")
 		return nil, nil, false
 	}
-	rec, err := transparency.DecodeRecord(entry.Data)
+	if entry.Foreign {
+		s.log.WarnContext(c.Request.Context(), "read of a foreign leaf", slog.String("id", id.String()))
+		abortKind(c, "foreign-leaf", "the log holds a leaf with this id, but this ledger did not write it (its authenticator does not verify): it is not a decision")
+		return nil, nil, false
+	}
+	rec, err := transparency.DecodeRecord(entry.Record)
 	if err != nil {
 		s.log.ErrorContext(c.Request.Context(), "ledger entry does not decode", slog.String("id", id.String()), slog.Any("err", err))
 		abortKind(c, "internal", "the ledger entry could not be read")
@@ -122,6 +127,7 @@ func (s *Server) getDecision(c *gin.Context) {
 	}
 	d := s.decisionView(c.Request.Context(), entry, rec)
 	d.Record = base64.StdEncoding.EncodeToString(entry.Data)
+	d.LeafFormat, d.CommittedRecord, d.Salt = committedView(entry)
 	c.JSON(http.StatusOK, d)
 }
 
@@ -390,7 +396,9 @@ func (s *Server) getProof(c *gin.Context) {
 		s.abortLedger(c, err, "")
 		return
 	}
-	c.JSON(http.StatusOK, receiptJSON{DecisionID: entry.ID.String(), Record: base64.StdEncoding.EncodeToString(entry.Data), proofJSON: proofView(p)})
+	r := receiptJSON{DecisionID: entry.ID.String(), Record: base64.StdEncoding.EncodeToString(entry.Data), proofJSON: proofView(p)}
+	r.LeafFormat, r.CommittedRecord, r.Salt = committedView(entry)
+	c.JSON(http.StatusOK, r)
 }
 
 // checkpoint: GET /v1/ledger/checkpoint, the latest signed note.
@@ -431,7 +439,22 @@ type consistencyJSON struct {
 type receiptJSON struct {
 	DecisionID string `json:"decision_id"`
 	Record     string `json:"record"`
+	// LeafFormat, CommittedRecord and Salt: see committedView.
+	LeafFormat      int    `json:"leaf_format"`
+	CommittedRecord string `json:"committed_record,omitempty"`
+	Salt            string `json:"salt,omitempty"`
 	*proofJSON
+}
+
+// committedView is what a reader needs to open a format 2 leaf: the leaf
+// format, and for format 2 the full record (base64) and the salt (hex) of
+// the leaf's commitment, SHA-256(salt ‖ record). For format 1 the leaf
+// (record) is the record itself.
+func committedView(e *transparency.Entry) (format int, record, salt string) {
+	if e.Format != transparency.EnvelopeFormat || e.Record == nil {
+		return e.Format, "", ""
+	}
+	return e.Format, base64.StdEncoding.EncodeToString(e.Record), hex.EncodeToString(e.Salt)
 }
 
 // consistency: GET /v1/ledger/consistency?first=A&second=B.
@@ -479,6 +502,13 @@ type (
 		ID    string `json:"id"`
 		Type  string `json:"type"`
 		Data  string `json:"data"`
+		// Format is the leaf format (0: foreign); CommittedRecord and
+		// Salt open a format 2 leaf (committedView).
+		Format          int    `json:"format"`
+		CommittedRecord string `json:"committed_record,omitempty"`
+		Salt            string `json:"salt,omitempty"`
+		Foreign         bool   `json:"foreign,omitempty"`
+		Erased          bool   `json:"erased,omitempty"`
 	}
 	entriesJSON struct {
 		Start   uint64      `json:"start"`
@@ -517,7 +547,9 @@ func (s *Server) entries(c *gin.Context) {
 	}
 	out := entriesJSON{Start: start, Entries: make([]entryJSON, len(es))}
 	for i, e := range es {
-		out.Entries[i] = entryJSON{Index: e.Index, ID: e.ID.String(), Type: string(e.Type), Data: base64.StdEncoding.EncodeToString(e.Data)}
+		ej := entryJSON{Index: e.Index, ID: e.ID.String(), Type: string(e.Type), Data: base64.StdEncoding.EncodeToString(e.Data), Foreign: e.Foreign, Erased: e.Erased}
+		ej.Format, ej.CommittedRecord, ej.Salt = committedView(&e)
+		out.Entries[i] = ej
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -33,6 +33,9 @@ import (
 // Ledger is what the API needs of the verifiable log
 // (*transparency.Ledger satisfies it).
 type Ledger interface {
+	// Seal encodes a record for AppendSealed: as a format 2 commitment
+	// envelope for decisions when the ledger keeps a record store.
+	Seal(r *transparency.Record) (transparency.Sealed, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed

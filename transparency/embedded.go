@@ -67,6 +67,12 @@ type EmbeddedConfig struct {
 	// so only the first embedded ledger opened in a process exports them.
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger
+	// Records, if set, keeps the full records of decision and recourse
+	// records, which are then logged as format 2 commitment envelopes
+	// (Ledger.Seal); RecordGrace is how long a record may stay pending
+	// before reconciliation settles it (default DefaultRecordGrace).
+	Records     RecordStore
+	RecordGrace time.Duration
 }
 
 // OpenEmbedded starts Trillian's admin server, log server and sequencer
@@ -164,6 +170,9 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Ledger, err error
 		pollInterval: cfg.CheckpointInterval,
 		logger:       cfg.Logger,
 		teardown:     teardown,
+		records:      cfg.Records,
+		recordGrace:  cfg.RecordGrace,
+		metrics:      cfg.Metrics,
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/grpc/codes"
@@ -65,6 +66,20 @@ type Entry struct {
 	Status Status
 	// Index is the leaf index; meaningful only when Status is integrated.
 	Index uint64
+	// Format is the leaf format: 1, Data is the record; 2, Data is an
+	// envelope committing to Record. 0 for a foreign leaf.
+	Format int
+	// Record is the full record: Data for format 1; for format 2 the
+	// record from the record store, checked against the leaf's
+	// commitment (nil if erased, foreign, or the ledger has no store).
+	Record []byte
+	// Salt is the salt of a format 2 leaf's commitment.
+	Salt []byte
+	// Foreign marks a leaf this ledger did not write: an envelope whose
+	// authenticator fails, or bytes of neither format. Type is empty.
+	Foreign bool
+	// Erased marks a format 2 leaf whose record was erased.
+	Erased bool
 }
 
 // InclusionProof proves that a record is in the tree of size TreeSize.
@@ -115,6 +130,10 @@ type Ledger struct {
 	// ledger), nil if it accepts them or cannot say.
 	storageFault func() error
 
+	// recs holds the record store for format 2 leaves and what checks
+	// them.
+	recs records
+
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
 	front *frontier
@@ -128,6 +147,10 @@ type Ledger struct {
 
 type pendingRecord struct {
 	data []byte
+	// record and salt are a format 2 leaf's (Sealed.Committed): in the
+	// record store from before the leaf was queued until a checkpoint
+	// covers it, when the store is told (Commit).
+	record, salt []byte
 	// queued is set once Trillian accepted the leaf as new (not a
 	// duplicate): from then on it cannot be under any checkpoint signed
 	// before publish removes it, which lets WaitIntegrated skip a lookup.
@@ -150,6 +173,9 @@ type ledgerConfig struct {
 	logger       *slog.Logger
 	teardown     func() error
 	storageFault func() error
+	records      RecordStore
+	recordGrace  time.Duration
+	metrics      prometheus.Registerer
 }
 
 // DefaultOrigin is the checkpoint origin used when none is configured.
@@ -185,6 +211,15 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 
 		storageFault: c.storageFault,
 	}
+	if c.recordGrace <= 0 {
+		c.recordGrace = DefaultRecordGrace
+	}
+	verifier, err := NewLeafVerifier(signer.verifierKey)
+	if err != nil {
+		signer.close()
+		return nil, err
+	}
+	l.recs = records{store: c.records, grace: c.recordGrace, verifier: verifier, foreign: newForeignCounter(c.metrics, c.logger)}
 	// The first refresh happens before any waiter exists, so it need not
 	// read the leaves it covers: on a large existing tree that could be
 	// millions.
@@ -254,7 +289,7 @@ func (l *Ledger) Append(ctx context.Context, record []byte) (Receipt, error) {
 	if _, err := DecodeRecord(record); err != nil {
 		return Receipt{}, err
 	}
-	return l.queue(ctx, record)
+	return l.queue(ctx, record, nil, nil)
 }
 
 // AppendSealed queues a sealed record. Only Record.Seal makes a Sealed, so
@@ -265,7 +300,25 @@ func (l *Ledger) AppendSealed(ctx context.Context, s Sealed) (Receipt, error) {
 	if len(s.data) == 0 {
 		return Receipt{}, fmt.Errorf("%w: empty sealed record", ErrInvalidRecord)
 	}
-	return l.queue(ctx, s.data)
+	if _, _, ok := s.Committed(); !ok {
+		return l.queue(ctx, s.data, nil, nil)
+	}
+	// A format 2 leaf: its record is durable before the leaf is queued,
+	// so an acknowledged decision never lacks its record; a record whose
+	// leaf then fails is discarded (now if the leaf is known not to be in
+	// the log, else by reconciliation after the grace period).
+	if err := l.refusal(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	if err := l.putRecord(ctx, s); err != nil {
+		return Receipt{}, err
+	}
+	salt, record, _ := s.Committed()
+	rc, err := l.queue(ctx, s.data, record, salt)
+	if errors.Is(err, ErrNotRecorded) {
+		l.dropRecord(ctx, s)
+	}
+	return rc, err
 }
 
 // refusal returns why appends are refused right now, or nil.
@@ -283,7 +336,7 @@ func (l *Ledger) refusal() error {
 }
 
 // queue sends canonical record bytes to Trillian.
-func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
+func (l *Ledger) queue(ctx context.Context, record, full, salt []byte) (Receipt, error) {
 	id := RecordID(record)
 	// While checkpoints or the storage cannot be written, a decision could
 	// not be proven or not be kept: refuse it before it is sent.
@@ -293,7 +346,7 @@ func (l *Ledger) queue(ctx context.Context, record []byte) (Receipt, error) {
 	l.mu.Lock()
 	pr, known := l.pending[id]
 	if !known {
-		pr = &pendingRecord{data: record}
+		pr = &pendingRecord{data: record, record: full, salt: salt}
 		l.pending[id] = pr
 	}
 	l.mu.Unlock()
@@ -426,10 +479,10 @@ func (l *Ledger) unwait(id ID, ch chan integrated) {
 func (l *Ledger) GetEntry(ctx context.Context, id ID) (*Entry, error) {
 	l.mu.Lock()
 	cp := l.latest
-	var queued []byte
+	var queued pendingRecord
 	pr, isPending := l.pending[id]
 	if isPending {
-		queued = pr.data
+		queued = *pr
 	}
 	l.mu.Unlock()
 	if cp.Size > 0 {
@@ -444,14 +497,22 @@ func (l *Ledger) GetEntry(ctx context.Context, id ID) (*Entry, error) {
 			if e.ID != id {
 				return nil, fmt.Errorf("leaf %d has id %s, expected %s", p.LeafIndex, e.ID, id)
 			}
-			e.Type = recordType(e.Data)
+			if err := l.open(ctx, &e); err != nil {
+				return nil, err
+			}
 			return &e, nil
 		case !errors.Is(err, ErrNotFound):
 			return nil, err
 		}
 	}
 	if isPending {
-		return &Entry{ID: id, Data: queued, Type: recordType(queued), Status: StatusQueued}, nil
+		e := &Entry{ID: id, Data: queued.data, Type: recordType(queued.data), Format: RecordFormat, Record: queued.data, Status: StatusQueued}
+		if queued.record != nil {
+			// Sealed by this process: the envelope is genuine and the
+			// record is the one it commits to.
+			e.Format, e.Record, e.Salt, e.Type = EnvelopeFormat, queued.record, queued.salt, recordType(queued.record)
+		}
+		return e, nil
 	}
 	return nil, fmt.Errorf("%w: no record with id %s", ErrNotFound, id)
 }
@@ -552,7 +613,11 @@ func (l *Ledger) Entries(ctx context.Context, start uint64, count int) ([]Entry,
 		return nil, err
 	}
 	for i := range entries {
-		entries[i].Type = recordType(entries[i].Data)
+		// One bad record does not hide the rest of the listing: the
+		// entry is listed without its record.
+		if err := l.open(ctx, &entries[i]); err != nil {
+			l.logger.ErrorContext(ctx, "record of a listed leaf cannot be read", "id", entries[i].ID.String(), "err", err)
+		}
 	}
 	return entries, nil
 }
@@ -661,11 +726,20 @@ func (l *Ledger) run(ctx context.Context) {
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
 	failing := false
+	// Pending records are reconciled at the first tick and then every
+	// half grace period.
+	var nextReconcile time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if now := time.Now(); l.recs.store != nil && !now.Before(nextReconcile) {
+			if err := l.reconcile(ctx); err != nil && ctx.Err() == nil {
+				l.logger.WarnContext(ctx, "reconciling pending records failed; will retry", "err", err)
+			}
+			nextReconcile = now.Add(max(l.recs.grace/2, time.Second))
 		}
 		err := l.refresh(ctx, true)
 		// A checkpoint that cannot be stored stops appends until one can;
@@ -738,8 +812,10 @@ func (l *Ledger) refresh(ctx context.Context, dispatch bool) error {
 	if err != nil {
 		return err
 	}
-	l.publish(cp, leaves, oracle)
+	committedIDs, unknown := l.publish(cp, leaves, oracle)
 	l.front = next
+	l.commitRecords(ctx, committedIDs)
+	l.checkNewLeaves(ctx, unknown)
 	return nil
 }
 
@@ -767,15 +843,23 @@ func (l *Ledger) extendFrontier(ctx context.Context, prev *Checkpoint, leaves []
 }
 
 // publish makes cp the latest checkpoint and, atomically with that,
-// hands the newly covered leaves to their waiters.
-func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
+// hands the newly covered leaves to their waiters. It returns the ids of
+// the newly covered format 2 leaves this process queued (their records
+// are to be committed) and the newly covered leaves it did not queue.
+func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) (committed [][32]byte, unknown []Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.latest != nil && l.latest.Size >= cp.Size {
-		return
+		return nil, nil
 	}
 	l.latest = cp
 	for _, e := range leaves {
+		switch pr, ok := l.pending[e.ID]; {
+		case !ok:
+			unknown = append(unknown, e)
+		case pr.record != nil:
+			committed = append(committed, e.ID)
+		}
 		delete(l.pending, e.ID)
 		waiters := l.waiters[e.ID]
 		if len(waiters) == 0 {
@@ -793,6 +877,7 @@ func (l *Ledger) publish(cp *Checkpoint, leaves []Entry, oracle *hashOracle) {
 		}
 		delete(l.waiters, e.ID)
 	}
+	return committed, unknown
 }
 
 // Pending is the number of records this process has sent, or is sending,

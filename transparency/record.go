@@ -429,6 +429,10 @@ func (r *Record) Encode() ([]byte, error) {
 type Sealed struct {
 	data []byte
 	id   ID
+	// record and salt are set for a format 2 leaf (SealCommitted): the
+	// full record and the salt of its commitment, bound for the record
+	// store.
+	record, salt []byte
 }
 
 // Seal encodes the record; the result can be appended without being
@@ -446,6 +450,13 @@ func (s Sealed) Bytes() []byte { return s.data }
 
 // ID returns the record's id, the RFC 6962 leaf hash of its bytes.
 func (s Sealed) ID() ID { return s.id }
+
+// Committed returns the salt and full record bytes a format 2 leaf
+// commits to, and false for a format 1 leaf (the leaf is the record).
+// The caller must not modify them.
+func (s Sealed) Committed() (salt, record []byte, ok bool) {
+	return s.salt, s.record, s.record != nil
+}
 
 // DecodeRecord parses record bytes and rejects anything that is not exactly
 // the canonical encoding of a valid record, so that one record can never be

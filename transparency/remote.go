@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -32,6 +33,11 @@ type RemoteConfig struct {
 	// log's root; default DefaultStartTimeout.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
+	// Records and RecordGrace: see EmbeddedConfig.
+	Records     RecordStore
+	RecordGrace time.Duration
+	// Metrics, if set, receives the ledger's own metrics (foreign leaves).
+	Metrics prometheus.Registerer
 }
 
 // OpenRemote returns a Ledger on a remote Trillian log. It fails if the log
@@ -79,6 +85,9 @@ func OpenRemote(ctx context.Context, cfg RemoteConfig) (*Ledger, error) {
 		origin:       cfg.Origin,
 		pollInterval: cfg.CheckpointInterval,
 		logger:       cfg.Logger,
+		records:      cfg.Records,
+		recordGrace:  cfg.RecordGrace,
+		metrics:      cfg.Metrics,
 	})
 }
 

@@ -338,7 +338,21 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 	var gov []GovernanceEvent
 	for _, e := range entries {
 		ae := AuditEntry{Index: e.Index, ID: e.ID.String(), Type: string(e.Type)}
-		rec, err := transparency.DecodeRecord(e.Data)
+		switch {
+		case e.Foreign:
+			ae.Type, ae.Summary = "foreign", "FOREIGN LEAF: not written by this ledger (its authenticator does not verify); not a decision"
+			list = append(list, ae)
+			continue
+		case e.Erased:
+			ae.Summary = "record erased; the leaf and its proofs remain"
+			list = append(list, ae)
+			continue
+		}
+		content := e.Record
+		if content == nil && transparency.LeafFormat(e.Data) != transparency.EnvelopeFormat {
+			content = e.Data // a format 1 leaf is its record
+		}
+		rec, err := transparency.DecodeRecord(content)
 		if err != nil {
 			ae.Summary = "record does not decode: " + err.Error()
 			list = append(list, ae)

@@ -41,12 +41,17 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // the exact ledger record, its inclusion proof and the signed checkpoint the
 // proof leads to. It is the body of GET /v1/decisions/{id}/proof.
 type Receipt struct {
-	DecisionID string   `json:"decision_id,omitempty"`
-	Record     string   `json:"record"`
-	LeafIndex  uint64   `json:"leaf_index"`
-	TreeSize   uint64   `json:"tree_size"`
-	Hashes     []string `json:"hashes"`
-	Checkpoint string   `json:"checkpoint"`
+	DecisionID string `json:"decision_id,omitempty"`
+	Record     string `json:"record"`
+	// CommittedRecord (base64) and Salt (hex) open a format 2 leaf's
+	// commitment; absent for format 1, where the leaf is the record.
+	LeafFormat      int      `json:"leaf_format,omitempty"`
+	CommittedRecord string   `json:"committed_record,omitempty"`
+	Salt            string   `json:"salt,omitempty"`
+	LeafIndex       uint64   `json:"leaf_index"`
+	TreeSize        uint64   `json:"tree_size"`
+	Hashes          []string `json:"hashes"`
+	Checkpoint      string   `json:"checkpoint"`
 }
 
 func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +78,11 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "verified: decision %s is leaf %d of the log of size %d, checkpoint signed by %s\n",
 		id, r.LeafIndex, r.TreeSize, keyName(*key))
+	if r.CommittedRecord != "" {
+		fmt.Fprintln(stdout, "verified: the record in the receipt is the one the leaf commits to")
+	} else if transparency.LeafFormat(mustBase64(r.Record)) == transparency.EnvelopeFormat {
+		fmt.Fprintln(stdout, "the leaf is a commitment and the receipt carries no record: only the leaf is verified")
+	}
 	return nil
 }
 
@@ -83,7 +93,20 @@ func verifyReceipt(r *Receipt, key string) (string, error) {
 	if err != nil || len(record) == 0 {
 		return "", fmt.Errorf("record is not base64: %v", err)
 	}
-	if _, err := transparency.DecodeRecord(record); err != nil {
+	var salt, committed []byte
+	if r.CommittedRecord != "" {
+		if committed, err = base64.StdEncoding.DecodeString(r.CommittedRecord); err != nil {
+			return "", fmt.Errorf("committed_record is not base64: %w", err)
+		}
+		if salt, err = hex.DecodeString(r.Salt); err != nil {
+			return "", fmt.Errorf("salt is not hex: %w", err)
+		}
+	}
+	v, err := transparency.NewLeafVerifier(key)
+	if err != nil {
+		return "", err
+	}
+	if _, err := transparency.OpenLeaf(record, salt, committed, v); err != nil {
 		return "", fmt.Errorf("record: %w", err)
 	}
 	leaf := rfc6962.DefaultHasher.HashLeaf(record)
@@ -106,6 +129,12 @@ func verifyReceipt(r *Receipt, key string) (string, error) {
 		return "", fmt.Errorf("inclusion proof: %w", err)
 	}
 	return id, nil
+}
+
+// mustBase64 decodes s, or returns nil.
+func mustBase64(s string) []byte {
+	b, _ := base64.StdEncoding.DecodeString(s)
+	return b
 }
 
 func decodeHashes(in []string) ([][]byte, error) {

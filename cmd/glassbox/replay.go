@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
@@ -65,7 +67,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Entries are fetched from the start of the log so that their Merkle
 	// root can be checked against the signed checkpoint: replay judges the
 	// logged bytes, not whatever the server chooses to show.
-	entries, err := fetchEntries(ctx, c, 0, cp.Size)
+	entries, committed, err := fetchLeaves(ctx, c, 0, cp.Size)
 	if err != nil {
 		return err
 	}
@@ -76,6 +78,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// Format 2 leaves are checked against the ledger's key and opened
+	// with the records the server gave beside them.
+	if r.verifier, err = transparency.NewLeafVerifier(*key); err != nil {
+		return err
+	}
+	r.committed = committed
 	rep := r.replay(ctx, entries[*from:end])
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
@@ -86,48 +94,76 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "checked %d lifecycle records: %d problems, %d not checked\n", life.checked, life.problems, life.refused)
 	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
+	if rep.foreign > 0 || rep.erased > 0 {
+		fmt.Fprintf(stdout, "%d foreign leaves (not written by this ledger), %d erased records\n", rep.foreign, rep.erased)
+	}
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
-	if rep.mismatches > 0 || rep.refused > 0 || life.problems > 0 || life.refused > 0 {
+	if rep.mismatches > 0 || rep.refused > 0 || rep.foreign > 0 || life.problems > 0 || life.refused > 0 {
 		return errors.New("replay found differences")
 	}
 	return nil
 }
 
+// committedRecord is what the server gave beside a format 2 leaf: the
+// record it commits to and the salt, or that it was erased.
+type committedRecord struct {
+	record, salt []byte
+	erased       bool
+}
+
 func fetchEntries(ctx context.Context, c *apiClient, start, end uint64) ([][]byte, error) {
+	out, _, err := fetchLeaves(ctx, c, start, end)
+	return out, err
+}
+
+// fetchLeaves reads the leaves in [start, end) and, by leaf id, the
+// records beside the format 2 ones.
+func fetchLeaves(ctx context.Context, c *apiClient, start, end uint64) ([][]byte, map[transparency.ID]committedRecord, error) {
 	var out [][]byte
+	committed := map[transparency.ID]committedRecord{}
 	for next := start; next < end; {
 		n := min(end-next, transparency.MaxEntriesPerRequest)
 		raw, err := c.get(ctx, "/v1/ledger/entries", url.Values{
 			"start": {strconv.FormatUint(next, 10)}, "count": {strconv.FormatUint(n, 10)}})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var page struct {
 			Entries []struct {
-				Index uint64
-				Data  string
+				Index           uint64
+				Data            string
+				CommittedRecord []byte `json:"committed_record"`
+				Salt            string
+				Erased          bool
 			}
 		}
 		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, fmt.Errorf("entries: %w", err)
+			return nil, nil, fmt.Errorf("entries: %w", err)
 		}
 		if len(page.Entries) == 0 {
-			return nil, fmt.Errorf("entries: none returned at %d", next)
+			return nil, nil, fmt.Errorf("entries: none returned at %d", next)
 		}
 		for _, e := range page.Entries {
 			if e.Index != next {
-				return nil, fmt.Errorf("entries: got index %d, want %d", e.Index, next)
+				return nil, nil, fmt.Errorf("entries: got index %d, want %d", e.Index, next)
 			}
 			data, err := base64.StdEncoding.DecodeString(e.Data)
 			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+				return nil, nil, fmt.Errorf("entry %d: %w", e.Index, err)
+			}
+			if e.CommittedRecord != nil || e.Erased {
+				salt, err := hex.DecodeString(e.Salt)
+				if err != nil {
+					return nil, nil, fmt.Errorf("entry %d: salt: %w", e.Index, err)
+				}
+				committed[transparency.RecordID(data)] = committedRecord{record: e.CommittedRecord, salt: salt, erased: e.Erased}
 			}
 			out = append(out, data)
 			next++
 		}
 	}
-	return out, nil
+	return out, committed, nil
 }
 
 // checkRoot recomputes the RFC 6962 root of the entries and compares it
@@ -161,6 +197,10 @@ type replayer struct {
 	ex     map[string]*decision.Explainers
 	// recourse is prepared on first use, by SHA-256.
 	recourse map[string]*explain.Recourser
+	// verifier checks format 2 leaves' authenticators; committed holds
+	// their records by leaf id (fetchLeaves).
+	verifier  note.Verifier
+	committed map[transparency.ID]committedRecord
 }
 
 func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, error) {
@@ -203,15 +243,27 @@ type replayReport struct {
 	// the range); recourse mismatches and refusals count in mismatches
 	// and refused.
 	recourse int
-	problems []string
+	// foreign counts leaves the ledger did not write; erased, format 2
+	// leaves whose records were erased (not replayable, not an error).
+	foreign, erased int
+	problems        []string
 }
 
 func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 	var rep replayReport
 	decisions := map[string]*transparency.Record{}
 	for _, data := range entries {
-		rec, err := transparency.DecodeRecord(data)
+		rec, err := r.open(data)
 		id := transparency.RecordID(data).String()
+		switch {
+		case errors.Is(err, transparency.ErrForeign):
+			rep.foreign++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: FOREIGN leaf, not a decision: %v", id, err))
+			continue
+		case errors.Is(err, transparency.ErrErased):
+			rep.erased++
+			continue
+		}
 		if err != nil {
 			rep.refused++
 			rep.problems = append(rep.problems, fmt.Sprintf("%s: record does not decode: %v", id, err))
@@ -252,6 +304,30 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 		}
 	}
 	return rep
+}
+
+// open returns the record a leaf is, or commits to.
+func (r *replayer) open(data []byte) (*transparency.Record, error) {
+	switch transparency.LeafFormat(data) {
+	case transparency.RecordFormat:
+		return transparency.DecodeRecord(data)
+	case 0:
+		return nil, fmt.Errorf("%w: the leaf is neither a record nor an envelope", transparency.ErrForeign)
+	}
+	if r.verifier == nil {
+		return nil, errors.New("a format 2 leaf, and no verifier key to check it")
+	}
+	c := r.committed[transparency.RecordID(data)]
+	rec, err := transparency.OpenLeaf(data, c.salt, c.record, r.verifier)
+	switch {
+	case err != nil:
+		return nil, err
+	case c.erased:
+		return nil, transparency.ErrErased
+	case rec == nil:
+		return nil, errors.New("the server gave no record for this format 2 leaf")
+	}
+	return rec, nil
 }
 
 // replayRecourse recomputes the recourse of decision record d and

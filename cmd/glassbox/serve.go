@@ -32,6 +32,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/recoursestore"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
+	"github.com/glassbox-ledger/glassbox/transparency/recordstore"
 )
 
 // runServe starts the API with everything embedded unless told otherwise:
@@ -44,6 +45,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyDir := fs.String("policy", "", "policy folder with *.rego and data.json (default: the embedded policy)")
 	trillianAddr := fs.String("trillian", "", "host:port of a Trillian log server (default: embedded Trillian)")
 	treeID := fs.Int64("tree-id", 0, "Trillian tree id (with --trillian)")
+	recordsDSN := fs.String("records-dsn", "", "MariaDB DSN of the record store, which keeps the full decision records beside the log (default: SQLite in the data directory)")
+	recordsKEK := fs.String("records-kek", "", "file holding the record store's key-encryption key, created on first start (default: records.kek in the data directory)")
 	var remote remoteFlags
 	remote.register(fs)
 	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
@@ -127,10 +130,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	quietTrillian()
 	remote.addr, remote.treeID = *trillianAddr, *treeID
+	records, err := openRecords(ctx, *dataDir, *recordsDSN, *recordsKEK)
+	if err != nil {
+		return err
+	}
+	// Closed after the ledger, which uses it until it stops.
+	defer func() {
+		if cerr := records.Close(); cerr != nil {
+			logger.Error("closing record store", slog.Any("err", cerr))
+		}
+	}()
 	ledgerMetrics := prometheus.NewRegistry()
 	ledger, closeLedger, err := openLedger(ctx, transparency.EmbeddedConfig{
 		DataDir: filepath.Join(*dataDir, "ledger"), IntegrationInterval: *interval, BatchSize: *batch, Logger: logger,
-		Metrics: ledgerMetrics,
+		Metrics: ledgerMetrics, Records: records,
 	}, remote)
 	if err != nil {
 		return err
@@ -374,13 +387,36 @@ func openLedger(ctx context.Context, cfg transparency.EmbeddedConfig, remote rem
 	}
 	l, err := transparency.OpenRemote(ctx, transparency.RemoteConfig{
 		Client: trillian.NewTrillianLogClient(conn), TreeID: remote.treeID, DataDir: cfg.DataDir, Logger: cfg.Logger,
-		StartTimeout: remote.startTimeout,
+		StartTimeout: remote.startTimeout, Records: cfg.Records, RecordGrace: cfg.RecordGrace, Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
 	return l, func() error { return errors.Join(l.Close(), conn.Close()) }, nil
+}
+
+// recordsKEKFile is the record store's key-encryption key in the data
+// directory, unless --records-kek names another file.
+const recordsKEKFile = "records.kek"
+
+// openRecords opens the record store: MariaDB if dsn is given, else
+// SQLite in dataDir/records. The key-encryption key is read from kekPath
+// (default dataDir/records.kek) and created there on first start, like
+// the checkpoint and token keys. Replicas sharing a MariaDB record store
+// must share the key file.
+func openRecords(ctx context.Context, dataDir, dsn, kekPath string) (*recordstore.Store, error) {
+	if kekPath == "" {
+		kekPath = filepath.Join(dataDir, recordsKEKFile)
+	}
+	kek, _, err := recordstore.LoadOrCreateKEK(kekPath)
+	if err != nil {
+		return nil, fmt.Errorf("record store key: %w", err)
+	}
+	if dsn != "" {
+		return recordstore.OpenMariaDB(ctx, dsn, kek)
+	}
+	return recordstore.OpenSQLite(ctx, filepath.Join(dataDir, "records"), kek)
 }
 
 // quietTrillian stops the Trillian sequencer's per-pass glog lines (klog)

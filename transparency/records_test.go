@@ -1,0 +1,263 @@
+package transparency
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/trillian"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/glassbox-ledger/glassbox/transparency/recordstore"
+)
+
+// openTestRecords opens a SQLite record store with a fresh key in dir.
+func openTestRecords(t testing.TB, dir string) *recordstore.Store {
+	t.Helper()
+	kek, err := recordstore.CreateKEK(filepath.Join(dir, "records.kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := recordstore.OpenSQLite(context.Background(), filepath.Join(dir, "records"), kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sealDecision(t testing.TB, l *Ledger, app string) (*Record, Sealed) {
+	t.Helper()
+	d := testDecision()
+	d.ApplicationID, d.Nonce = app, ""
+	r, err := NewRecord(time.Now(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Seal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, s
+}
+
+// TestLedgerWritesFormat2AfterFormat1: a log continues with format 2
+// leaves after format 1 ones; both read back, the format 2 one with its
+// record from the store, checked against the commitment.
+func TestLedgerWritesFormat2AfterFormat1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// A format 1 log, as written before record stores existed.
+	l1 := openTestLedger(t, filepath.Join(dir, "ledger"))
+	f1 := newDecisionBytes(t, "app-f1")
+	rc1, err := l1.Append(ctx, f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l1.WaitIntegrated(ctx, rc1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	store := openTestRecords(t, dir)
+	reg := prometheus.NewRegistry()
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records, c.Metrics = store, reg })
+	r, sealed := sealDecision(t, l, "app-f2")
+	if LeafFormat(sealed.Bytes()) != EnvelopeFormat {
+		t.Fatalf("a ledger with a record store sealed a decision as %s", sealed.Bytes())
+	}
+	rc, err := l.AppendSealed(ctx, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := r.Encode()
+	// Readable while queued, from this process.
+	e, err := l.GetEntry(ctx, rc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Format != 2 || !bytes.Equal(e.Record, want) || e.Type != TypeDecision {
+		t.Fatalf("queued entry: format %d type %s", e.Format, e.Type)
+	}
+	p, err := l.WaitIntegrated(ctx, rc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyInclusion(t, l, p)
+
+	// The store holds exactly the committed record; once the checkpoint
+	// covered the leaf it is no longer pending.
+	salt, rec, err := store.Get(ctx, rc.ID)
+	if err != nil || !bytes.Equal(rec, want) {
+		t.Fatalf("store.Get: %v", err)
+	}
+	if Commitment(salt, rec) != mustEnvelope(t, sealed.Bytes()).Commitment {
+		t.Fatal("stored salt and record do not open the leaf's commitment")
+	}
+	waitFor(t, "record committed after integration", func() bool {
+		ids, err := store.Pending(ctx, time.Now().Add(time.Hour))
+		return err == nil && len(ids) == 0
+	})
+
+	entries, err := l.Entries(ctx, 0, int(p.TreeSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := map[ID]int{}
+	for _, e := range entries {
+		formats[e.ID] = e.Format
+		if e.Foreign {
+			t.Errorf("entry %d is foreign", e.Index)
+		}
+	}
+	if formats[rc1.ID] != 1 || formats[rc.ID] != 2 {
+		t.Fatalf("formats by id: %v", formats)
+	}
+	got, err := l.GetEntry(ctx, rc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusIntegrated || !bytes.Equal(got.Record, want) || !bytes.Equal(got.Salt, salt) {
+		t.Fatalf("integrated entry: %+v", got)
+	}
+	if old, err := l.GetEntry(ctx, rc1.ID); err != nil || old.Format != 1 || !bytes.Equal(old.Record, f1) {
+		t.Fatalf("format 1 entry after the switch: %v", err)
+	}
+	if n := counterValue(t, l.recs.foreign); n != 0 {
+		t.Fatalf("%v foreign leaves counted in a genuine log", n)
+	}
+}
+
+func mustEnvelope(t testing.TB, data []byte) *Envelope {
+	t.Helper()
+	e, err := DecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestForeignLeaf: a leaf queued straight into Trillian, signed with
+// another key, is never read back as a decision; it is counted once.
+func TestForeignLeaf(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openTestRecords(t, dir)
+	reg := prometheus.NewRegistry()
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records, c.Metrics = store, reg })
+	other, _ := testSigner(t, l.Origin())
+	r, _ := sealDecision(t, l, "forged")
+	forged, err := SealCommitted(r, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Also bytes of neither format.
+	for _, leaf := range [][]byte{forged.Bytes(), []byte("not a record")} {
+		if _, err := l.log.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: l.treeID, Leaf: &trillian.LogLeaf{LeafValue: leaf}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, genuine := sealDecision(t, l, "genuine")
+	rc, err := l.AppendSealed(ctx, genuine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitIntegrated(ctx, rc.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three leaves under a checkpoint", func() bool {
+		cp, _ := l.LatestCheckpoint(ctx)
+		return cp.Size >= 3
+	})
+	for _, id := range []ID{forged.ID(), RecordID([]byte("not a record"))} {
+		e, err := l.GetEntry(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.Foreign || e.Record != nil || e.Type != "" {
+			t.Fatalf("foreign leaf read back as %+v", e)
+		}
+	}
+	waitFor(t, "two foreign leaves counted", func() bool { return counterValue(t, l.recs.foreign) == 2 })
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := false
+	for _, mf := range mfs {
+		if mf.GetName() == LedgerMetricsPrefix+"foreign_leaves_total" && mf.GetMetric()[0].GetCounter().GetValue() == 2 {
+			exported = true
+		}
+	}
+	if !exported {
+		t.Fatal("foreign leaf counter not exported with value 2")
+	}
+	v, _ := NewLeafVerifier(l.VerifierKey())
+	if _, err := OpenLeaf(forged.Bytes(), nil, nil, v); !errors.Is(err, ErrForeign) {
+		t.Fatalf("OpenLeaf(forged) = %v", err)
+	}
+}
+
+// TestReconcileDiscardsRecordsWithoutLeaf: a record put but whose leaf
+// never made it is discarded after the grace period; one whose leaf is in
+// the log but that was never marked is committed.
+func TestReconcileDiscardsRecordsWithoutLeaf(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openTestRecords(t, dir)
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) {
+		c.Records, c.RecordGrace = store, time.Hour // reconcile is called by hand below
+	})
+	_, orphan := sealDecision(t, l, "orphan")
+	salt, rec, _ := orphan.Committed()
+	if err := store.Put(ctx, orphan.ID(), salt, rec); err != nil {
+		t.Fatal(err)
+	}
+	// A leaf in the log whose record was put but not committed (as after
+	// a crash between the append and the checkpoint).
+	_, kept := sealDecision(t, l, "kept")
+	ks, kr, _ := kept.Committed()
+	if err := store.Put(ctx, kept.ID(), ks, kr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.log.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: l.treeID, Leaf: &trillian.LogLeaf{LeafValue: kept.Bytes()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leaf integrated", func() bool { cp, _ := l.LatestCheckpoint(ctx); return cp.Size >= 1 })
+
+	// Within the grace period nothing is touched.
+	if err := l.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := store.Pending(ctx, time.Now().Add(time.Hour)); len(ids) != 2 {
+		t.Fatalf("%d pending within the grace period, want 2", len(ids))
+	}
+	l.recs.grace = 0
+	if err := l.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Get(ctx, orphan.ID()); !errors.Is(err, recordstore.ErrNotFound) {
+		t.Fatalf("orphan record: %v, want discarded", err)
+	}
+	if _, _, err := store.Get(ctx, kept.ID()); err != nil {
+		t.Fatalf("record of a logged leaf: %v", err)
+	}
+	if ids, _ := store.Pending(ctx, time.Now().Add(time.Hour)); len(ids) != 0 {
+		t.Fatalf("%d still pending after reconciliation", len(ids))
+	}
+}
+
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
