@@ -120,7 +120,9 @@ func (s *Server) syncIndex(ctx context.Context) error {
 			return fmt.Errorf("%w: no entries at %d", transparency.ErrUnavailable, next)
 		}
 		for _, e := range es {
-			s.indexEntry(ctx, e.ID, e.Type, e.Data)
+			// A format 2 leaf is indexed by the record it commits to;
+			// foreign and erased leaves have none (Record is nil).
+			s.indexEntry(ctx, e.ID, e.Type, e.Record)
 		}
 		next += uint64(len(es))
 		s.life.index.SetSynced(next)
@@ -140,6 +142,9 @@ func (s *Server) indexEntry(ctx context.Context, id transparency.ID, typ transpa
 	default:
 		return
 	}
+	if data == nil {
+		return
+	}
 	rec, err := transparency.DecodeRecord(data)
 	if err != nil {
 		s.log.ErrorContext(ctx, "ledger entry does not decode", slog.String("id", id.String()), slog.Any("err", err))
@@ -152,7 +157,11 @@ func (s *Server) indexEntry(ctx context.Context, id transparency.ID, typ transpa
 func (s *Server) indexReferrals(ctx context.Context, scs []*scored) {
 	for _, sc := range scs {
 		if sc.outcome.Decision == policy.Refer {
-			s.indexEntry(ctx, sc.id, transparency.TypeDecision, sc.sealed.Bytes())
+			data := sc.sealed.Bytes()
+			if _, record, ok := sc.sealed.Committed(); ok {
+				data = record // a format 2 leaf: the record it commits to
+			}
+			s.indexEntry(ctx, sc.id, transparency.TypeDecision, data)
 		}
 	}
 }
@@ -775,14 +784,21 @@ func (s *Server) queue(lender, status string, now time.Time) []web.ReviewItem {
 
 // historyRecordJSON is one record of a decision's history.
 type historyRecordJSON struct {
-	RecordID       string          `json:"record_id"`
-	Type           string          `json:"type"`
-	CreatedAt      string          `json:"created_at"`
-	Status         string          `json:"status"`
-	LeafIndex      *uint64         `json:"leaf_index,omitempty"`
-	Body           json.RawMessage `json:"body"`
-	Record         string          `json:"record"`
-	InclusionProof *proofJSON      `json:"inclusion_proof,omitempty"`
+	RecordID  string  `json:"record_id"`
+	Type      string  `json:"type"`
+	CreatedAt string  `json:"created_at"`
+	Status    string  `json:"status"`
+	LeafIndex *uint64 `json:"leaf_index,omitempty"`
+	// Body is the record's body (null when it was erased).
+	Body json.RawMessage `json:"body"`
+	// Record is the leaf bytes; LeafFormat, CommittedRecord and Salt open
+	// a format 2 leaf (committedView).
+	Record          string     `json:"record"`
+	LeafFormat      int        `json:"leaf_format"`
+	CommittedRecord string     `json:"committed_record,omitempty"`
+	Salt            string     `json:"salt,omitempty"`
+	Erased          bool       `json:"erased,omitempty"`
+	InclusionProof  *proofJSON `json:"inclusion_proof,omitempty"`
 }
 
 type historyStateJSON struct {
@@ -822,10 +838,14 @@ func (s *Server) getHistory(c *gin.Context) {
 	id := entry.ID.String()
 	linked := s.life.index.Linked(id)
 	out := historyJSON{DecisionID: id, TreeSize: cp.Size, Checkpoint: string(cp.Note), Records: make([]historyRecordJSON, 0, len(linked)+1)}
-	add := func(rid transparency.ID, r *transparency.Record, data []byte) bool {
-		h := historyRecordJSON{RecordID: rid.String(), Type: string(r.Type), CreatedAt: r.Timestamp.UTC().Format(timeLayout),
-			Status: string(transparency.StatusQueued), Body: recordBody(data), Record: base64.StdEncoding.EncodeToString(data)}
-		p, err := s.ledger.InclusionProof(ctx, rid, cp.Size)
+	add := func(e *transparency.Entry, r *transparency.Record) bool {
+		h := historyRecordJSON{RecordID: e.ID.String(), Type: string(r.Type), CreatedAt: r.Timestamp.UTC().Format(timeLayout),
+			Status: string(transparency.StatusQueued), Body: json.RawMessage("null"), Record: base64.StdEncoding.EncodeToString(e.Data), Erased: e.Erased}
+		if e.Record != nil {
+			h.Body = recordBody(e.Record)
+		}
+		h.LeafFormat, h.CommittedRecord, h.Salt = committedView(e)
+		p, err := s.ledger.InclusionProof(ctx, e.ID, cp.Size)
 		switch {
 		case err == nil:
 			h.Status = string(transparency.StatusIntegrated)
@@ -841,16 +861,18 @@ func (s *Server) getHistory(c *gin.Context) {
 		out.Records = append(out.Records, h)
 		return true
 	}
-	if !add(entry.ID, rec, entry.Data) {
+	if !add(entry, rec) {
 		return
 	}
 	for _, l := range linked {
-		data, err := l.Record.Encode()
+		// The leaf, not the indexed record: a format 2 leaf is an
+		// envelope, and its proof is of the envelope's bytes.
+		e, err := s.ledger.GetEntry(ctx, l.ID)
 		if err != nil {
-			abortKind(c, "internal", "a linked record could not be encoded")
+			s.abortLedger(c, err, "a linked record is missing from the ledger")
 			return
 		}
-		if !add(l.ID, l.Record, data) {
+		if !add(e, l.Record) {
 			return
 		}
 	}

@@ -47,12 +47,14 @@ type (
 			NoticesSent int     `json:"notices_sent"`
 		} `json:"state"`
 		Records []struct {
-			RecordID       string          `json:"record_id"`
-			Type           string          `json:"type"`
-			Status         string          `json:"status"`
-			Body           json.RawMessage `json:"body"`
-			Record         string          `json:"record"`
-			InclusionProof *proofOut       `json:"inclusion_proof"`
+			RecordID        string          `json:"record_id"`
+			Type            string          `json:"type"`
+			Status          string          `json:"status"`
+			Body            json.RawMessage `json:"body"`
+			Record          string          `json:"record"`
+			LeafFormat      int             `json:"leaf_format"`
+			CommittedRecord string          `json:"committed_record"`
+			InclusionProof  *proofOut       `json:"inclusion_proof"`
 		} `json:"records"`
 	}
 	reviewsOut struct {
@@ -126,11 +128,19 @@ func (e *env) history(key, id string) historyOut {
 		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.LeafIndex, p.TreeSize, rfc6962.DefaultHasher.HashLeaf(leaf), mustHex(e.t.(*testing.T), p.Hashes), root); err != nil {
 			e.t.Errorf("record %d (%s): inclusion proof does not verify: %v", i, r.Type, err)
 		}
-		if i > 0 {
-			rec, err := transparency.DecodeRecord(leaf)
-			if err != nil || rec.LinkedDecision() != id {
-				e.t.Errorf("record %d: linked to %q (%v), want %s", i, rec.LinkedDecision(), err, id)
+		// The record itself: the leaf, or what a format 2 leaf commits to.
+		data := leaf
+		if r.LeafFormat == transparency.EnvelopeFormat {
+			if data, err = base64.StdEncoding.DecodeString(r.CommittedRecord); err != nil {
+				e.t.Fatal(err)
 			}
+		}
+		rec, err := transparency.DecodeRecord(data)
+		if err != nil || string(rec.Type) != r.Type {
+			e.t.Fatalf("record %d (%s) does not decode: %v", i, r.Type, err)
+		}
+		if i > 0 && rec.LinkedDecision() != id {
+			e.t.Errorf("record %d: linked to %q, want %s", i, rec.LinkedDecision(), id)
 		}
 	}
 	return h

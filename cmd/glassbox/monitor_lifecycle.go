@@ -22,8 +22,9 @@ import (
 //     a notice not sent in time.
 //
 // It reads the log alone, not what the server says about it, so it holds
-// the server to account.
-func lifecycleFindings(entries [][]byte, now time.Time, reviewDeadline, noticeDeadline time.Duration) []string {
+// the server to account; open turns a leaf into its record (a format 2
+// leaf into the record it commits to).
+func lifecycleFindings(entries [][]byte, open func([]byte) (*transparency.Record, error), now time.Time, reviewDeadline, noticeDeadline time.Duration) []string {
 	type life struct {
 		rec     *transparency.Record
 		current string // final action in force
@@ -33,9 +34,9 @@ func lifecycleFindings(entries [][]byte, now time.Time, reviewDeadline, noticeDe
 	lives := map[string]*life{}
 	var order []string
 	for _, data := range entries {
-		rec, err := transparency.DecodeRecord(data)
+		rec, err := open(data)
 		if err != nil {
-			continue
+			continue // replay reports leaves that do not open
 		}
 		id := transparency.RecordID(data).String()
 		if rec.Type == transparency.TypeDecision {
@@ -124,14 +125,19 @@ func (m *monitorLifecycle) report(ctx context.Context, c *apiClient, st *monitor
 	if err != nil {
 		return fmt.Errorf("checkpoint signature: %w", err)
 	}
-	entries, err := fetchEntries(ctx, c, 0, cp.Size)
+	entries, committed, err := fetchLeaves(ctx, c, 0, cp.Size)
 	if err != nil {
 		return err
 	}
 	if err := checkRoot(entries, cp); err != nil {
 		return err
 	}
-	findings := lifecycleFindings(entries, now, *m.review, *m.notice)
+	v, err := transparency.NewLeafVerifier(key)
+	if err != nil {
+		return err
+	}
+	opener := &replayer{verifier: v, committed: committed}
+	findings := lifecycleFindings(entries, opener.open, now, *m.review, *m.notice)
 	for _, f := range findings {
 		fmt.Fprintln(stdout, "finding:", f)
 	}

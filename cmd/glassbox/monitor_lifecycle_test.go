@@ -121,11 +121,11 @@ func TestLifecycleFindingsDeadlines(t *testing.T) {
 		{"counteroffer with its notice", [][]byte{decline, counter, sent(cid, at.Add(3*day))}, 0},
 	}
 	for _, c := range cases {
-		if got := lifecycleFindings(c.log, now, 30*day, 30*day); len(got) != c.want {
+		if got := lifecycleFindings(c.log, transparency.DecodeRecord, now, 30*day, 30*day); len(got) != c.want {
 			t.Errorf("%s: %d findings, want %d: %v", c.name, len(got), c.want, got)
 		}
 	}
-	if got := lifecycleFindings([][]byte{decline}, at.Add(29*day), 30*day, 30*day); len(got) != 0 {
+	if got := lifecycleFindings([][]byte{decline}, transparency.DecodeRecord, at.Add(29*day), 30*day, 30*day); len(got) != 0 {
 		t.Errorf("before the deadline: %v", got)
 	}
 }

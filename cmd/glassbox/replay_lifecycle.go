@@ -30,9 +30,9 @@ func (r *replayer) checkLifecycle(ctx context.Context, entries [][]byte, from, e
 	current := map[string]string{} // decision id → final action in force
 	for i := uint64(0); i < end && i < uint64(len(entries)); i++ {
 		data := entries[i]
-		rec, err := transparency.DecodeRecord(data)
+		rec, err := r.open(data)
 		if err != nil {
-			continue // replay reports records that do not decode
+			continue // replay reports records that do not open
 		}
 		id := transparency.RecordID(data).String()
 		if rec.Type == transparency.TypeDecision {
