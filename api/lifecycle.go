@@ -25,6 +25,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/policy"
+	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
@@ -295,10 +296,9 @@ func recordBody(data []byte) json.RawMessage {
 // appendLifecycle seals and appends a lifecycle record made now, indexes
 // it and answers 201 with it. Called with s.life.write held.
 func (s *Server) appendLifecycle(c *gin.Context, decisionID string, body any, wait bool) (*lifecycleRecordJSON, bool) {
-	ctx := c.Request.Context()
 	rec, err := transparency.NewRecord(s.now().UTC(), body)
 	if err != nil {
-		s.log.ErrorContext(ctx, "building lifecycle record", slog.Any("err", err))
+		s.log.ErrorContext(c.Request.Context(), "building lifecycle record", slog.Any("err", err))
 		abortKind(c, "internal", "the record could not be built; nothing was recorded")
 		return nil, false
 	}
@@ -307,8 +307,15 @@ func (s *Server) appendLifecycle(c *gin.Context, decisionID string, body any, wa
 		abortKind(c, "internal", "the record could not be encoded; nothing was recorded")
 		return nil, false
 	}
+	return s.appendSealedLifecycle(c, decisionID, rec, sealed, wait)
+}
+
+// appendSealedLifecycle appends a sealed lifecycle record, indexes it and
+// returns the answer. Called with s.life.write held.
+func (s *Server) appendSealedLifecycle(c *gin.Context, decisionID string, rec *transparency.Record, sealed transparency.Sealed, wait bool) (*lifecycleRecordJSON, bool) {
+	ctx := c.Request.Context()
 	start := time.Now()
-	_, err = s.ledger.AppendSealed(ctx, sealed)
+	_, err := s.ledger.AppendSealed(ctx, sealed)
 	s.metrics.ledgerOps.WithLabelValues("append", result(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.log.ErrorContext(ctx, "ledger append failed", slog.String("request_id", requestID(c)), slog.Any("err", err))
@@ -321,9 +328,13 @@ func (s *Server) appendLifecycle(c *gin.Context, decisionID string, body any, wa
 		return nil, false
 	}
 	s.life.index.Add(sealed.ID(), rec)
+	recordBytes := sealed.Bytes()
+	if _, record, ok := sealed.Committed(); ok {
+		recordBytes = record
+	}
 	out := &lifecycleRecordJSON{
 		RecordID: sealed.ID().String(), DecisionID: decisionID, Type: string(rec.Type),
-		CreatedAt: rec.Timestamp.Format(timeLayout), Body: recordBody(sealed.Bytes()),
+		CreatedAt: rec.Timestamp.Format(timeLayout), Body: recordBody(recordBytes),
 		Ledger: ledgerJSON{TreeID: s.ledger.TreeID(), Status: string(transparency.StatusQueued), QueuedAt: rec.Timestamp.Format(timeLayout)},
 		Record: base64.StdEncoding.EncodeToString(sealed.Bytes()),
 	}
@@ -359,6 +370,33 @@ func (s *Server) lifecycleDecision(c *gin.Context, action policy.Action) (*trans
 	return entry, rec, true
 }
 
+// lifecycleCall is what every lifecycle POST starts with.
+type lifecycleCall struct {
+	wait  bool
+	entry *transparency.Entry
+	rec   *transparency.Record
+	f     *form
+}
+
+// beginLifecycle reads ?wait=, loads and authorises the decision for
+// action, brings the index up to date and reads the JSON body with the
+// allowed members; it writes the problem and returns false on failure.
+func (s *Server) beginLifecycle(c *gin.Context, action policy.Action, allowed ...string) (*lifecycleCall, bool) {
+	wait, ok := waitParam(c)
+	if !ok {
+		return nil, false
+	}
+	entry, rec, ok := s.lifecycleDecision(c, action)
+	if !ok {
+		return nil, false
+	}
+	f := s.readForm(c, allowed...)
+	if f == nil {
+		return nil, false
+	}
+	return &lifecycleCall{wait: wait, entry: entry, rec: rec, f: f}, true
+}
+
 // modelReasons are the reason codes of a decision's model with their
 // general texts, and the fallback's.
 func (s *Server) modelReasons(rec *transparency.Record) map[string]string {
@@ -373,18 +411,11 @@ func (s *Server) modelReasons(rec *transparency.Record) map[string]string {
 
 // createAction: POST /v1/decisions/{id}/actions, a final action.
 func (s *Server) createAction(c *gin.Context) {
-	wait, ok := waitParam(c)
+	call, ok := s.beginLifecycle(c, policy.ActionDecisionsAct, "action", "reasons", "note", "counteroffer", "amends")
 	if !ok {
 		return
 	}
-	entry, rec, ok := s.lifecycleDecision(c, policy.ActionDecisionsAct)
-	if !ok {
-		return
-	}
-	f := s.readForm(c, "action", "reasons", "note", "counteroffer", "amends")
-	if f == nil {
-		return
-	}
+	wait, entry, rec, f := call.wait, call.entry, call.rec, call.f
 	action := f.str("action", true, 32, transparency.FinalActions()...)
 	note := f.str("note", false, maxNoteChars)
 	amends := f.id("amends")
@@ -459,6 +490,7 @@ func (s *Server) createAction(c *gin.Context) {
 	in := policy.ActionInput{
 		Action: action, Reasons: reasons, NoteChars: utf8.RuneCountInString(note), HasTerms: len(terms) > 0,
 		Actor: actor, ModelDecision: rec.Decision.Decision, ModelReasons: s.modelReasons(rec), Amends: amends,
+		Contested: state.Contested,
 	}
 	if state.Current != nil {
 		in.CurrentAction = state.Current.ID.String()
@@ -560,18 +592,11 @@ func (s *Server) renderNotice(n *notice.Notice, html bool) ([]byte, error) {
 
 // createNoticeSent: POST /v1/decisions/{id}/notice/sent.
 func (s *Server) createNoticeSent(c *gin.Context) {
-	wait, ok := waitParam(c)
+	call, ok := s.beginLifecycle(c, policy.ActionDecisionsNoticeSent, "channel", "sent_at", "format", "lang", "record", "sha256")
 	if !ok {
 		return
 	}
-	entry, rec, ok := s.lifecycleDecision(c, policy.ActionDecisionsNoticeSent)
-	if !ok {
-		return
-	}
-	f := s.readForm(c, "channel", "sent_at", "format", "lang", "record", "sha256")
-	if f == nil {
-		return
-	}
+	wait, entry, rec, f := call.wait, call.entry, call.rec, call.f
 	channel := f.str("channel", true, maxChannelChars, noticeChannels...)
 	format := f.str("format", false, 8, "text", "html")
 	if format == "" {
@@ -648,18 +673,11 @@ func isHexDigest(s string) bool {
 
 // createOutcome: POST /v1/decisions/{id}/outcome.
 func (s *Server) createOutcome(c *gin.Context) {
-	wait, ok := waitParam(c)
+	call, ok := s.beginLifecycle(c, policy.ActionDecisionsOutcome, "status", "as_of", "months_on_book")
 	if !ok {
 		return
 	}
-	entry, rec, ok := s.lifecycleDecision(c, policy.ActionDecisionsOutcome)
-	if !ok {
-		return
-	}
-	f := s.readForm(c, "status", "as_of", "months_on_book")
-	if f == nil {
-		return
-	}
+	wait, entry, rec, f := call.wait, call.entry, call.rec, call.f
 	status := f.str("status", true, 16, transparency.LoanStatuses()...)
 	months, _ := f.integer("months_on_book", 0, maxMonthsOnBook)
 	asOf := f.str("as_of", true, 10)
@@ -935,4 +953,170 @@ func (s *Server) uiReviews(c *gin.Context) {
 	page := web.ReviewsPage{Lender: lender, DeadlineDays: s.life.settings.ReviewDeadlineDays, CanAct: callerOf(c).Role == RoleReviewer,
 		GeneratedAt: s.now(), Reviews: s.queue(lender, status, s.now())}
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderReviews(b, page) })
+}
+
+// Limits of a contest.
+const maxStatementChars = 5000
+
+// createContest: POST /v1/decisions/{id}/contest, the applicant (with
+// their token) contests the decision with a statement and proposed
+// corrections of feature values. The statement is personal data: the
+// contest record is written as a format 2 leaf, its record in the record
+// store, so it is refused when the ledger keeps none.
+func (s *Server) createContest(c *gin.Context) {
+	call, ok := s.beginLifecycle(c, policy.ActionDecisionsContest, "statement", "corrections")
+	if !ok {
+		return
+	}
+	wait, entry, rec, f := call.wait, call.entry, call.rec, call.f
+	statement := strings.TrimSpace(f.str("statement", true, maxStatementChars))
+	corrections := map[string]transparency.FeatureValue{}
+	sm := s.models[rec.Decision.Model.ID]
+	if v, present := f.obj["corrections"]; present && v != nil {
+		obj, isObj := v.(map[string]any)
+		switch {
+		case !isObj:
+			f.add("corrections", "must be an object of feature values, not "+jsonType(v))
+		case sm == nil || sm.model.SHA256 != rec.Decision.Model.SHA256 || len(rec.Decision.Features) == 0:
+			f.add("corrections", "this decision's model or features are not available here, so no value can be corrected")
+		default:
+			man := sm.model.Manifest
+			inputs := rec.Decision.Inputs()
+			for _, k := range sortedKeys(obj) {
+				i := man.FeatureIndex(k)
+				if i < 0 {
+					f.add("corrections."+k, "unknown feature of model "+man.ID)
+					continue
+				}
+				inputs[k] = obj[k]
+			}
+			if len(f.errs) == 0 {
+				x, err := sm.model.Vectorize(inputs)
+				if ve, isVE := err.(*scoring.ValidationError); isVE {
+					for _, p := range ve.Problems {
+						f.add("corrections."+p.Field, p.Message)
+					}
+				} else if err != nil {
+					f.add("corrections", err.Error())
+				}
+				for _, k := range sortedKeys(obj) {
+					i := man.FeatureIndex(k)
+					if len(f.errs) > 0 || i < 0 {
+						break
+					}
+					fv := decision.FeatureValue(&man.Features[i], x[i])
+					if featureJSON(fv) == featureJSON(rec.Decision.Features[k]) {
+						f.add("corrections."+k, "is the value the decision was made with: not a correction")
+						continue
+					}
+					corrections[k] = fv
+				}
+			}
+		}
+	}
+	if len(f.errs) > 0 {
+		abortValidation(c, "the contest is not valid; nothing was recorded", f.errs)
+		return
+	}
+	id := entry.ID.String()
+	s.life.write.Lock()
+	defer s.life.write.Unlock()
+	if st := decision.StateOf(s.life.index.Linked(id)); st.Contest != nil {
+		abortValidation(c, "the contest is not valid; nothing was recorded", []FieldError{{Field: "",
+			Message: "this decision was contested already (record " + st.Contest.ID.String() + ")"}})
+		return
+	}
+	body := &transparency.Contest{DecisionID: id, Lender: rec.Decision.Lender, Statement: statement}
+	if len(corrections) > 0 {
+		body.Corrections = corrections
+	}
+	out, ok := s.appendCommitted(c, id, body, wait)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+// appendCommitted is appendLifecycle for a record holding personal data:
+// sealed by the ledger as a format 2 leaf, refused (503) when the ledger
+// has no record store to keep it erasable.
+func (s *Server) appendCommitted(c *gin.Context, decisionID string, body any, wait bool) (*lifecycleRecordJSON, bool) {
+	rec, err := transparency.NewRecord(s.now().UTC(), body)
+	if err != nil {
+		abortKind(c, "internal", "the record could not be built; nothing was recorded")
+		return nil, false
+	}
+	sealed, err := s.ledger.Seal(rec)
+	if err != nil {
+		abortKind(c, "internal", "the record could not be sealed; nothing was recorded")
+		return nil, false
+	}
+	if _, _, committed := sealed.Committed(); !committed {
+		abortKind(c, "not-ready", "this ledger keeps no record store, and a contest's statement may not enter the log in clear; nothing was recorded")
+		return nil, false
+	}
+	return s.appendSealedLifecycle(c, decisionID, rec, sealed, wait)
+}
+
+// createRescore: POST /v1/decisions/{id}/rescore, the reviewer decides
+// the contested application again, with the contest's corrections,
+// through the real decision path: a new decision, and a rescore record
+// linking it to the first.
+func (s *Server) createRescore(c *gin.Context) {
+	call, ok := s.beginLifecycle(c, policy.ActionDecisionsAct)
+	if !ok {
+		return
+	}
+	wait, entry, rec := call.wait, call.entry, call.rec
+	if len(call.f.errs) > 0 {
+		abortValidation(c, "the rescore request is not valid; nothing was recorded", call.f.errs)
+		return
+	}
+	id := entry.ID.String()
+	s.life.write.Lock()
+	defer s.life.write.Unlock()
+	st := decision.StateOf(s.life.index.Linked(id))
+	if st.Contest == nil || len(st.Contest.Record.Contest.Corrections) == 0 {
+		abortValidation(c, "nothing to rescore; nothing was recorded", []FieldError{{Field: "", Message: "the decision has no contest with corrections"}})
+		return
+	}
+	if len(st.Rescores) > 0 {
+		abortValidation(c, "nothing to rescore; nothing was recorded", []FieldError{{Field: "", Message: "the contest was rescored already (record " + st.Rescores[0].ID.String() + ")"}})
+		return
+	}
+	d := rec.Decision
+	sm := s.models[d.Model.ID]
+	if sm == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
+		abortValidation(c, "nothing to rescore; nothing was recorded", []FieldError{{Field: "", Message: "this decision's model or features are not available here"}})
+		return
+	}
+	inputs := d.Inputs()
+	for k, v := range st.Contest.Record.Contest.Corrections {
+		inputs[k] = featureJSON(v)
+	}
+	x, err := sm.model.Vectorize(inputs)
+	if err != nil {
+		abortKind(c, "internal", "the corrected application does not validate: "+err.Error())
+		return
+	}
+	app := &application{ID: d.ApplicationID, Model: sm, X: x}
+	sc, err := s.score(c.Request.Context(), app, d.Lender)
+	if err != nil {
+		s.abortScoring(c, err, "")
+		return
+	}
+	if !s.appendAll(c, []*scored{sc}, wait) {
+		return
+	}
+	out, ok := s.appendLifecycle(c, id, &transparency.Rescore{DecisionID: id, Lender: d.Lender, Contest: st.Contest.ID.String(), Rescored: sc.id.String()}, wait)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, rescoreJSON{lifecycleRecordJSON: *out, Decision: s.receipt(sc)})
+}
+
+// rescoreJSON is the rescore record with the decision it made.
+type rescoreJSON struct {
+	lifecycleRecordJSON
+	Decision decisionJSON `json:"rescored_decision"`
 }

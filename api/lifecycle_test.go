@@ -344,6 +344,84 @@ func TestLifecycleFlows(t *testing.T) {
 		}
 	})
 
+	t.Run("decline contested with a corrected income, rescored, decided", func(t *testing.T) {
+		e := e.sub(t)
+		d := declines[1]
+		logged := e.features(d.DecisionID)
+		income := logged["Income"].(float64) * 2
+		var ct lifecycleOut
+		e.post(d.ApplicantToken, "/v1/decisions/"+d.DecisionID+"/contest", map[string]any{
+			"statement": "My income doubled last month; the application used an old pay slip.", "corrections": map[string]any{"Income": income},
+		}, http.StatusCreated).json(t, &ct)
+		if cb := bodyOf(t, ct.Body); cb["corrections"].(map[string]any)["Income"] != income || cb["statement"] == nil {
+			t.Errorf("contest body %v", cb)
+		}
+		// The statement is personal data: the leaf is a commitment, not
+		// the statement.
+		leaf, _ := base64.StdEncoding.DecodeString(ct.Record)
+		if strings.Contains(string(leaf), "pay slip") || transparency.LeafFormat(leaf) != transparency.EnvelopeFormat {
+			t.Errorf("the contest leaf holds the statement or is not a commitment: %s", leaf)
+		}
+		var q reviewsOut
+		e.get(keyReviewer, "/v1/reviews?status=all", http.StatusOK).json(t, &q)
+		found := false
+		for _, r := range q.Reviews {
+			found = found || (r.DecisionID == d.DecisionID && r.Kind == "contest")
+		}
+		if !found {
+			t.Error("the contest is not in the reviewer queue")
+		}
+		// The system may not answer a contest: a person must.
+		r := e.post(keyLender, "/v1/decisions/"+d.DecisionID+"/actions", map[string]any{"action": "decline", "reasons": []string{d.Reasons[0].Code}}, http.StatusUnprocessableEntity)
+		if !strings.Contains(string(r.body), "LIF-HUMAN-REVIEW") {
+			t.Errorf("system answer to a contest: %s", r.body)
+		}
+		var rs struct {
+			lifecycleOut
+			Rescored decisionOut `json:"rescored_decision"`
+		}
+		e.post(keyReviewer, "/v1/decisions/"+d.DecisionID+"/rescore", map[string]any{}, http.StatusCreated).json(t, &rs)
+		// The new decision is the model's on the corrected features,
+		// computed here with the model directly.
+		feats := map[string]any{}
+		for k, v := range logged {
+			if v != nil {
+				feats[k] = v
+			}
+		}
+		feats["Income"] = income
+		x, err := e.model.Vectorize(feats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := e.model.Predict(x); rs.Rescored.ProbabilityOfDefault != want.PD || rs.Rescored.DecisionID == d.DecisionID {
+			t.Errorf("rescored PD %v, the model gives %v", rs.Rescored.ProbabilityOfDefault, want.PD)
+		}
+		if rb := bodyOf(t, rs.Body); rb["rescored"] != rs.Rescored.DecisionID || rb["contest"] != ct.RecordID {
+			t.Errorf("rescore body %v", rb)
+		}
+		e.post(keyReviewer, "/v1/decisions/"+d.DecisionID+"/rescore", map[string]any{}, http.StatusUnprocessableEntity)
+		note := "Re-scored with the corrected income; " + rs.Rescored.Decision + " on the corrected application."
+		body := map[string]any{"action": "decline", "reasons": []string{d.Reasons[0].Code}}
+		if rs.Rescored.Decision == "approve" {
+			body = map[string]any{"action": "approve", "note": note}
+		}
+		e.post(keyReviewer, "/v1/decisions/"+d.DecisionID+"/actions", body, http.StatusCreated)
+		h := e.history(d.ApplicantToken, d.DecisionID)
+		if got := strings.Join(h.types(), ","); got != "decision,contest,rescore,final_action" || h.State.Stage != "final" {
+			t.Errorf("history %s, state %+v", got, h.State)
+		}
+		if h2 := e.history(keyRegulator, rs.Rescored.DecisionID); len(h2.Records) != 1 {
+			t.Errorf("the rescored decision's history: %v", h2.types())
+		}
+		e.get(keyReviewer, "/v1/reviews?status=all", http.StatusOK).json(t, &q)
+		for _, r := range q.Reviews {
+			if r.DecisionID == d.DecisionID {
+				t.Error("an answered contest is still in the queue")
+			}
+		}
+	})
+
 	t.Run("approval with loan outcomes", func(t *testing.T) {
 		e := e.sub(t)
 		d := approvals[0]
@@ -389,6 +467,16 @@ func TestLifecycleFlows(t *testing.T) {
 	})
 }
 
+// features are a decision's logged features, as the lender reads them.
+func (e *env) features(id string) map[string]any {
+	e.t.Helper()
+	var d struct {
+		Features map[string]any `json:"features"`
+	}
+	e.get(keyLender, "/v1/decisions/"+id, http.StatusOK).json(e.t, &d)
+	return d.Features
+}
+
 // sub is the env with another test's t.
 func (e *env) sub(t *testing.T) *env {
 	s := *e
@@ -405,6 +493,8 @@ func TestLifecycleBadRequests(t *testing.T) {
 	done := byOutcome["approve"][1]
 	e.post(keyLender, "/v1/decisions/"+done.DecisionID+"/actions", map[string]any{"action": "approve"}, http.StatusCreated)
 	doneAction := e.history(keyRegulator, done.DecisionID).Records[1]
+	contested := byOutcome["decline"][1]
+	e.post(contested.ApplicantToken, "/v1/decisions/"+contested.DecisionID+"/contest", map[string]any{"statement": "I was not asked about my assets."}, http.StatusCreated)
 	before := e.settle()
 
 	act := func(d decisionOut) string { return "/v1/decisions/" + d.DecisionID + "/actions" }
@@ -450,6 +540,16 @@ func TestLifecycleBadRequests(t *testing.T) {
 		{"notice sent by an unknown channel", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/notice/sent", key: keyLender, body: map[string]any{"channel": "pigeon", "sent_at": clock.Now().Format(time.RFC3339)}}, 422, "channel"},
 		{"notice sent that is not the notice", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/notice/sent", key: keyLender, body: map[string]any{"channel": "mail", "sent_at": clock.Now().Format(time.RFC3339), "sha256": strings.Repeat("00", 32)}}, 422, "sha256"},
 		{"notice sent of another decision's record", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/notice/sent", key: keyLender, body: map[string]any{"channel": "mail", "sent_at": clock.Now().Format(time.RFC3339), "record": doneAction.RecordID}}, 422, "record"},
+		{"contest by the lender", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: keyLender, body: map[string]any{"statement": "x"}}, 403, ""},
+		{"contest with another applicant's token", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: ref.ApplicantToken, body: map[string]any{"statement": "x"}}, 403, ""},
+		{"contest without a statement", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: decl.ApplicantToken, body: map[string]any{"corrections": map[string]any{"Income": 500}}}, 422, "statement"},
+		{"contest with an unknown feature", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: decl.ApplicantToken, body: map[string]any{"statement": "wrong", "corrections": map[string]any{"Salary": 500}}}, 422, "corrections.Salary"},
+		{"contest with an invalid value", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: decl.ApplicantToken, body: map[string]any{"statement": "wrong", "corrections": map[string]any{"Home": "castle"}}}, 422, "corrections.Home"},
+		{"contest that corrects nothing", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/contest", key: decl.ApplicantToken, body: map[string]any{"statement": "wrong", "corrections": map[string]any{"Income": e.features(decl.DecisionID)["Income"]}}}, 422, "not a correction"},
+		{"second contest", req{method: "POST", path: "/v1/decisions/" + contested.DecisionID + "/contest", key: contested.ApplicantToken, body: map[string]any{"statement": "again"}}, 422, "contested already"},
+		{"rescore without a contest", req{method: "POST", path: "/v1/decisions/" + decl.DecisionID + "/rescore", key: keyReviewer, body: map[string]any{}}, 422, "no contest"},
+		{"rescore of a contest without corrections", req{method: "POST", path: "/v1/decisions/" + contested.DecisionID + "/rescore", key: keyReviewer, body: map[string]any{}}, 422, "no contest with corrections"},
+		{"rescore by the applicant", req{method: "POST", path: "/v1/decisions/" + contested.DecisionID + "/rescore", key: contested.ApplicantToken, body: map[string]any{}}, 403, ""},
 		{"reviews of an unknown status", req{method: "GET", path: "/v1/reviews?status=late", key: keyReviewer}, 400, ""},
 		{"history of an unknown decision", req{method: "GET", path: unknown + "/history", key: keyRegulator}, 404, ""},
 		{"history of another lender's decision", req{method: "GET", path: "/v1/decisions/" + ref.DecisionID + "/history", key: keyOtherLender}, 403, ""},

@@ -61,6 +61,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/v1/reviews", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
 		{"GET", "/v1/reviews?status=overdue", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
 		{"GET", "/ui/reviews", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
+		{"POST", "/v1/decisions/" + id + "/contest", map[string]any{"corrections": map[string]any{}}, [9]int{no, no, bad, no, no, no, who, no, no}},
+		{"POST", "/v1/decisions/" + id + "/rescore", map[string]any{}, [9]int{bad, no, no, no, no, no, who, bad, no}},
 		{"POST", "/v1/decisions/" + id + "/actions", map[string]any{"action": "approve", "reasons": []string{"Z99"}}, [9]int{bad, no, no, no, no, no, who, bad, no}},
 		{"POST", "/v1/decisions/" + id + "/notice/sent", map[string]any{"channel": "mail", "sent_at": "2999-01-01T00:00:00Z"}, [9]int{bad, no, no, no, no, no, who, no, no}},
 		{"POST", "/v1/decisions/" + id + "/outcome", map[string]any{"status": "current", "as_of": "2999-01-01", "months_on_book": 1}, [9]int{bad, no, no, no, no, no, who, no, no}},

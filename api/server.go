@@ -443,6 +443,8 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/decisions/:id/notice/sent", s.createNoticeSent)
 	v1.POST("/decisions/:id/outcome", s.createOutcome)
 	v1.GET("/decisions/:id/history", s.getHistory)
+	v1.POST("/decisions/:id/contest", s.createContest)
+	v1.POST("/decisions/:id/rescore", s.createRescore)
 	v1.GET("/reviews", s.allow(policy.ActionReviewsList), s.listReviews)
 	e.GET("/ui/reviews", s.uiReviews)
 	return e

@@ -74,9 +74,14 @@ func (x *Index) Add(id transparency.ID, rec *transparency.Record) {
 		x.seen[id] = true
 		did := rec.LinkedDecision()
 		x.linked[did] = append(x.linked[did], Linked{ID: id, Record: rec})
-		if rec.Type == transparency.TypeFinalAction {
+		switch rec.Type {
+		case transparency.TypeFinalAction:
 			x.closed[did] = true
 			delete(x.open, did)
+		case transparency.TypeContest:
+			// A contest asks a person again, whatever was decided before;
+			// the next final action answers it.
+			x.open[did] = Review{DecisionID: did, Lender: rec.Contest.Lender, Kind: "contest", Since: rec.Timestamp}
 		}
 	}
 }
@@ -156,6 +161,12 @@ type State struct {
 	Outcome *Linked
 	// Notices are the notice_sent records.
 	Notices []Linked
+	// Contest is the latest contest, and Contested whether no final
+	// action followed it.
+	Contest   *Linked
+	Contested bool
+	// Rescores are the rescore records (decisions re-made from this one).
+	Rescores []Linked
 }
 
 // StateOf folds linked records (in ledger order) into a State.
@@ -168,6 +179,11 @@ func StateOf(linked []Linked) State {
 			// Policy lets an action in only as the first or as the
 			// amendment of the one in force, so the last one is in force.
 			s.Current = l
+			s.Contested = false
+		case transparency.TypeContest:
+			s.Contest, s.Contested = l, true
+		case transparency.TypeRescore:
+			s.Rescores = append(s.Rescores, *l)
 		case transparency.TypeOutcome:
 			if s.Outcome == nil || l.Record.Outcome.AsOf >= s.Outcome.Record.Outcome.AsOf {
 				s.Outcome = l

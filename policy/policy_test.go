@@ -243,7 +243,7 @@ var roleMatrix = map[Role][]Action{
 	RoleLender: {ActionDecisionsCreate, ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
 		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
-	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsHistory,
+	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsHistory, ActionDecisionsContest,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
 		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList,

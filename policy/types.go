@@ -61,6 +61,7 @@ const (
 	ActionDecisionsOutcome    Action = "decisions.outcome"
 	ActionDecisionsHistory    Action = "decisions.history"
 	ActionReviewsList         Action = "reviews.list"
+	ActionDecisionsContest    Action = "decisions.contest"
 )
 
 // Actions lists every action constant.
@@ -72,6 +73,7 @@ func Actions() []Action {
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
 		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
+		ActionDecisionsContest,
 	}
 }
 

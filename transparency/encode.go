@@ -55,7 +55,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 		err = e.policyActivated(r.PolicyActivated)
 	case TypeRecourse:
 		err = e.recourse(r.Recourse)
-	case TypeFinalAction, TypeNoticeSent, TypeOutcome:
+	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
 		err = e.lifecycle(r.lifecycleBody())
 	default:
 		// Validate has already refused other types.

@@ -75,7 +75,9 @@ func NewSalt() ([]byte, error) {
 // committed reports whether records of type t are written as format 2
 // leaves: those that hold an applicant's data. Governance records stay
 // in clear.
-func committed(t RecordType) bool { return t == TypeDecision || t == TypeRecourse }
+func committed(t RecordType) bool {
+	return t == TypeDecision || t == TypeRecourse || t == TypeContest
+}
 
 // envelopeRefs returns the model and policy an envelope names for r.
 func envelopeRefs(r *Record) (ModelRef, PolicyRef) {

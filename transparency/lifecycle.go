@@ -18,6 +18,13 @@ const (
 	TypeFinalAction RecordType = "final_action"
 	TypeNoticeSent  RecordType = "notice_sent"
 	TypeOutcome     RecordType = "outcome"
+	// TypeContest holds the applicant's statement: personal data, so it is
+	// written as a format 2 leaf whose record lives in the record store
+	// (envelope.go), erasable.
+	TypeContest RecordType = "contest"
+	// TypeRescore links a decision to the decision re-made from it with
+	// the corrections of a contest.
+	TypeRescore RecordType = "rescore"
 )
 
 // Final actions (FinalAction.Action), the actions Regulation B's 1002.9
@@ -110,6 +117,27 @@ type Outcome struct {
 	MonthsOnBook int    `json:"months_on_book"`
 }
 
+// Contest is the body of a "contest" record: the applicant contests the
+// decision, with a statement and proposed corrections of feature values.
+type Contest struct {
+	DecisionID string `json:"decision_id"`
+	Lender     string `json:"lender"`
+	Statement  string `json:"statement"`
+	// Corrections are the feature values the applicant says are right.
+	Corrections map[string]FeatureValue `json:"corrections,omitempty"`
+	Nonce       string                  `json:"nonce"`
+}
+
+// Rescore is the body of a "rescore" record: decision DecisionID was
+// decided again, as decision Rescored, with the corrections of contest
+// Contest.
+type Rescore struct {
+	DecisionID string `json:"decision_id"`
+	Lender     string `json:"lender"`
+	Contest    string `json:"contest"`
+	Rescored   string `json:"rescored"`
+}
+
 // FormatSentAt formats an instant as NoticeSent.SentAt.
 func FormatSentAt(t time.Time) string { return t.UTC().Format(timestampLayout) }
 
@@ -131,6 +159,10 @@ func (r *Record) LinkedDecision() string {
 		return r.NoticeSent.DecisionID
 	case r.Outcome != nil:
 		return r.Outcome.DecisionID
+	case r.Contest != nil:
+		return r.Contest.DecisionID
+	case r.Rescore != nil:
+		return r.Rescore.DecisionID
 	}
 	return ""
 }
@@ -144,6 +176,10 @@ func (r *Record) lifecycleBody() any {
 		return r.NoticeSent
 	case r.Outcome != nil:
 		return r.Outcome
+	case r.Contest != nil:
+		return r.Contest
+	case r.Rescore != nil:
+		return r.Rescore
 	}
 	return nil
 }
@@ -234,6 +270,30 @@ func (r *Record) validateLifecycle() error {
 		if o.MonthsOnBook < 0 {
 			return bad("months_on_book may not be negative")
 		}
+	case TypeContest:
+		ct := r.Contest
+		if ct == nil {
+			return bad("record without body")
+		}
+		if ct.Statement == "" {
+			return bad("a contest states why")
+		}
+		for k, v := range ct.Corrections {
+			if v.IsMissing() {
+				return bad("correction %q has no value", k)
+			}
+		}
+		if !isLowerHex(ct.Nonce, 16) {
+			return bad("nonce must be 32 lowercase hex digits")
+		}
+	case TypeRescore:
+		rs := r.Rescore
+		if rs == nil {
+			return bad("record without body")
+		}
+		if !isLowerHex(rs.Contest, 32) || !isLowerHex(rs.Rescored, 32) {
+			return bad("contest and rescored must be 64 lowercase hex digits")
+		}
 	}
 	return nil
 }
@@ -257,6 +317,17 @@ func (r *Record) setLifecycleBody(body any) (bool, error) {
 		r.Type, r.NoticeSent = TypeNoticeSent, b
 	case *Outcome:
 		r.Type, r.Outcome = TypeOutcome, b
+	case *Contest:
+		if b.Nonce == "" {
+			n, err := NewNonce()
+			if err != nil {
+				return true, err
+			}
+			b.Nonce = n
+		}
+		r.Type, r.Contest = TypeContest, b
+	case *Rescore:
+		r.Type, r.Rescore = TypeRescore, b
 	default:
 		return false, nil
 	}
@@ -277,6 +348,12 @@ func (r *Record) decodeLifecycle(body []byte) (bool, error) {
 	case TypeOutcome:
 		r.Outcome = &Outcome{}
 		dst = r.Outcome
+	case TypeContest:
+		r.Contest = &Contest{}
+		dst = r.Contest
+	case TypeRescore:
+		r.Rescore = &Rescore{}
+		dst = r.Rescore
 	default:
 		return false, nil
 	}

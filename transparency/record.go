@@ -53,6 +53,8 @@ type Record struct {
 	FinalAction *FinalAction
 	NoticeSent  *NoticeSent
 	Outcome     *Outcome
+	Contest     *Contest
+	Rescore     *Rescore
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -281,8 +283,9 @@ func NewNonce() (string, error) {
 }
 
 // NewRecord wraps body (a *Decision, *ModelAdmitted, *PolicyActivated,
-// *Recourse or a lifecycle body: *FinalAction, *NoticeSent, *Outcome) in
-// an envelope stamped with ts. A decision or final action without a nonce
+// *Recourse or a lifecycle body: *FinalAction, *NoticeSent, *Outcome,
+// *Contest, *Rescore) in
+// an envelope stamped with ts. A decision, final action or contest without a nonce
 // gets a fresh one.
 func NewRecord(ts time.Time, body any) (*Record, error) {
 	r := &Record{Format: RecordFormat, Timestamp: ts.UTC()}
@@ -355,7 +358,7 @@ func (r *Record) Validate() error {
 	}
 	bodies := 0
 	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil,
-		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil} {
+		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil} {
 		if set {
 			bodies++
 		}
@@ -392,7 +395,7 @@ func (r *Record) Validate() error {
 		if r.Recourse.Suggestions < 0 {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
 		}
-	case TypeFinalAction, TypeNoticeSent, TypeOutcome:
+	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
 		return r.validateLifecycle()
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)

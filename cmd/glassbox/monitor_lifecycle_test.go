@@ -86,7 +86,7 @@ func TestMonitorAndReplayLifecycle(t *testing.T) {
 	}
 
 	code, rout, errOut := runCmd("audit", "replay", "--server", p.url, "--key", key, "--api-key", regulatorKey)
-	if code != 0 || !strings.Contains(rout, "checked 2 lifecycle records: 0 problems, 0 not checked") {
+	if code != 0 || !strings.Contains(rout, "checked 2 lifecycle records: 0 problems, 0 not checked, 0 contests awaiting an answer") {
 		t.Errorf("replay exit %d\n%s\n%s", code, rout, errOut)
 	}
 }

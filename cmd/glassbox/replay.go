@@ -92,7 +92,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, p := range life.lines {
 		fmt.Fprintln(stdout, p)
 	}
-	fmt.Fprintf(stdout, "checked %d lifecycle records: %d problems, %d not checked\n", life.checked, life.problems, life.refused)
+	fmt.Fprintf(stdout, "checked %d lifecycle records: %d problems, %d not checked, %d contests awaiting an answer\n", life.checked, life.problems, life.refused, life.unanswered)
 	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
 	if rep.foreign > 0 || rep.erased > 0 {
 		fmt.Fprintf(stdout, "%d foreign leaves (not written by this ledger), %d erased records\n", rep.foreign, rep.erased)

@@ -14,7 +14,10 @@ import (
 // decisions (final actions, notices sent, outcomes, recourse).
 type lifecycleReport struct {
 	checked, problems, refused int
-	lines                      []string
+	// unanswered are the contests in range with no final action after
+	// them (awaiting a reviewer, not in themselves a fault).
+	unanswered int
+	lines      []string
 }
 
 // checkLifecycle checks the lifecycle records among entries[from:end]
@@ -28,6 +31,11 @@ func (r *replayer) checkLifecycle(ctx context.Context, entries [][]byte, from, e
 	var rep lifecycleReport
 	decisions := map[string]*transparency.Decision{}
 	current := map[string]string{} // decision id → final action in force
+	contests := map[string]*transparency.Contest{}
+	open := map[string]bool{} // contests in range not yet answered, by decision
+	// contestedBefore is whether a decision has a contest no final action
+	// has followed yet (policy's input.contested).
+	contestedBefore := map[string]bool{}
 	for i := uint64(0); i < end && i < uint64(len(entries)); i++ {
 		data := entries[i]
 		rec, err := r.open(data)
@@ -61,10 +69,25 @@ func (r *replayer) checkLifecycle(ctx context.Context, entries [][]byte, from, e
 		if lender := lenderOf(rec); lender != "" && d.Lender != "" && lender != d.Lender {
 			problem("MISMATCH: lender %q, the decision's is %q", lender, d.Lender)
 		}
-		if rec.Type != transparency.TypeFinalAction {
+		switch rec.Type {
+		case transparency.TypeContest:
+			contests[id] = rec.Contest
+			contestedBefore[did] = true
+			if inRange {
+				open[did] = true
+			}
+			continue
+		case transparency.TypeRescore:
+			r.checkRescore(rec.Rescore, d, decisions, contests, problem)
+			continue
+		case transparency.TypeFinalAction:
+		default:
 			continue
 		}
 		fa := rec.FinalAction
+		delete(open, did)
+		contested := contestedBefore[did]
+		contestedBefore[did] = false
 		prev := current[did]
 		current[did] = id
 		if !inRange {
@@ -77,7 +100,7 @@ func (r *replayer) checkLifecycle(ctx context.Context, entries [][]byte, from, e
 		}
 		in := policy.ActionInput{
 			Action: fa.Action, HasTerms: len(fa.Counteroffer) > 0, Actor: fa.Actor, ModelDecision: d.Decision,
-			ModelReasons: r.modelReasons(d), CurrentAction: prev, Amends: fa.Amends,
+			ModelReasons: r.modelReasons(d), CurrentAction: prev, Amends: fa.Amends, Contested: contested,
 		}
 		for _, rs := range fa.Reasons {
 			in.Reasons = append(in.Reasons, rs.Code)
@@ -103,7 +126,54 @@ func (r *replayer) checkLifecycle(ctx context.Context, entries [][]byte, from, e
 			}
 		}
 	}
+	rep.unanswered = len(open)
+	for did := range open {
+		rep.lines = append(rep.lines, fmt.Sprintf("%s: contested, not yet answered by a final action", did))
+	}
 	return rep
+}
+
+// checkRescore checks a rescore record: its contest is one of the
+// decision's logged before it, and the decision it names was logged
+// before it with the decision's features as the contest corrected them,
+// for the same lender and application (that decision is itself replayed
+// like any other).
+func (r *replayer) checkRescore(rs *transparency.Rescore, d *transparency.Decision, decisions map[string]*transparency.Decision,
+	contests map[string]*transparency.Contest, problem func(string, ...any)) {
+	ct, ok := contests[rs.Contest]
+	if !ok || ct.DecisionID != rs.DecisionID {
+		problem("DANGLING: names contest %s, which is not a contest of decision %s logged before it", rs.Contest, rs.DecisionID)
+		return
+	}
+	nd, ok := decisions[rs.Rescored]
+	if !ok {
+		problem("DANGLING: names rescored decision %s, which the log does not hold before it", rs.Rescored)
+		return
+	}
+	if nd.Lender != d.Lender || nd.ApplicationID != d.ApplicationID {
+		problem("MISMATCH: the rescored decision is of %s/%s, the contested one of %s/%s", nd.Lender, nd.ApplicationID, d.Lender, d.ApplicationID)
+	}
+	for name, logged := range d.Features {
+		want := logged
+		if c, ok := ct.Corrections[name]; ok {
+			want = c
+		}
+		if got := nd.Features[name]; !sameFeature(got, want) {
+			problem("MISMATCH: the rescored decision has %s = %v, the contest corrected it to %v", name, got, want)
+		}
+	}
+}
+
+func sameFeature(a, b transparency.FeatureValue) bool {
+	if x, ok := a.Number(); ok {
+		y, ok := b.Number()
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	}
+	if x, ok := a.Level(); ok {
+		y, ok := b.Level()
+		return ok && x == y
+	}
+	return a.IsMissing() && b.IsMissing()
 }
 
 // modelReasons are the reason codes of a decision's model (the one it
