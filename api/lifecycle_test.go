@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -493,6 +494,15 @@ func TestLifecycleBadRequests(t *testing.T) {
 	done := byOutcome["approve"][1]
 	e.post(keyLender, "/v1/decisions/"+done.DecisionID+"/actions", map[string]any{"action": "approve"}, http.StatusCreated)
 	doneAction := e.history(keyRegulator, done.DecisionID).Records[1]
+	erased := byOutcome["approve"][2]
+	store := openRecords(t, e.dir)
+	eid, err := transparency.ParseID(erased.DecisionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Erase(context.Background(), eid); err != nil {
+		t.Fatal(err)
+	}
 	contested := byOutcome["decline"][1]
 	e.post(contested.ApplicantToken, "/v1/decisions/"+contested.DecisionID+"/contest", map[string]any{"statement": "I was not asked about my assets."}, http.StatusCreated)
 	before := e.settle()
@@ -507,6 +517,9 @@ func TestLifecycleBadRequests(t *testing.T) {
 		rule string // a policy rule or field the problem must name
 	}{
 		{"action on unknown decision", req{method: "POST", path: unknown + "/actions", key: keyReviewer, body: map[string]any{"action": "approve"}}, 404, ""},
+		{"action on an erased decision", req{method: "POST", path: act(erased), key: keyLender, body: map[string]any{"action": "approve"}}, 410, ""},
+		{"outcome of an erased decision", req{method: "POST", path: "/v1/decisions/" + erased.DecisionID + "/outcome", key: keyLender, body: map[string]any{"status": "current", "as_of": today, "months_on_book": 0}}, 410, ""},
+		{"contest of an erased decision", req{method: "POST", path: "/v1/decisions/" + erased.DecisionID + "/contest", key: erased.ApplicantToken, body: map[string]any{"statement": "x"}}, 410, ""},
 		{"action on malformed id", req{method: "POST", path: "/v1/decisions/xyz/actions", key: keyReviewer, body: map[string]any{"action": "approve"}}, 400, ""},
 		{"second final action without amendment", req{method: "POST", path: act(done), key: keyReviewer, body: map[string]any{"action": "withdrawn"}}, 422, "LIF-ONE-FINAL"},
 		{"amendment of the wrong action", req{method: "POST", path: act(done), key: keyReviewer, body: map[string]any{"action": "withdrawn", "amends": strings.Repeat("cd", 32), "note": justification}}, 422, "LIF-AMEND-CURRENT"},

@@ -75,6 +75,7 @@ var problemKinds = map[string]struct {
 	"policy-rejected":        {"Rejected by policy", http.StatusUnprocessableEntity},
 	"not-integrated":         {"Not yet integrated", http.StatusNotFound},
 	"foreign-leaf":           {"Foreign leaf", http.StatusNotFound},
+	"erased":                 {"Record erased", http.StatusGone},
 	"rate-limited":           {"Too many requests", http.StatusTooManyRequests},
 	"internal":               {"Internal error", http.StatusInternalServerError},
 	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},

@@ -100,6 +100,12 @@ func (s *Server) loadDecision(c *gin.Context, action policy.Action) (*transparen
 		abortKind(c, "foreign-leaf", "the log holds a leaf with this id, but this ledger did not write it (its authenticator does not verify): it is not a decision")
 		return nil, nil, false
 	}
+	if entry.Erased {
+		// The leaf and its proofs remain; what it committed to is gone,
+		// and nothing may be done with a decision no one can read.
+		abortKind(c, "erased", "the record of this decision was erased: its leaf and proofs remain, its contents do not")
+		return nil, nil, false
+	}
 	rec, err := transparency.DecodeRecord(entry.Record)
 	if err != nil {
 		s.log.ErrorContext(c.Request.Context(), "ledger entry does not decode", slog.String("id", id.String()), slog.Any("err", err))
