@@ -191,9 +191,16 @@ func credential(c *gin.Context) (cred string, src credentialSource, ok bool) {
 }
 
 // cookieRoute reports whether the token cookie is accepted on this
-// request: safe reads of one decision only, so that the cookie can never
-// authorize a write (it is also SameSite=Strict).
+// request: safe reads of one decision, and the applicant's contest of it
+// (SameSite=Strict and a JSON body keep other sites from sending one).
 func cookieRoute(c *gin.Context) bool {
+	// The one write: the applicant page's contest form. The cookie is
+	// SameSite=Strict, so no other site's request carries it, and the
+	// endpoint takes only application/json, which no cross-site form can
+	// send without a CORS preflight this server never grants.
+	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/decisions/:id/contest" {
+		return true
+	}
 	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead {
 		return false
 	}

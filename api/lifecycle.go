@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -1119,4 +1120,31 @@ func (s *Server) createRescore(c *gin.Context) {
 type rescoreJSON struct {
 	lifecycleRecordJSON
 	Decision decisionJSON `json:"rescored_decision"`
+}
+
+// contestForm is the applicant page's contest section for an adverse
+// decision whose model and features are at hand: the form, or the
+// contest's id once contested. nil hides the section.
+func (s *Server) contestForm(id string, rec *transparency.Record, lang string) *web.ContestForm {
+	d := rec.Decision
+	sm := s.models[d.Model.ID]
+	if d.Decision == string(policy.Approve) || sm == nil || sm.model.SHA256 != d.Model.SHA256 || len(d.Features) == 0 {
+		return nil
+	}
+	if st := decision.StateOf(s.life.index.Linked(id)); st.Contest != nil {
+		return &web.ContestForm{Recorded: st.Contest.ID.String()}
+	}
+	form := &web.ContestForm{}
+	for i := range sm.model.Manifest.Features {
+		f := &sm.model.Manifest.Features[i]
+		var v string
+		switch x := featureJSON(d.Features[f.Name]).(type) {
+		case float64:
+			v = strconv.FormatFloat(x, 'f', -1, 64)
+		case string:
+			v = x
+		}
+		form.Fields = append(form.Fields, web.ContestField{Name: f.Name, Label: f.DisplayName(lang), Value: v})
+	}
+	return form
 }

@@ -162,6 +162,7 @@ func (s *Server) uiDecision(c *gin.Context) {
 	page.NoRecourseText = rv.Message
 	page.RecourseRecord = rv.RecordID
 	page.History = s.pageHistory(c.Request.Context(), entry.ID.String(), lang)
+	page.Contest = s.contestForm(entry.ID.String(), rec, lang)
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
 }
 

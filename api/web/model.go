@@ -65,6 +65,9 @@ type DecisionPage struct {
 	APIPrefix string
 	// Lang is the page's language, "en" (default) or "es".
 	Lang string
+	// Contest, when set, shows the contest form (or, once contested, the
+	// contest's record id).
+	Contest *ContestForm
 	// History is the decision's records after it (final actions, notices
 	// sent, loan outcomes), in ledger order; the section is left out when
 	// there are none.

@@ -102,3 +102,44 @@ func historyHeading(lang string) (heading, intro string) {
 	}
 	return "History of your application", "Everything the ledger holds about this decision, in order. Each record has its own proof in the verifiable ledger."
 }
+
+// ContestForm is the applicant page's contest section.
+type ContestForm struct {
+	// Fields are the features the applicant may correct, with the values
+	// the decision was made with.
+	Fields []ContestField
+	// Recorded is the id of the contest record once the decision was
+	// contested; the form is not shown then.
+	Recorded string
+}
+
+// ContestField is one correctable feature.
+type ContestField struct {
+	Name, Label, Value string
+}
+
+// contestText is the contest section's wording in lang.
+type contestText struct {
+	Heading, Intro, Statement, Corrections, Button, Recorded string
+}
+
+func contestTextFor(lang string) contestText {
+	if lang == Spanish {
+		return contestText{
+			Heading:     "Impugnar esta decisión",
+			Intro:       "Si cree que la decisión es incorrecta, díganos por qué y corrija los datos que estén mal. Una persona revisará su solicitud otra vez.",
+			Statement:   "Por qué impugna la decisión",
+			Corrections: "Datos con los que se tomó la decisión (cambie los que estén mal)",
+			Button:      "Enviar impugnación",
+			Recorded:    "Usted impugnó esta decisión. Registro:",
+		}
+	}
+	return contestText{
+		Heading:     "Contest this decision",
+		Intro:       "If you think the decision is wrong, tell us why and correct any details that are wrong. A person will review your application again.",
+		Statement:   "Why you contest the decision",
+		Corrections: "The details the decision was made with (change any that are wrong)",
+		Button:      "Send my contest",
+		Recorded:    "You contested this decision. Record:",
+	}
+}

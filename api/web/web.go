@@ -61,13 +61,17 @@ func New() (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	post, err := read("post.js")
+	if err != nil {
+		return nil, err
+	}
 	r := &Renderer{
 		css: template.CSS(css),
 		// One script element per page: the library first, then the page's
 		// own code, so a single hash covers all the page may run.
-		decisionJS: template.JS(verify + "\n" + applicant),
+		decisionJS: template.JS(verify + "\n" + post + "\n" + applicant),
 		auditJS:    template.JS(verify + "\n" + auditJS),
-		reviewsJS:  template.JS(reviewsJS),
+		reviewsJS:  template.JS(post + "\n" + reviewsJS),
 	}
 	for _, s := range []string{css, string(r.decisionJS), string(r.auditJS), string(r.reviewsJS)} {
 		// The assets are inlined verbatim into <style>/<script>; any of
@@ -210,6 +214,7 @@ type decisionView struct {
 	Created    string
 	// HistoryHeading and HistoryIntro head the history section.
 	HistoryHeading, HistoryIntro string
+	ContestT                     contestText
 }
 
 // RenderDecision writes the applicant page. The page is rendered into a
@@ -262,6 +267,7 @@ func (r *Renderer) RenderDecision(w io.Writer, p DecisionPage) error {
 	}
 	v.NoScript = fmt.Sprintf(t.NoScript, v.APIPrefix, p.ID)
 	v.HistoryHeading, v.HistoryIntro = historyHeading(lang)
+	v.ContestT = contestTextFor(lang)
 	return execute(w, r.decision, v)
 }
 

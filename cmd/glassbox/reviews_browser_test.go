@@ -19,7 +19,8 @@ import (
 // by policy when approving one without a justification, records the
 // approval with one; the ledger then holds that final action, the queue no
 // longer lists the referral, and the applicant's page shows it in the
-// history.
+// history. The applicant of a decline contests it from their page, and the
+// reviewer's page lists the contest.
 func TestReviewerPageInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
@@ -43,10 +44,17 @@ func TestReviewerPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refs []int
+	decl := -1
 	for i, d := range batch.Decisions {
-		if d.Decision == "refer" {
+		switch d.Decision {
+		case "refer":
 			refs = append(refs, i)
+		case "decline":
+			decl = i
 		}
+	}
+	if decl < 0 {
+		t.Fatal("no decline among the rows")
 	}
 	if len(refs) < 2 {
 		t.Fatalf("%d referrals among the rows", len(refs))
@@ -136,6 +144,48 @@ func TestReviewerPageInBrowser(t *testing.T) {
 	hist := eval(`document.getElementById("history").textContent`)
 	if !strings.Contains(hist, "Final decision by the lender: approve") || !strings.Contains(hist, recordID) {
 		t.Errorf("applicant history: %q", hist)
+	}
+	d := batch.Decisions[decl]
+	contestInBrowser(t, ctx, p.url, d.DecisionID, d.ApplicantToken, auth)
+}
+
+// contestInBrowser: the applicant of a decline contests it from their
+// page, correcting their income; the reviewer's page then lists it.
+func contestInBrowser(t *testing.T, ctx context.Context, url, id, token, reviewerAuth string) {
+	t.Helper()
+	run := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Steps(steps...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(chromedp.Navigate(url+"/ui/decisions/"+id+"?token="+token), chromedp.WaitVisible(chromedp.CSS("#contest-form")))
+	run(chromedp.Evaluate[chromedp.Void](`(() => {
+		const f = document.getElementById("contest-form");
+		f.elements.statement.value = "My income is higher: the application used last year's pay slip.";
+		const inc = document.getElementById("correct-Income");
+		inc.value = String(Number(inc.value) * 2);
+	})()`), chromedp.Click(chromedp.CSS(`#contest-form button[type=submit]`)))
+	msg, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => { const t = document.getElementById("contest-result").textContent; return /^(Recorded|Not recorded)/.test(t) ? t : null; })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(msg, "Recorded: ") {
+		t.Fatalf("contest from the applicant page: %q", msg)
+	}
+	// Reloaded, the page shows the contest instead of the form.
+	run(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#contest-recorded")))
+	run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": reviewerAuth}})
+		return err
+	}), chromedp.Navigate(url+"/ui/reviews"), chromedp.WaitVisible(chromedp.CSS("#queue-count")))
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('li.review[data-decision-id="`+id+`"]') || {textContent: ""}).textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "contest") {
+		t.Errorf("the reviewer page does not list the contest: %q", text)
 	}
 }
 

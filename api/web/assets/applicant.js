@@ -60,3 +60,31 @@
 
   button.addEventListener("click", check);
 })();
+
+// The contest form: the statement and the details the applicant changed
+// are sent to the contest endpoint with the page's credentials (the
+// applicant cookie, or the token the page was given).
+(() => {
+  const form = document.getElementById("contest-form");
+  const panel = document.getElementById("ledger-check");
+  if (!form || !panel) return;
+  const api = panel.dataset.api || "/v1";
+  const id = panel.dataset.decisionId || "";
+  const token = panel.dataset.token || "";
+  const result = document.getElementById("contest-result");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const corrections = {};
+    for (const input of form.querySelectorAll("input[data-logged]")) {
+      const v = input.value.trim();
+      if (v === input.dataset.logged) continue;
+      corrections[input.name] = v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v;
+    }
+    const body = { statement: form.elements.statement.value.trim() };
+    if (Object.keys(corrections).length) body.corrections = corrections;
+    const headers = token ? { Authorization: "Bearer " + token } : {};
+    if (await GlassboxPost(`${api}/decisions/${id}/contest`, body, headers, result, (out) => `Recorded: ${out.record_id}`)) {
+      for (const el of form.elements) el.disabled = true;
+    }
+  });
+})();

@@ -26,28 +26,11 @@
     if (note) body.note = note;
     const t = terms(form.elements.terms.value);
     if (Object.keys(t).length) body.counteroffer = t;
-    result.className = "result";
-    result.textContent = "Recording…";
-    try {
-      const res = await fetch(`${api}/decisions/${id}/actions`, {
-        method: "POST", credentials: "same-origin", cache: "no-store",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
-      const out = await res.json();
-      if (res.status === 201) {
-        result.className = "result ok";
-        result.textContent = `Recorded: final action ${out.record_id} is in the ledger.`;
-        form.closest(".review").classList.add("done");
-        for (const el of form.elements) el.disabled = true;
-        return;
-      }
-      const details = (out.errors || []).map((e) => e.message).join("; ");
-      result.className = "result fail";
-      result.textContent = `Not recorded: ${out.detail || out.title}${details ? " — " + details : ""}`;
-    } catch (err) {
-      result.className = "result fail";
-      result.textContent = `Not recorded: ${err.message}`;
+    const ok = await GlassboxPost(`${api}/decisions/${id}/actions`, body, {}, result,
+      (out) => `Recorded: final action ${out.record_id} is in the ledger.`);
+    if (ok) {
+      form.closest(".review").classList.add("done");
+      for (const el of form.elements) el.disabled = true;
     }
   }
 
