@@ -339,7 +339,7 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 	for _, sc := range scs {
 		s.metrics.decisions.WithLabelValues(sc.app.Model.model.Manifest.ID, string(sc.outcome.Decision)).Inc()
 	}
-	s.indexReferrals(ctx, scs)
+	s.indexReferrals(scs)
 	if !wait {
 		return true
 	}

@@ -155,16 +155,24 @@ func (s *Server) indexEntry(ctx context.Context, id transparency.ID, typ transpa
 	s.life.index.Add(id, rec)
 }
 
-// indexReferrals feeds the index the referrals just appended.
-func (s *Server) indexReferrals(ctx context.Context, scs []*scored) {
+// indexReferrals feeds the index the referrals just appended, from what
+// their records hold (policy may keep the lender or the application id
+// out of the ledger; a referral without its lender is in no queue, as
+// when it is read back from the log).
+func (s *Server) indexReferrals(scs []*scored) {
+	if !slices.Contains(s.ledgerFields, "decision") || !slices.Contains(s.ledgerFields, "lender") {
+		return
+	}
+	keepApp := slices.Contains(s.ledgerFields, "application_id")
 	for _, sc := range scs {
-		if sc.outcome.Decision == policy.Refer {
-			data := sc.sealed.Bytes()
-			if _, record, ok := sc.sealed.Committed(); ok {
-				data = record // a format 2 leaf: the record it commits to
-			}
-			s.indexEntry(ctx, sc.id, transparency.TypeDecision, data)
+		if sc.outcome.Decision != policy.Refer {
+			continue
 		}
+		app := ""
+		if keepApp {
+			app = sc.app.ID
+		}
+		s.life.index.AddReferral(sc.id, sc.lender, app, sc.queuedAt)
 	}
 }
 

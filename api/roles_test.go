@@ -61,6 +61,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/v1/reviews", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
 		{"GET", "/v1/reviews?status=overdue", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
 		{"GET", "/ui/reviews", nil, [9]int{ok, ok, no, no, ok, no, who, ok, ok}},
+		{"GET", "/ui/audit", nil, [9]int{no, no, no, no, ok, no, who, no, no}},
 		{"POST", "/v1/decisions/" + id + "/contest", map[string]any{"corrections": map[string]any{}}, [9]int{no, no, bad, no, no, no, who, no, no}},
 		{"POST", "/v1/decisions/" + id + "/rescore", map[string]any{}, [9]int{bad, no, no, no, no, no, who, bad, no}},
 		{"POST", "/v1/decisions/" + id + "/actions", map[string]any{"action": "approve", "reasons": []string{"Z99"}}, [9]int{bad, no, no, no, no, no, who, bad, no}},

@@ -86,6 +86,21 @@ func (x *Index) Add(id transparency.ID, rec *transparency.Record) {
 	}
 }
 
+// AddReferral records a referral just appended, from what its record
+// says (lender, application id, time), without decoding it: the same
+// review Add makes of the record.
+func (x *Index) AddReferral(id transparency.ID, lender, applicationID string, at time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.seen[id] || lender == "" {
+		return
+	}
+	x.seen[id] = true
+	if !x.closed[id.String()] {
+		x.open[id.String()] = Review{DecisionID: id.String(), Lender: lender, ApplicationID: applicationID, Kind: "referral", Since: at}
+	}
+}
+
 // Linked returns the records linked to a decision, in the order seen.
 func (x *Index) Linked(decisionID string) []Linked {
 	x.mu.Lock()
