@@ -30,7 +30,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
 		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY FILE\n"+
-			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N]\n"+
+			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N] [--lifecycle [--as-of T]]\n"+
 			"       glassbox audit replay --server URL --key KEY --api-key REGULATOR_KEY [--from N --to M] [--models DIR] [--policy DIR]")
 		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
 	}
