@@ -53,7 +53,7 @@ type Ledger interface {
 // satisfies it).
 type Policy interface {
 	Authorize(ctx context.Context, req policy.AccessRequest) (policy.AccessDecision, error)
-	AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference) (policy.Admission, error)
+	AdmitEvidence(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference, ev *models.Evidence) (policy.Admission, error)
 	Decide(ctx context.Context, in policy.DecisionInput) (policy.Outcome, error)
 	CheckLedgerFields(ctx context.Context, fields []string) error
 	LedgerFields() []string
@@ -293,7 +293,7 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 			errs = append(errs, fmt.Errorf("model %q is loaded twice", id))
 			continue
 		}
-		adm, err := s.policy.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference)
+		adm, err := s.policy.AdmitEvidence(ctx, m.Manifest, m.SHA256, m.Reference, m.Evidence)
 		if err != nil {
 			if _, ok := policy.AsViolation(err); ok {
 				errs = append(errs, fmt.Errorf("model %q not admitted:\n%s", id, policy.FormatAdmission(adm)))

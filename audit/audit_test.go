@@ -277,7 +277,7 @@ func TestCalibrate(t *testing.T) {
 
 func TestAdverseImpact(t *testing.T) {
 	groups := []GroupRate{{"b", 100, 60}, {"a", 100, 80}, {"c", 50, 30}, {"empty", 0, 0}}
-	got, err := AdverseImpact(groups, Z95)
+	got, err := AdverseImpact(groups, 0, Z95)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,16 +295,25 @@ func TestAdverseImpact(t *testing.T) {
 	near(t, "log symmetry", math.Log(*got[2].CIHigh)+math.Log(*got[2].CILow), 2*math.Log(got[2].Ratio), 1e-12)
 
 	// Equal rates: the label that sorts first is favoured.
-	if f := Favoured([]GroupRate{{"y", 10, 5}, {"x", 20, 10}}); f != 1 {
+	if f := Favoured([]GroupRate{{"y", 10, 5}, {"x", 20, 10}}, 0); f != 1 {
 		t.Errorf("favoured %d, want 1 (x)", f)
 	}
+	// A tiny group with the best rate does not set the benchmark...
+	tiny := []GroupRate{{"big", 100, 60}, {"tiny", 3, 3}, {"mid", 50, 20}}
+	if f := Favoured(tiny, 30); f != 0 {
+		t.Errorf("favoured %d, want 0 (big): tiny has fewer than 30", f)
+	}
+	// ...unless no group is large enough.
+	if f := Favoured(tiny, 1000); f != 1 {
+		t.Errorf("favoured %d, want 1 (tiny) when no group has 1000", f)
+	}
 	// A group with no approval: ratio 0, no interval.
-	got, err = AdverseImpact([]GroupRate{{"a", 10, 5}, {"b", 10, 0}}, Z95)
+	got, err = AdverseImpact([]GroupRate{{"a", 10, 5}, {"b", 10, 0}}, 0, Z95)
 	if err != nil || got[1].Ratio != 0 || got[1].CILow != nil {
 		t.Errorf("zero approvals: %+v, %v", got, err)
 	}
 	for _, bad := range [][]GroupRate{{{"a", 10, 11}}, {{"a", 10, 0}}, {}} {
-		if _, err := AdverseImpact(bad, Z95); !errors.Is(err, ErrInput) {
+		if _, err := AdverseImpact(bad, 0, Z95); !errors.Is(err, ErrInput) {
 			t.Errorf("AdverseImpact(%v) error %v, want ErrInput", bad, err)
 		}
 	}

@@ -38,13 +38,18 @@ type Impact struct {
 	Favoured bool `json:"favoured"`
 }
 
-// Favoured returns the index of the group with the highest approval rate;
-// among equal rates, the one with the label that sorts first. Groups with
-// no decisions are never favoured; -1 if every group is empty.
-func Favoured(groups []GroupRate) int {
+// Favoured returns the index of the group with the highest approval rate
+// among those with at least minN decisions (among all non-empty groups if
+// none has that many): a handful of approvals in a tiny group would
+// otherwise set the benchmark. Among equal rates, the label that sorts
+// first wins; -1 if every group is empty.
+func Favoured(groups []GroupRate, minN int) int {
+	if !slices.ContainsFunc(groups, func(g GroupRate) bool { return g.N >= max(minN, 1) }) {
+		minN = 1
+	}
 	best := -1
 	for i, g := range groups {
-		if g.N == 0 {
+		if g.N < max(minN, 1) {
 			continue
 		}
 		if best < 0 {
@@ -61,19 +66,19 @@ func Favoured(groups []GroupRate) int {
 }
 
 // AdverseImpact returns every group's adverse impact ratio against the
-// most favoured group, in label order. The confidence interval of a ratio
+// most favoured group (Favoured with minN), in label order. The confidence interval of a ratio
 // of two proportions a/n over c/m is Katz's log interval:
 //
 //	exp( ln(RR) ± z · sqrt(1/a − 1/n + 1/c − 1/m) ),
 //
 // undefined (nil) when a or c is zero.
-func AdverseImpact(groups []GroupRate, z float64) ([]Impact, error) {
+func AdverseImpact(groups []GroupRate, minN int, z float64) ([]Impact, error) {
 	for _, g := range groups {
 		if g.N < 0 || g.Approved < 0 || g.Approved > g.N {
 			return nil, fmt.Errorf("%w: group %q has %d approved of %d", ErrInput, g.Group, g.Approved, g.N)
 		}
 	}
-	f := Favoured(groups)
+	f := Favoured(groups, minN)
 	if f < 0 || groups[f].Approved == 0 {
 		return nil, fmt.Errorf("%w: no group has an approval", ErrInput)
 	}
