@@ -426,6 +426,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/ledger/public-key", s.allow(policy.ActionLedgerPublicKey), s.publicKey)
 	v1.GET("/ledger/consistency", s.allow(policy.ActionLedgerConsistency), s.consistency)
 	v1.GET("/ledger/entries", s.allow(policy.ActionLedgerEntries), s.entries)
+	v1.POST("/reports", s.allow(policy.ActionReportsCreate), s.createReport)
 	v1.GET("/models", s.allow(policy.ActionModelsList), s.listModels)
 	v1.GET("/models/:id", s.allow(policy.ActionModelsList), s.getModel)
 	return e

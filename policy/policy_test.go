@@ -245,7 +245,7 @@ var roleMatrix = map[Role][]Action{
 	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
-		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead,
+		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionReportsCreate,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},

@@ -49,6 +49,7 @@ const (
 	ActionModelsAdmit          Action = "models.admit"
 	ActionPolicyRead           Action = "policy.read"
 	ActionAuditRead            Action = "audit.read"
+	ActionReportsCreate        Action = "reports.create"
 	ActionHealth               Action = "health"
 	ActionMetrics              Action = "metrics"
 	ActionOpenAPI              Action = "openapi"
@@ -62,6 +63,7 @@ func Actions() []Action {
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
+		ActionReportsCreate,
 	}
 }
 

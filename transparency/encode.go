@@ -55,6 +55,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 		err = e.policyActivated(r.PolicyActivated)
 	case TypeRecourse:
 		err = e.recourse(r.Recourse)
+	case TypeReport:
+		err = e.canonicalBody(r.Report)
 	default:
 		// Validate has already refused other types.
 		err = fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)

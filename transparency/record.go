@@ -49,6 +49,8 @@ type Record struct {
 	ModelAdmitted   *ModelAdmitted
 	PolicyActivated *PolicyActivated
 	Recourse        *Recourse
+	// Report is the body of a report record (report.go).
+	Report *Report
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -298,6 +300,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.PolicyActivated = TypePolicyActivated, b
 	case *Recourse:
 		r.Type, r.Recourse = TypeRecourse, b
+	case *Report:
+		r.Type, r.Report = TypeReport, b
 	default:
 		return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
 	}
@@ -346,7 +350,7 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
 	}
 	bodies := 0
-	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil} {
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil, r.Report != nil} {
 		if set {
 			bodies++
 		}
@@ -383,6 +387,11 @@ func (r *Record) Validate() error {
 		if r.Recourse.Suggestions < 0 {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
 		}
+	case TypeReport:
+		if r.Report == nil {
+			return fmt.Errorf("%w: report record without body", ErrInvalidRecord)
+		}
+		return r.Report.validate()
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
 	}
@@ -484,6 +493,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypeRecourse:
 		r.Recourse = &Recourse{}
 		err = strictUnmarshal(w.Body, r.Recourse)
+	case TypeReport:
+		r.Report = &Report{}
+		err = strictUnmarshal(w.Body, r.Report)
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
 	}

@@ -101,13 +101,12 @@ type ledgerPrefix struct {
 	entries [][]byte
 }
 
-func readLedger(ctx context.Context, f *reportFlags) (*ledgerPrefix, error) {
-	c := &apiClient{base: strings.TrimRight(*f.server, "/"), key: *f.apiKey, http: &http.Client{Timeout: 60 * time.Second}}
+func readLedger(ctx context.Context, c *apiClient, key string) (*ledgerPrefix, error) {
 	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := transparency.OpenCheckpoint(body, *f.key, "")
+	cp, err := transparency.OpenCheckpoint(body, key, "")
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint signature: %w", err)
 	}
@@ -200,6 +199,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	return produce(ctx, f, stdout, reportKind{
 		name: "report",
+		kind: transparency.ReportMonitoring,
 		compute: func(p *report.Prefix, opt report.Options) (any, error) {
 			return report.Compute(p, pkgs, opt)
 		},
@@ -241,6 +241,7 @@ func runFairness(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	return produce(ctx, f, stdout, reportKind{
 		name: "fairness",
+		kind: transparency.ReportFairness,
 		compute: func(p *report.Prefix, opt report.Options) (any, error) {
 			return report.ComputeFairness(p, pkgs, groups, raw, opt)
 		},
@@ -261,6 +262,7 @@ func runFairness(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // report.
 type reportKind struct {
 	name    string // file stem: NAME.json, NAME.html
+	kind    string // report record kind (transparency.Report*)
 	compute func(*report.Prefix, report.Options) (any, error)
 	html    func(io.Writer, any) error
 	summary func(io.Writer, any)
@@ -270,7 +272,8 @@ type reportKind struct {
 // report --verify names or computes a new one over the whole signed log
 // and writes it.
 func produce(ctx context.Context, f *reportFlags, stdout io.Writer, k reportKind) error {
-	led, err := readLedger(ctx, f)
+	c := &apiClient{base: strings.TrimRight(*f.server, "/"), key: *f.apiKey, http: &http.Client{Timeout: 60 * time.Second}}
+	led, err := readLedger(ctx, c, *f.key)
 	if err != nil {
 		return err
 	}
@@ -300,7 +303,43 @@ func produce(ctx context.Context, f *reportFlags, stdout io.Writer, k reportKind
 	fmt.Fprintf(stdout, "%s of the first %d entries of the signed log (root %x, %d entries of record types this build does not read): %s (SHA-256 %s)\n",
 		k.name, p.Size, p.Root, skipped, filepath.Join(*f.out, k.name+".json"), sum)
 	k.summary(stdout, v)
+	// The report's digest and the prefix it covers go into the ledger, so
+	// that the report itself is on record without its contents.
+	var rec struct {
+		ReportRecord string `json:"report_record"`
+	}
+	if err := c.postJSON(ctx, "/v1/reports", transparency.Report{Kind: k.kind, SHA256: sum, LogSize: p.Size, LogRoot: hex.EncodeToString(p.Root)}, &rec); err != nil {
+		return fmt.Errorf("appending the report record: %w", err)
+	}
+	fmt.Fprintf(stdout, "report record %s appended to the ledger\n", rec.ReportRecord)
 	return nil
+}
+
+// postJSON posts v as JSON and decodes a 201 answer into out.
+func (c *apiClient) postJSON(ctx context.Context, path string, v, out any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(answer))
+	}
+	return json.Unmarshal(answer, out)
 }
 
 // writeReport writes NAME.json and NAME.html into dir and returns the
@@ -370,6 +409,16 @@ func verifyReport(led *ledgerPrefix, file string, stdout io.Writer, compute func
 		fmt.Fprintf(stdout, "MISMATCH: %s differs from its recomputation from the first %d entries (root %s), first at line %d\n", file, head.Log.Size, head.Log.Root, line)
 		return errMismatch
 	}
-	fmt.Fprintf(stdout, "verified: %s (SHA-256 %s) is exactly what the first %d entries of the signed log (root %s) give\n", file, hexSHA256(want), head.Log.Size, head.Log.Root)
+	sum := hexSHA256(want)
+	fmt.Fprintf(stdout, "verified: %s (SHA-256 %s) is exactly what the first %d entries of the signed log (root %s) give\n", file, sum, head.Log.Size, head.Log.Root)
+	// Say whether the ledger holds its report record.
+	for i, data := range led.entries {
+		if rec, err := transparency.DecodeRecord(data); err == nil && rec.Report != nil && rec.Report.SHA256 == sum &&
+			rec.Report.LogSize == head.Log.Size && rec.Report.LogRoot == head.Log.Root {
+			fmt.Fprintf(stdout, "the ledger records this report at entry %d (record %s)\n", i, transparency.RecordID(data))
+			return nil
+		}
+	}
+	fmt.Fprintln(stdout, "the signed log holds no report record for this report")
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glassbox-ledger/glassbox/audit/report"
 	"github.com/glassbox-ledger/glassbox/transparency"
@@ -61,7 +62,17 @@ func TestAuditReport(t *testing.T) {
 		code, stdout, _ := runCmd(append([]string{"audit", "report", "--verify", file}, common...)...)
 		return code, stdout
 	}
-	if code, stdout := verify(path); code != 0 || !strings.Contains(stdout, "verified") {
+	// The report record went into the ledger with the report's digest.
+	if !strings.Contains(stdout, "report record ") {
+		t.Errorf("no report record appended:\n%s", stdout)
+	}
+	// It is queued when appended; wait until a checkpoint covers it.
+	for start := time.Now(); checkpointOf(t, url, tl.key).Size <= rep.Log.Size; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("report record not integrated")
+		}
+	}
+	if code, stdout := verify(path); code != 0 || !strings.Contains(stdout, "verified") || !strings.Contains(stdout, "the ledger records this report at entry") {
 		t.Fatalf("verify untouched: exit %d\n%s", code, stdout)
 	}
 	// More decisions after the report do not change its prefix.
