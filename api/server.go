@@ -152,6 +152,7 @@ type Server struct {
 	defaultModel string
 	ledgerFields []string
 	metrics      *metrics
+	drift        *scoreDrift
 	limits       *limiters
 	engine       *gin.Engine
 	pages        *web.Renderer
@@ -262,6 +263,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.admitModels(ctx, cfg.Models); err != nil {
 		return nil, err
 	}
+	s.drift = newScoreDrift(cfg.Models, scoreDriftWindow)
+	s.metrics.registry.MustRegister(s.drift)
 	s.defaultModel = cfg.DefaultModel
 	if s.defaultModel == "" {
 		s.defaultModel = s.modelIDs[0]

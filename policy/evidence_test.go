@@ -149,3 +149,23 @@ func fmtRatio(r float64) string {
 	b, _ := json.Marshal(math.Round(r*1000) / 1000)
 	return string(b)
 }
+
+func TestMonitoringThresholds(t *testing.T) {
+	ctx := context.Background()
+	th, err := testEngine(t).MonitoringThresholds(ctx)
+	if err != nil || th.PSIThreshold != 0.25 || th.CalibrationAlpha != 0.05 {
+		t.Errorf("embedded policy: %+v %v, want 0.25 and 0.05", th, err)
+	}
+	e := engineWithFile(t, "data.json", func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"psi_threshold": 0.25`), []byte(`"psi_threshold": 0.1`), 1)
+	})
+	if th, err := e.MonitoringThresholds(ctx); err != nil || th.PSIThreshold != 0.1 {
+		t.Errorf("edited policy: %+v %v, want 0.1", th, err)
+	}
+	e = engineWithFile(t, "data.json", func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"calibration_alpha": 0.05`), []byte(`"calibration_alpha": 2`), 1)
+	})
+	if _, err := e.MonitoringThresholds(ctx); err == nil {
+		t.Error("calibration_alpha 2 accepted")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/audit"
 	"github.com/glassbox-ledger/glassbox/audit/report"
 	"github.com/glassbox-ledger/glassbox/models"
+	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
 
@@ -34,8 +36,8 @@ var errMismatch = errors.New("the report does NOT match its recomputation")
 
 // reportFlags are the flags `audit report` and `audit fairness` share.
 type reportFlags struct {
-	server, key, apiKey, from, to, model, modelsDir, out, verify *string
-	psi, alpha                                                   *float64
+	server, key, apiKey, from, to, model, modelsDir, out, verify, policyDir *string
+	psi, alpha                                                              *float64
 }
 
 func newReportFlags(fs *flag.FlagSet) *reportFlags {
@@ -49,13 +51,26 @@ func newReportFlags(fs *flag.FlagSet) *reportFlags {
 		modelsDir: fs.String("models", "", "model packages besides the embedded default"),
 		out:       fs.String("out", "", "folder to write the report into"),
 		verify:    fs.String("verify", "", "recompute this report from the log prefix it names and say whether it matches exactly"),
-		psi:       fs.Float64("psi-threshold", report.DefaultPSIThreshold, "PSI above which a drift finding is raised"),
-		alpha:     fs.Float64("calibration-alpha", report.DefaultCalibrationAlpha, "Hosmer–Lemeshow p-value below which a calibration finding is raised"),
+		psi:       fs.Float64("psi-threshold", 0, "PSI above which a drift finding is raised (default: the policy's monitoring.psi_threshold)"),
+		alpha:     fs.Float64("calibration-alpha", 0, "Hosmer–Lemeshow p-value below which a calibration finding is raised (default: the policy's monitoring.calibration_alpha)"),
+		policyDir: fs.String("policy", "", "policy folder whose monitoring thresholds apply (default: the embedded policy)"),
 	}
 }
 
-func (f *reportFlags) options() (report.Options, error) {
+func (f *reportFlags) options(ctx context.Context) (report.Options, error) {
 	opt := report.Options{ModelID: *f.model, PSIThreshold: *f.psi, CalibrationAlpha: *f.alpha}
+	if opt.PSIThreshold == 0 || opt.CalibrationAlpha == 0 {
+		eng, err := policy.New(ctx, *f.policyDir)
+		if err != nil {
+			return opt, err
+		}
+		th, err := eng.MonitoringThresholds(ctx)
+		if err != nil {
+			return opt, err
+		}
+		opt.PSIThreshold = cmp.Or(opt.PSIThreshold, th.PSIThreshold)
+		opt.CalibrationAlpha = cmp.Or(opt.CalibrationAlpha, th.CalibrationAlpha)
+	}
 	var err error
 	if *f.from != "" {
 		if opt.From, err = time.Parse(time.RFC3339Nano, *f.from); err != nil {
@@ -284,7 +299,7 @@ func produce(ctx context.Context, f *reportFlags, stdout io.Writer, k reportKind
 	if *f.verify != "" {
 		return verifyReport(led, *f.verify, stdout, compute)
 	}
-	opt, err := f.options()
+	opt, err := f.options(ctx)
 	if err != nil {
 		return err
 	}
