@@ -147,6 +147,8 @@ var pages = template.Must(template.New("").Funcs(funcs).Parse(`
 {{with .Performance}}<h3>Outcomes</h3><p>{{.Matured}} decisions with a matured outcome, {{.Bad}} bad: AUC {{f4 .AUC}}, KS {{f4 .KS}}{{with .Calibration}}, Hosmer–Lemeshow {{f3 .HL}} on {{.DF}} df (p = {{f4 .PValue}}){{end}}.</p>
 <table><caption>Bad rate by score band</caption><tr><th>Band upper edge</th><th>Matured</th><th>Bad</th><th>Bad rate</th></tr>{{range .BadRateByBand}}<tr><td>{{fp .Upper}}</td><td>{{.N}}</td><td>{{.Bad}}</td><td>{{fp .Rate}}</td></tr>{{end}}</table>
 {{with .Calibration}}<table><caption>Calibration</caption><tr><th>Band (PD)</th><th>n</th><th>Predicted</th><th>Observed</th></tr>{{range .Bands}}<tr><td>{{f3 .Lower}}–{{f3 .Upper}}</td><td>{{.N}}</td><td>{{f3 .Predicted}}</td><td>{{f3 .ObservedRate}}</td></tr>{{end}}</table>{{end}}{{end}}
+{{with .FinalActions}}<h3>Final actions</h3><p>{{.Decided}} decisions with a final action; {{.Overrides}} overrides of the model (rate {{pct .OverrideRate}}); {{.Referrals}} referrals, {{.Resolved}} resolved (median {{fp .MedianResolutionHours}} hours), {{.Overdue}} overdue (more than 30 days).</p>
+<table><caption>Overrides by direction (model decision → final action)</caption><tr><th>Direction</th><th>Count</th></tr>{{range $k, $v := .Directions}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{end}}
 {{range .Notes}}<p><em>{{.}}</em></p>{{end}}</section>{{end}}</main></body></html>{{end}}
 {{define "fairness"}}{{template "head" "glassbox fair-lending report"}}<main><h1>Fair-lending report</h1>{{template "log" .}}
 <p>Group labels came from a file supplied out of band (SHA-256 <code>{{.GroupsSHA256}}</code>, keyed by {{.GroupKey}}); they never reached the model or the ledger, and this report holds only aggregates.</p>

@@ -53,6 +53,9 @@ type Prefix struct {
 	Size    uint64
 	Root    []byte
 	Entries []Entry
+	// Events are the prefix's final_action and outcome records, in log
+	// order (ParseEvent).
+	Events []Event
 }
 
 // Model is what a report needs of a model package.
@@ -130,6 +133,9 @@ type Segment struct {
 	Features []Stability `json:"features"`
 	// Performance is present when outcomes are known for the segment.
 	Performance *Performance `json:"performance,omitempty"`
+	// FinalActions is present when the prefix holds final actions for the
+	// segment's decisions, or the segment has referrals.
+	FinalActions *FinalActions `json:"final_actions,omitempty"`
 	// Note says what could not be computed and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -261,6 +267,9 @@ func Compute(p *Prefix, pkgs map[string]*Model, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("%w: %s (sha256 %s)", ErrNoModel, k.id, k.sha)
 		}
 		seg, err := segment(k, by[k], pkg, opt)
+		if err == nil {
+			seg.FinalActions = finalActions(by[k], p.Events, latestTime(p))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("report: model %s policy %s: %w", k.id, k.policy, err)
 		}
@@ -460,13 +469,21 @@ func findings(seg Segment, opt Options) []Finding {
 	return out
 }
 
-// Outcomes reads matured outcomes from the prefix's outcome records,
-// keyed by decision id, true for bad. The ledger has no outcome record
-// type yet (it comes with the decision-lifecycle work); until then it
-// returns an empty map, and callers with outcomes from elsewhere (tests)
-// pass them in Options.Outcomes.
-func Outcomes(p *Prefix) map[string]bool {
-	return map[string]bool{}
+// latestTime is the latest timestamp of the prefix's records: "now" for
+// overdue referrals, without reading the clock.
+func latestTime(p *Prefix) time.Time {
+	var t time.Time
+	for _, e := range p.Entries {
+		if e.Record.Timestamp.After(t) {
+			t = e.Record.Timestamp
+		}
+	}
+	for _, e := range p.Events {
+		if e.Timestamp.After(t) {
+			t = e.Timestamp
+		}
+	}
+	return t
 }
 
 func sha256Hex(b []byte) string {

@@ -432,3 +432,99 @@ func TestFairness(t *testing.T) {
 		t.Error("fairness page lacks its charts")
 	}
 }
+
+// lifecycleRecord writes a final_action or outcome record in the form the
+// ledger writes it (canonical JSON envelope, docs/lifecycle.md).
+func lifecycleRecord(t *testing.T, typ string, ts time.Time, body map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"body": body, "format": 1, "timestamp": ts.UTC().Format("2006-01-02T15:04:05.000000000Z"), "type": typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestLifecycleFigures adds final actions and loan outcomes as lifecycle
+// records: outcomes read from them give the same performance figures as
+// the labels, and overrides, resolution times and overdue referrals are
+// the counts made here.
+func TestLifecycleFigures(t *testing.T) {
+	fx := newFixture(t)
+	es := fx.prefix.Entries
+	add := func(typ string, ts time.Time, body map[string]any) {
+		ev, ok := ParseEvent(uint64(len(es)+len(fx.prefix.Events)), lifecycleRecord(t, typ, ts, body))
+		if !ok {
+			t.Fatalf("%s record not parsed", typ)
+		}
+		fx.prefix.Events = append(fx.prefix.Events, ev)
+	}
+	// Every decision's loan: a first "current" report, then the matured
+	// status its label gives.
+	for i, e := range es {
+		status := "repaid"
+		if fx.labels[i] {
+			status = "defaulted"
+		}
+		add("outcome", e.Record.Timestamp.Add(24*time.Hour), map[string]any{"decision_id": e.ID, "lender": "test", "status": "current", "as_of": "2027-01-01", "months_on_book": 1})
+		add("outcome", e.Record.Timestamp.Add(48*time.Hour), map[string]any{"decision_id": e.ID, "lender": "test", "status": status, "as_of": "2027-12-01", "months_on_book": 12})
+	}
+	got := Outcomes(fx.prefix)
+	if len(got) != len(fx.outcomes) {
+		t.Fatalf("%d outcomes, want %d", len(got), len(fx.outcomes))
+	}
+	for id, bad := range fx.outcomes {
+		if got[id] != bad {
+			t.Fatalf("decision %s: bad %v, label says %v", id, got[id], bad)
+		}
+	}
+	// Final actions: referrals approved by a reviewer (an override) after
+	// 2 hours, except every fifth, resolved after 40 days; every declined
+	// decision confirmed after an hour.
+	var refers, overdue, declines int
+	var hours []float64
+	for _, e := range es {
+		switch e.Record.Decision.Decision {
+		case "refer":
+			took := 2 * time.Hour
+			if refers%5 == 0 {
+				took = 40 * 24 * time.Hour
+				overdue++
+			}
+			refers++
+			hours = append(hours, took.Hours())
+			add("final_action", e.Record.Timestamp.Add(took), map[string]any{"decision_id": e.ID, "action": "approve", "override": true, "actor": "reviewer"})
+		case "decline":
+			declines++
+			add("final_action", e.Record.Timestamp.Add(time.Hour), map[string]any{"decision_id": e.ID, "action": "decline", "override": false, "actor": "system"})
+		}
+	}
+	rep, err := Compute(fx.prefix, fx.pkgs, Options{Outcomes: Outcomes(fx.prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := rep.Segments[0]
+	if seg.Performance == nil || math.Abs(seg.Performance.AUC-fx.pkg.Evidence.AUC) > 1e-12 {
+		t.Errorf("performance from outcome records %+v", seg.Performance)
+	}
+	fa := seg.FinalActions
+	if fa == nil {
+		t.Fatal("no final-action figures")
+	}
+	slices.Sort(hours)
+	med := hours[len(hours)/2]
+	if len(hours)%2 == 0 {
+		med = (hours[len(hours)/2-1] + hours[len(hours)/2]) / 2
+	}
+	if fa.Referrals != refers || fa.Resolved != refers || fa.Overdue != overdue || fa.Overrides != refers ||
+		fa.Decided != refers+declines || fa.ByAction["approve"] != refers || fa.ByAction["decline"] != declines ||
+		fa.Directions["refer→approve"] != refers || fa.MedianResolutionHours == nil || *fa.MedianResolutionHours != med {
+		t.Errorf("final actions %+v; counted %d referrals (%d overdue), %d declines, median %v h", fa, refers, overdue, declines, med)
+	}
+	if refers == 0 || math.Abs(fa.OverrideRate-float64(refers)/float64(refers+declines)) > 1e-15 {
+		t.Errorf("override rate %v", fa.OverrideRate)
+	}
+	// Records of other types are not events.
+	if _, ok := ParseEvent(0, lifecycleRecord(t, "notice_sent", base, map[string]any{"decision_id": "x"})); ok {
+		t.Error("notice_sent parsed as an event")
+	}
+}

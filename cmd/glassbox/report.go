@@ -150,6 +150,12 @@ func (l *ledgerPrefix) prefix(size uint64) (*report.Prefix, int, error) {
 		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(data), nil); err != nil {
 			return nil, 0, err
 		}
+		// Lifecycle records are read from their JSON form, whether or not
+		// this build decodes their type.
+		if ev, ok := report.ParseEvent(uint64(i), data); ok {
+			p.Events = append(p.Events, ev)
+			continue
+		}
 		rec, err := transparency.DecodeRecord(data)
 		if err != nil {
 			skipped++
