@@ -38,22 +38,24 @@ var errMismatch = errors.New("the report does NOT match its recomputation")
 type reportFlags struct {
 	server, key, apiKey, from, to, model, modelsDir, out, verify, policyDir *string
 	psi, alpha                                                              *float64
+	failOnFindings                                                          *bool
 }
 
 func newReportFlags(fs *flag.FlagSet) *reportFlags {
 	return &reportFlags{
-		server:    fs.String("server", "", "glassbox base URL"),
-		key:       fs.String("key", "", "the ledger's note verifier key"),
-		apiKey:    fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key (default $GLASSBOX_API_KEY)"),
-		from:      fs.String("from-time", "", "first decision time (RFC 3339), inclusive"),
-		to:        fs.String("to-time", "", "last decision time (RFC 3339), exclusive"),
-		model:     fs.String("model", "", "only this model id's decisions"),
-		modelsDir: fs.String("models", "", "model packages besides the embedded default"),
-		out:       fs.String("out", "", "folder to write the report into"),
-		verify:    fs.String("verify", "", "recompute this report from the log prefix it names and say whether it matches exactly"),
-		psi:       fs.Float64("psi-threshold", 0, "PSI above which a drift finding is raised (default: the policy's monitoring.psi_threshold)"),
-		alpha:     fs.Float64("calibration-alpha", 0, "Hosmer–Lemeshow p-value below which a calibration finding is raised (default: the policy's monitoring.calibration_alpha)"),
-		policyDir: fs.String("policy", "", "policy folder whose monitoring thresholds apply (default: the embedded policy)"),
+		server:         fs.String("server", "", "glassbox base URL"),
+		key:            fs.String("key", "", "the ledger's note verifier key"),
+		apiKey:         fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key (default $GLASSBOX_API_KEY)"),
+		from:           fs.String("from-time", "", "first decision time (RFC 3339), inclusive"),
+		to:             fs.String("to-time", "", "last decision time (RFC 3339), exclusive"),
+		model:          fs.String("model", "", "only this model id's decisions"),
+		modelsDir:      fs.String("models", "", "model packages besides the embedded default"),
+		out:            fs.String("out", "", "folder to write the report into"),
+		verify:         fs.String("verify", "", "recompute this report from the log prefix it names and say whether it matches exactly"),
+		psi:            fs.Float64("psi-threshold", 0, "PSI above which a drift finding is raised (default: the policy's monitoring.psi_threshold)"),
+		alpha:          fs.Float64("calibration-alpha", 0, "Hosmer–Lemeshow p-value below which a calibration finding is raised (default: the policy's monitoring.calibration_alpha)"),
+		policyDir:      fs.String("policy", "", "policy folder whose monitoring thresholds apply (default: the embedded policy)"),
+		failOnFindings: fs.Bool("fail-on-findings", false, "exit 1 when the report raises a drift or calibration finding (for alarms run from cron)"),
 	}
 }
 
@@ -333,8 +335,14 @@ func produce(ctx context.Context, f *reportFlags, stdout io.Writer, k reportKind
 		return fmt.Errorf("appending the report record: %w", err)
 	}
 	fmt.Fprintf(stdout, "report record %s appended to the ledger\n", rec.ReportRecord)
+	if r, ok := v.(*report.Report); ok && *f.failOnFindings && len(r.Findings) > 0 {
+		return fmt.Errorf("%w: %d", errFindings, len(r.Findings))
+	}
 	return nil
 }
+
+// errFindings makes --fail-on-findings exit non-zero.
+var errFindings = errors.New("findings raised")
 
 // postJSON posts v as JSON and decodes a 201 answer into out.
 func (c *apiClient) postJSON(ctx context.Context, path string, v, out any) error {

@@ -62,6 +62,24 @@ func TestAuditReport(t *testing.T) {
 		code, stdout, _ := runCmd(append([]string{"audit", "report", "--verify", file}, common...)...)
 		return code, stdout
 	}
+	// The shipped model is not calibrated on the test set (and these
+	// decisions have no outcomes yet): no finding, so --fail-on-findings
+	// passes; a PSI threshold of 0.0001 makes the score's PSI a finding.
+	if code, out2, errOut := runCmd(append([]string{"audit", "report", "--out", t.TempDir(), "--fail-on-findings"}, common...)...); code != 0 {
+		t.Errorf("--fail-on-findings without findings: exit %d\n%s%s", code, out2, errOut)
+	}
+	if code, out2, _ := runCmd(append([]string{"audit", "report", "--out", t.TempDir(), "--fail-on-findings", "--psi-threshold", "0.0001"}, common...)...); code != 1 || !strings.Contains(out2, "FINDING psi credit-risk-v1") {
+		t.Errorf("--fail-on-findings with a drift finding: exit %d\n%s", code, out2)
+	}
+	// These decisions have no outcomes and the test set has not drifted
+	// from the training data: no finding, so --fail-on-findings passes; a
+	// PSI threshold of 0.0001 makes the score's PSI a finding.
+	if code, out2, errOut := runCmd(append([]string{"audit", "report", "--out", t.TempDir(), "--fail-on-findings"}, common...)...); code != 0 {
+		t.Errorf("--fail-on-findings without findings: exit %d\n%s%s", code, out2, errOut)
+	}
+	if code, out2, _ := runCmd(append([]string{"audit", "report", "--out", t.TempDir(), "--fail-on-findings", "--psi-threshold", "0.0001"}, common...)...); code != 1 || !strings.Contains(out2, "FINDING psi credit-risk-v1") {
+		t.Errorf("--fail-on-findings with a drift finding: exit %d\n%s", code, out2)
+	}
 	// The report record went into the ledger with the report's digest.
 	if !strings.Contains(stdout, "report record ") {
 		t.Errorf("no report record appended:\n%s", stdout)
