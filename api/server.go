@@ -425,6 +425,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/notice", s.getNotice)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
+	e.GET("/ui/audit/report", s.uiAuditReport)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)
 	v1.GET("/ledger/public-key", s.allow(policy.ActionLedgerPublicKey), s.publicKey)
 	v1.GET("/ledger/consistency", s.allow(policy.ActionLedgerConsistency), s.consistency)

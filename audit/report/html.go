@@ -1,6 +1,8 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io"
@@ -72,7 +74,19 @@ func hash(s string) uint32 {
 	return h
 }
 
+// pageStyle is the pages' only style sheet, inline so that a page is one
+// self-contained file; CSP allows exactly it, by hash.
+const pageStyle = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}th:first-child,td:first-child{text-align:left}figure{margin:1rem 0}.finding{background:#fff3f3;border-left:4px solid #b00;padding:.4rem .8rem}`
+
+// CSP is the Content-Security-Policy a server sends with these pages:
+// nothing but their own inline style sheet, no script, no fetch.
+func CSP() string {
+	sum := sha256.Sum256([]byte(pageStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
+
 var funcs = template.FuncMap{
+	"style": func() template.CSS { return template.CSS(pageStyle) },
 	"f3": func(v float64) string { return fmt.Sprintf("%.3f", v) },
 	"f4": func(v float64) string { return fmt.Sprintf("%.4f", v) },
 	"fp": func(v *float64) string {
@@ -132,7 +146,7 @@ func total(c []int) int {
 
 var pages = template.Must(template.New("").Funcs(funcs).Parse(`
 {{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{.}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}th:first-child,td:first-child{text-align:left}figure{margin:1rem 0}.finding{background:#fff3f3;border-left:4px solid #b00;padding:.4rem .8rem}</style></head><body>{{end}}
+<style>{{style}}</style></head><body>{{end}}
 {{define "log"}}<p>Computed from the first <strong>{{.Log.Size}}</strong> entries of the ledger, Merkle root <code>{{.Log.Root}}</code>{{with .Scope.FromTime}}, from {{.}}{{end}}{{with .Scope.ToTime}}, to {{.}}{{end}}{{with .Scope.ModelID}}, model {{.}}{{end}}. Anyone holding those entries can recompute this report: <code>glassbox audit report --verify report.json</code>.</p>{{end}}
 {{define "report"}}{{template "head" "glassbox monitoring report"}}<main><h1>Monitoring report</h1>{{template "log" .}}
 <h2>Findings</h2>{{range .Findings}}<p class="finding">{{.Message}} ({{.ModelID}}, policy {{printf "%.12s" .PolicyRevision}})</p>{{else}}<p>No finding: every PSI is at or below {{.Scope.PSIThreshold}}{{if true}} and no calibration test failed at {{.Scope.CalibrationAlpha}}{{end}}.</p>{{end}}
