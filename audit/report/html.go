@@ -87,8 +87,8 @@ func CSP() string {
 
 var funcs = template.FuncMap{
 	"style": func() template.CSS { return template.CSS(pageStyle) },
-	"f3": func(v float64) string { return fmt.Sprintf("%.3f", v) },
-	"f4": func(v float64) string { return fmt.Sprintf("%.4f", v) },
+	"f3":    func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"f4":    func(v float64) string { return fmt.Sprintf("%.4f", v) },
 	"fp": func(v *float64) string {
 		if v == nil {
 			return "—"

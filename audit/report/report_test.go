@@ -1,4 +1,4 @@
-package report
+package report_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/glassbox-ledger/glassbox/api"
+	"github.com/glassbox-ledger/glassbox/audit/report"
 	"github.com/glassbox-ledger/glassbox/audit"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -24,8 +25,8 @@ import (
 // fixture is the whole credit test set decided through the real decision
 // path, as decision records, with outcomes from its labels.
 type fixture struct {
-	prefix   *Prefix
-	pkgs     map[string]*Model
+	prefix   *report.Prefix
+	pkgs     map[string]*report.Model
 	pkg      *models.Package
 	outcomes map[string]bool
 	labels   []bool // by row
@@ -64,8 +65,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{pkg: pkg, outcomes: map[string]bool{}, pkgs: map[string]*Model{pkg.SHA256: {Manifest: pkg.Manifest, Distribution: pkg.Distribution}}}
-	fx.prefix = &Prefix{Root: []byte{1, 2, 3}}
+	fx := &fixture{pkg: pkg, outcomes: map[string]bool{}, pkgs: map[string]*report.Model{pkg.SHA256: {Manifest: pkg.Manifest, Distribution: pkg.Distribution}}}
+	fx.prefix = &report.Prefix{Root: []byte{1, 2, 3}}
 	for i, x := range rows {
 		ev, err := api.Evaluate(ctx, pol, m, ex, x)
 		if err != nil {
@@ -101,7 +102,7 @@ func newFixture(t *testing.T) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fx.prefix.Entries = append(fx.prefix.Entries, Entry{Index: uint64(i), ID: id.String(), Record: rec})
+		fx.prefix.Entries = append(fx.prefix.Entries, report.Entry{Index: uint64(i), ID: id.String(), Record: rec})
 		fx.outcomes[id.String()] = labels[i][0] == 1
 		fx.labels = append(fx.labels, labels[i][0] == 1)
 	}
@@ -115,7 +116,7 @@ func rowID(i int) string { return "row-" + strconv.Itoa(i) }
 // figure against a computation done here another way.
 func TestReport(t *testing.T) {
 	fx := newFixture(t)
-	rep, err := Compute(fx.prefix, fx.pkgs, Options{Outcomes: fx.outcomes})
+	rep, err := report.Compute(fx.prefix, fx.pkgs, report.Options{Outcomes: fx.outcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestReport(t *testing.T) {
 			t.Errorf("reason %s: %d, counted %d", c.Code, c.Count, codes[c.Code])
 		}
 	}
-	if len(codes) != len(seg.Reasons) || !slices.IsSortedFunc(seg.Reasons, func(a, b CodeCount) int { return b.Count - a.Count }) {
+	if len(codes) != len(seg.Reasons) || !slices.IsSortedFunc(seg.Reasons, func(a, b report.CodeCount) int { return b.Count - a.Count }) {
 		t.Errorf("reasons %v, counted %v", seg.Reasons, codes)
 	}
 
@@ -237,7 +238,7 @@ func TestReport(t *testing.T) {
 	}
 
 	// Deterministic: the same prefix gives the same bytes.
-	again, err := Compute(fx.prefix, fx.pkgs, Options{Outcomes: fx.outcomes})
+	again, err := report.Compute(fx.prefix, fx.pkgs, report.Options{Outcomes: fx.outcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestReport(t *testing.T) {
 		t.Error("two computations of the same prefix differ")
 	}
 	var page bytes.Buffer
-	if err := WriteHTML(&page, rep); err != nil {
+	if err := report.WriteHTML(&page, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<svg", "<title id=", "<desc id=", "Population stability index", "Hosmer"} {
@@ -265,7 +266,7 @@ func TestDriftFinding(t *testing.T) {
 		v, _ := e.Record.Decision.Features["Amount"].Number()
 		e.Record.Decision.Features["Amount"] = transparency.NumberValue(v * 10)
 	}
-	rep, err := Compute(fx.prefix, fx.pkgs, Options{})
+	rep, err := report.Compute(fx.prefix, fx.pkgs, report.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,20 +283,20 @@ func TestDriftFinding(t *testing.T) {
 		t.Error("performance without outcomes")
 	}
 	// A higher threshold silences it.
-	rep, err = Compute(fx.prefix, fx.pkgs, Options{PSIThreshold: 100})
+	rep, err = report.Compute(fx.prefix, fx.pkgs, report.Options{PSIThreshold: 100})
 	if err != nil || len(rep.Findings) != 0 {
 		t.Errorf("threshold 100: %+v %v", rep.Findings, err)
 	}
 	// Scope: a time window and a model filter.
-	rep, err = Compute(fx.prefix, fx.pkgs, Options{From: base.Add(10 * time.Minute), To: base.Add(20 * time.Minute)})
+	rep, err = report.Compute(fx.prefix, fx.pkgs, report.Options{From: base.Add(10 * time.Minute), To: base.Add(20 * time.Minute)})
 	if err != nil || rep.Segments[0].Decisions != 10 {
 		t.Errorf("ten-minute window: %+v %v", rep.Segments, err)
 	}
-	rep, err = Compute(fx.prefix, fx.pkgs, Options{ModelID: "other"})
+	rep, err = report.Compute(fx.prefix, fx.pkgs, report.Options{ModelID: "other"})
 	if err != nil || len(rep.Segments) != 0 {
 		t.Errorf("other model: %+v %v", rep.Segments, err)
 	}
-	if _, err := Compute(fx.prefix, map[string]*Model{}, Options{}); err == nil {
+	if _, err := report.Compute(fx.prefix, map[string]*report.Model{}, report.Options{}); err == nil {
 		t.Error("no package for the model: no error")
 	}
 }
@@ -328,7 +329,7 @@ func TestFairness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr, err := ComputeFairness(fx.prefix, fx.pkgs, g, buf.Bytes(), Options{Outcomes: fx.outcomes})
+	fr, err := report.ComputeFairness(fx.prefix, fx.pkgs, g, buf.Bytes(), report.Options{Outcomes: fx.outcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +426,7 @@ func TestFairness(t *testing.T) {
 		}
 	}
 	var page bytes.Buffer
-	if err := WriteFairnessHTML(&page, fr); err != nil {
+	if err := report.WriteFairnessHTML(&page, fr); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(page.String(), "Adverse impact ratio by Age") || !strings.Contains(page.String(), "<desc id=") {
@@ -452,7 +453,7 @@ func TestLifecycleFigures(t *testing.T) {
 	fx := newFixture(t)
 	es := fx.prefix.Entries
 	add := func(typ string, ts time.Time, body map[string]any) {
-		ev, ok := ParseEvent(uint64(len(es)+len(fx.prefix.Events)), lifecycleRecord(t, typ, ts, body))
+		ev, ok := report.ParseEvent(uint64(len(es)+len(fx.prefix.Events)), lifecycleRecord(t, typ, ts, body))
 		if !ok {
 			t.Fatalf("%s record not parsed", typ)
 		}
@@ -468,7 +469,7 @@ func TestLifecycleFigures(t *testing.T) {
 		add("outcome", e.Record.Timestamp.Add(24*time.Hour), map[string]any{"decision_id": e.ID, "lender": "test", "status": "current", "as_of": "2027-01-01", "months_on_book": 1})
 		add("outcome", e.Record.Timestamp.Add(48*time.Hour), map[string]any{"decision_id": e.ID, "lender": "test", "status": status, "as_of": "2027-12-01", "months_on_book": 12})
 	}
-	got := Outcomes(fx.prefix)
+	got := report.Outcomes(fx.prefix)
 	if len(got) != len(fx.outcomes) {
 		t.Fatalf("%d outcomes, want %d", len(got), len(fx.outcomes))
 	}
@@ -498,7 +499,7 @@ func TestLifecycleFigures(t *testing.T) {
 			add("final_action", e.Record.Timestamp.Add(time.Hour), map[string]any{"decision_id": e.ID, "action": "decline", "override": false, "actor": "system"})
 		}
 	}
-	rep, err := Compute(fx.prefix, fx.pkgs, Options{Outcomes: Outcomes(fx.prefix)})
+	rep, err := report.Compute(fx.prefix, fx.pkgs, report.Options{Outcomes: report.Outcomes(fx.prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +525,7 @@ func TestLifecycleFigures(t *testing.T) {
 		t.Errorf("override rate %v", fa.OverrideRate)
 	}
 	// Records of other types are not events.
-	if _, ok := ParseEvent(0, lifecycleRecord(t, "notice_sent", base, map[string]any{"decision_id": "x"})); ok {
+	if _, ok := report.ParseEvent(0, lifecycleRecord(t, "notice_sent", base, map[string]any{"decision_id": "x"})); ok {
 		t.Error("notice_sent parsed as an event")
 	}
 }
