@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/glassbox-ledger/glassbox/api"
-	"github.com/glassbox-ledger/glassbox/audit/report"
 	"github.com/glassbox-ledger/glassbox/audit"
+	"github.com/glassbox-ledger/glassbox/audit/report"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
