@@ -86,6 +86,15 @@ func TestGovernanceRecordsOncePerChange(t *testing.T) {
 	if want := `"reference_sha256":"` + hex.EncodeToString(refSum[:]) + `"`; e.model.ReferenceSHA256 == "" || !strings.Contains(types["model_admitted"], want) {
 		t.Errorf("model admission record %s lacks %s", types["model_admitted"], want)
 	}
+	// So was the validation evidence admission gated on.
+	evb, err := os.ReadFile("../models/credit-risk-v1/evidence.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evSum := sha256.Sum256(evb)
+	if want := `"evidence_sha256":"` + hex.EncodeToString(evSum[:]) + `"`; !strings.Contains(types["model_admitted"], want) {
+		t.Errorf("model admission record %s lacks %s", types["model_admitted"], want)
+	}
 	if !strings.Contains(types["policy_activated"], `"policy"`) {
 		t.Errorf("policy activation record %s", types["policy_activated"])
 	}

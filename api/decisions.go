@@ -338,6 +338,7 @@ func (s *Server) appendAll(c *gin.Context, scs []*scored, wait bool) bool {
 	}
 	for _, sc := range scs {
 		s.metrics.decisions.WithLabelValues(sc.app.Model.model.Manifest.ID, string(sc.outcome.Decision)).Inc()
+		s.drift.observe(sc.app.Model.model.Manifest.ID, sc.score)
 	}
 	s.indexReferrals(scs)
 	if !wait {

@@ -43,6 +43,10 @@ func (s *Server) recordGovernance(ctx context.Context) error {
 			// The reference applicants reasons are measured against are
 			// part of what was admitted.
 			"reference_sha256": m.ReferenceSHA256,
+			// So is the validation evidence admission gated on (absent
+			// from records written before it existed, which keep their
+			// bytes: empty details are dropped below).
+			"evidence_sha256": m.EvidenceSHA256,
 		}
 		for k, v := range details {
 			if v == "" {

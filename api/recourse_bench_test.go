@@ -51,7 +51,7 @@ func newRecourseBench(b testing.TB) *recourseBench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pol.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference); err != nil {
+	if _, err := pol.AdmitEvidence(ctx, m.Manifest, m.SHA256, m.Reference, m.Evidence); err != nil {
 		b.Fatal(err)
 	}
 	ex, err := decision.NewExplainers(m)

@@ -52,7 +52,7 @@ func newDecisionPath(t testing.TB) decisionPath {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pol.AdmitPackage(context.Background(), m.Manifest, m.SHA256, m.Reference); err != nil {
+	if _, err := pol.AdmitEvidence(context.Background(), m.Manifest, m.SHA256, m.Reference, m.Evidence); err != nil {
 		t.Fatal(err)
 	}
 	ex, err := decision.NewExplainers(m)

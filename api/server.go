@@ -57,7 +57,7 @@ type Ledger interface {
 // satisfies it).
 type Policy interface {
 	Authorize(ctx context.Context, req policy.AccessRequest) (policy.AccessDecision, error)
-	AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference) (policy.Admission, error)
+	AdmitEvidence(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference, ev *models.Evidence) (policy.Admission, error)
 	Decide(ctx context.Context, in policy.DecisionInput) (policy.Outcome, error)
 	CheckLedgerFields(ctx context.Context, fields []string) error
 	LedgerFields() []string
@@ -160,6 +160,7 @@ type Server struct {
 	defaultModel string
 	ledgerFields []string
 	metrics      *metrics
+	drift        *scoreDrift
 	limits       *limiters
 	engine       *gin.Engine
 	pages        *web.Renderer
@@ -271,6 +272,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.admitModels(ctx, cfg.Models); err != nil {
 		return nil, err
 	}
+	s.drift = newScoreDrift(cfg.Models, scoreDriftWindow)
+	s.metrics.registry.MustRegister(s.drift)
 	s.defaultModel = cfg.DefaultModel
 	if s.defaultModel == "" {
 		s.defaultModel = s.modelIDs[0]
@@ -303,7 +306,7 @@ func (s *Server) admitModels(ctx context.Context, ms []*scoring.Model) error {
 			errs = append(errs, fmt.Errorf("model %q is loaded twice", id))
 			continue
 		}
-		adm, err := s.policy.AdmitPackage(ctx, m.Manifest, m.SHA256, m.Reference)
+		adm, err := s.policy.AdmitEvidence(ctx, m.Manifest, m.SHA256, m.Reference, m.Evidence)
 		if err != nil {
 			if _, ok := policy.AsViolation(err); ok {
 				errs = append(errs, fmt.Errorf("model %q not admitted:\n%s", id, policy.FormatAdmission(adm)))
@@ -432,10 +435,12 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/notice", s.getNotice)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
+	e.GET("/ui/audit/report", s.uiAuditReport)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)
 	v1.GET("/ledger/public-key", s.allow(policy.ActionLedgerPublicKey), s.publicKey)
 	v1.GET("/ledger/consistency", s.allow(policy.ActionLedgerConsistency), s.consistency)
 	v1.GET("/ledger/entries", s.allow(policy.ActionLedgerEntries), s.entries)
+	v1.POST("/reports", s.allow(policy.ActionReportsCreate), s.createReport)
 	v1.GET("/models", s.allow(policy.ActionModelsList), s.listModels)
 	v1.GET("/models/:id", s.allow(policy.ActionModelsList), s.getModel)
 	// The life of a decision after the model (lifecycle.go).

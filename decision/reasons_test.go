@@ -55,7 +55,7 @@ func loadReasonsFixture(t testing.TB) *reasonsFixture {
 			reasonsErr = err
 			return
 		}
-		if _, err = fx.pol.AdmitPackage(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference); err != nil {
+		if _, err = fx.pol.AdmitEvidence(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference, fx.m.Evidence); err != nil {
 			reasonsErr = err
 			return
 		}
@@ -295,7 +295,7 @@ func TestReasonsSmallDownPayment(t *testing.T) {
 func TestReasonsExpensesNotTooHigh(t *testing.T) {
 	fx := loadReasonsFixture(t)
 	approved := policyWith(t, map[string]any{"reason_method": models.MethodApproved})
-	if _, err := approved.AdmitPackage(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference); err != nil {
+	if _, err := approved.AdmitEvidence(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference, fx.m.Evidence); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
@@ -358,7 +358,7 @@ func TestReasonsMissingValues(t *testing.T) {
 
 	// The same under a policy requiring Income and Debt: incomplete.
 	pol := policyWith(t, map[string]any{"required_features": []string{"Income", "Debt"}})
-	if _, err := pol.AdmitPackage(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference); err != nil {
+	if _, err := pol.AdmitEvidence(context.Background(), fx.m.Manifest, fx.m.SHA256, fx.m.Reference, fx.m.Evidence); err != nil {
 		t.Fatal(err)
 	}
 	inc := fx.evaluate(t, pol, x)

@@ -20,6 +20,7 @@ const MaxModelBytes = 256 << 20
 const DefaultID = "credit-risk-v1"
 
 //go:embed credit-risk-v1/manifest.json credit-risk-v1/model.txt credit-risk-v1/reference.json
+//go:embed credit-risk-v1/distribution.json credit-risk-v1/evidence.json
 var embedded embed.FS
 
 // Package is a model package read from disk or from the binary.
@@ -35,6 +36,15 @@ type Package struct {
 	// ReferenceSHA256 is the hash of its bytes, which admission records.
 	Reference       *Reference
 	ReferenceSHA256 string
+	// Distribution is the package's distribution.json (nil if none), the
+	// reference distribution population stability is measured against.
+	Distribution       *Distribution
+	DistributionSHA256 string
+	// Evidence is the package's evidence.json (nil if none), the measured
+	// validation figures admission gates on; EvidenceSHA256 the hash of
+	// its bytes, which the model_admitted record carries.
+	Evidence       *Evidence
+	EvidenceSHA256 string
 }
 
 // HashMatches reports whether the model bytes are those the manifest names.
@@ -82,21 +92,53 @@ func LoadFS(fsys fs.FS, dir string) (*Package, error) {
 	if len(model) > MaxModelBytes {
 		return nil, fmt.Errorf("model file exceeds %d bytes", MaxModelBytes)
 	}
-	sum := sha256.Sum256(model)
-	p := &Package{Source: dir, Manifest: m, Model: model, SHA256: hex.EncodeToString(sum[:])}
-	ref, err := fs.ReadFile(fsys, path.Join(dir, ReferenceFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return p, nil
-	case err != nil:
-		return nil, fmt.Errorf("read reference: %w", err)
-	}
-	if p.Reference, err = ParseReference(ref, m); err != nil {
+	msum := sha256.Sum256(model)
+	p := &Package{Source: dir, Manifest: m, Model: model, SHA256: hex.EncodeToString(msum[:])}
+	ref, sum, err := readOptional(fsys, path.Join(dir, ReferenceFile))
+	if err != nil {
 		return nil, err
 	}
-	rsum := sha256.Sum256(ref)
-	p.ReferenceSHA256 = hex.EncodeToString(rsum[:])
+	if ref != nil {
+		if p.Reference, err = ParseReference(ref, m); err != nil {
+			return nil, err
+		}
+		p.ReferenceSHA256 = sum
+	}
+	dist, sum, err := readOptional(fsys, path.Join(dir, DistributionFile))
+	if err != nil {
+		return nil, err
+	}
+	if dist != nil {
+		if p.Distribution, err = ParseDistribution(dist, m); err != nil {
+			return nil, err
+		}
+		p.DistributionSHA256 = sum
+	}
+	ev, sum, err := readOptional(fsys, path.Join(dir, EvidenceFile))
+	if err != nil {
+		return nil, err
+	}
+	if ev != nil {
+		if p.Evidence, err = ParseEvidence(ev, m); err != nil {
+			return nil, err
+		}
+		p.EvidenceSHA256 = sum
+	}
 	return p, nil
+}
+
+// readOptional reads an optional package file and hashes it; nil data if
+// the package has none.
+func readOptional(fsys fs.FS, name string) (data []byte, sha string, err error) {
+	data, err = fs.ReadFile(fsys, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, "", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("read %s: %w", path.Base(name), err)
+	}
+	sum := sha256.Sum256(data)
+	return data, hex.EncodeToString(sum[:]), nil
 }
 
 // LoadAll reads dir as one package folder (if it holds a manifest) or as

@@ -31,7 +31,17 @@ func (e *Engine) AdmitModel(ctx context.Context, m *models.Manifest, actualSHA25
 
 // AdmitPackage is AdmitModel for a package that may ship a reference.json
 // (nil if not): admission checks the reason texts' directions against it.
+// It passes no validation evidence, which the admission policy refuses
+// (ADM-EVIDENCE); AdmitEvidence is the call for a package that has it.
 func (e *Engine) AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference) (Admission, error) {
+	return e.AdmitEvidence(ctx, m, actualSHA256, ref, nil)
+}
+
+// AdmitEvidence is AdmitPackage with the package's validation evidence
+// (evidence.json, nil if none): the measured figures the admission policy
+// gates on (AUC floor, adverse impact ratio floor), in place of what the
+// manifest says about itself.
+func (e *Engine) AdmitEvidence(ctx context.Context, m *models.Manifest, actualSHA256 string, ref *models.Reference, ev *models.Evidence) (Admission, error) {
 	if m == nil {
 		return Admission{PolicyRevision: e.revision}, errors.New("policy: admit model: nil manifest")
 	}
@@ -48,10 +58,19 @@ func (e *Engine) AdmitPackage(ctx context.Context, m *models.Manifest, actualSHA
 		}
 		reference = ast.NewTerm(v)
 	}
+	evidence := ast.NullTerm()
+	if ev != nil {
+		v, err := toValue(ev)
+		if err != nil {
+			return a, fmt.Errorf("policy: admit model %q: evidence: %w", m.ID, err)
+		}
+		evidence = ast.NewTerm(v)
+	}
 	input := ast.NewObject(
 		item("manifest", ast.NewTerm(manifest)),
 		item("actual_sha256", ast.StringTerm(actualSHA256)),
 		item("reference", reference),
+		item("evidence", evidence),
 	)
 	res, err := e.eval(ctx, e.admission, queryAdmission, input)
 	if err != nil {

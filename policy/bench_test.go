@@ -21,7 +21,7 @@ func servingEngine(b testing.TB) (*Engine, DecisionInput) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
+	if _, err := e.AdmitEvidence(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference, pkg.Evidence); err != nil {
 		b.Fatal(err)
 	}
 	in := DecisionInput{

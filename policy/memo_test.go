@@ -13,27 +13,7 @@ import (
 // edited by edit.
 func editedEngine(t *testing.T, edit func(string) string) *Engine {
 	t.Helper()
-	files, err := readPolicy("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := false
-	for i, f := range files {
-		if f.Path == "access.rego" {
-			src := string(f.Data)
-			if out := edit(src); out != src {
-				files[i].Data, edited = []byte(out), true
-			}
-		}
-	}
-	if !edited {
-		t.Fatal("the edit did not change access.rego")
-	}
-	e, err := newEngine(context.Background(), files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return engineWithFile(t, "access.rego", func(b []byte) []byte { return []byte(edit(string(b))) })
 }
 
 // TestAccessMemoMatchesEvaluation asks every role, caller and action twice
@@ -100,7 +80,7 @@ func TestAccessMemoInvalidatedByAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
+	if _, err := e.AdmitEvidence(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference, pkg.Evidence); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := e.Authorize(ctx, req); d.Allow || !errors.Is(err, ErrDenied) {

@@ -68,7 +68,7 @@ func protectedManifest() *models.Manifest {
 
 func TestAdmitCompliant(t *testing.T) {
 	e := testEngine(t)
-	a, err := e.AdmitModel(context.Background(), compliantManifest(), testSHA)
+	a, err := admitWithEvidence(t, e, compliantManifest(), testSHA)
 	if err != nil || !a.Admitted || len(a.Violations) != 0 {
 		t.Fatalf("compliant manifest: %+v, %v", a, err)
 	}
@@ -82,7 +82,7 @@ func TestAdmitCompliant(t *testing.T) {
 
 func TestAdmitProtectedRefused(t *testing.T) {
 	e := testEngine(t)
-	a, err := e.AdmitModel(context.Background(), protectedManifest(), testSHA)
+	a, err := admitWithEvidence(t, e, protectedManifest(), testSHA)
 	if !errors.Is(err, ErrRejected) || a.Admitted {
 		t.Fatalf("protected manifest admitted: %+v, %v", a, err)
 	}
@@ -134,11 +134,11 @@ func TestAdmitJustifiedAge(t *testing.T) {
 	age := num("ApplicantAge", "", -1)
 	age.Justification = "12 CFR 1002.6(b)(2)(ii): empirically derived, demonstrably and statistically sound system"
 	m.Features = append(m.Features, age)
-	if _, err := e.AdmitModel(context.Background(), m, testSHA); err != nil {
+	if _, err := admitWithEvidence(t, e, m, testSHA); err != nil {
 		t.Fatalf("justified, decreasing age refused: %v", err)
 	}
 	m.Features[len(m.Features)-1].Monotone = 0
-	a, err := e.AdmitModel(context.Background(), m, testSHA)
+	a, err := admitWithEvidence(t, e, m, testSHA)
 	if !errors.Is(err, ErrRejected) || !hasID(a.Violations, "ADM-AGE-MONOTONE") {
 		t.Fatalf("age with monotone 0 admitted: %+v %v", a, err)
 	}
@@ -153,7 +153,7 @@ func TestAdmitSynonyms(t *testing.T) {
 	} {
 		m := compliantManifest()
 		m.Features = append(m.Features, f)
-		a, err := e.AdmitModel(context.Background(), m, testSHA)
+		a, err := admitWithEvidence(t, e, m, testSHA)
 		if !errors.Is(err, ErrRejected) || a.Admitted {
 			t.Errorf("%s (%s) admitted", f.Name, f.Meaning)
 			continue
@@ -176,14 +176,13 @@ func TestAdmitRefusals(t *testing.T) {
 		{"no hash", func(*models.Manifest) {}, "", "ADM-HASH"},
 		{"pending", func(m *models.Manifest) { m.Approval.Status = "pending" }, testSHA, "ADM-APPROVAL"},
 		{"rejected", func(m *models.Manifest) { m.Approval.Status = "rejected" }, testSHA, "ADM-APPROVAL"},
-		{"AUC below floor", func(m *models.Manifest) { m.Provenance.TestAUC = 0.69 }, testSHA, "ADM-AUC"},
 		{"income without monotone", func(m *models.Manifest) { m.Features[6].Monotone = 0 }, testSHA, "ADM-MONOTONE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := compliantManifest()
 			c.edit(m)
-			a, err := e.AdmitModel(context.Background(), m, c.sha)
+			a, err := admitWithEvidence(t, e, m, c.sha)
 			if !errors.Is(err, ErrRejected) || a.Admitted {
 				t.Fatalf("admitted: %+v %v", a, err)
 			}
@@ -192,12 +191,13 @@ func TestAdmitRefusals(t *testing.T) {
 			}
 		})
 	}
+	// The manifest's own AUC claim is not what the gate reads.
 	m := compliantManifest()
-	m.Provenance.TestAUC = 0.70
-	if _, err := e.AdmitModel(context.Background(), m, strings.ToUpper(testSHA)); err != nil {
-		t.Errorf("AUC at the floor, upper-case hash: %v", err)
+	m.Provenance.TestAUC = 0.5
+	if _, err := admitWithEvidence(t, e, m, strings.ToUpper(testSHA)); err != nil {
+		t.Errorf("low claimed AUC, upper-case hash: %v", err)
 	}
-	if _, err := e.AdmitModel(context.Background(), nil, testSHA); err == nil || errors.Is(err, ErrRejected) {
+	if _, err := admitWithEvidence(t, e, nil, testSHA); err == nil || errors.Is(err, ErrRejected) {
 		t.Errorf("nil manifest: %v", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestAdmitRealPackages(t *testing.T) {
 			t.Logf("skipping %s: %v", dir, err)
 			continue
 		}
-		a, err := e.AdmitPackage(context.Background(), p.Manifest, p.SHA256, p.Reference)
+		a, err := e.AdmitEvidence(context.Background(), p.Manifest, p.SHA256, p.Reference, p.Evidence)
 		if a.Admitted != want || (err == nil) != want {
 			t.Errorf("%s: admitted %v (%v), want %v\n%s", dir, a.Admitted, err, want, FormatAdmission(a))
 		}
@@ -246,7 +246,7 @@ var roleMatrix = map[Role][]Action{
 	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsHistory, ActionDecisionsContest,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
-		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList,
+		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList, ActionReportsCreate,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
@@ -592,7 +592,7 @@ func TestAdmissionRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admitted.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
+	if _, err := admitted.AdmitEvidence(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference, pkg.Evidence); err != nil {
 		t.Fatal(err)
 	}
 	protected, err := models.LoadDir(filepath.Join("..", "models", "credit-risk-protected"))

@@ -52,6 +52,7 @@ const (
 	ActionModelsAdmit          Action = "models.admit"
 	ActionPolicyRead           Action = "policy.read"
 	ActionAuditRead            Action = "audit.read"
+	ActionReportsCreate        Action = "reports.create"
 	ActionHealth               Action = "health"
 	ActionMetrics              Action = "metrics"
 	ActionOpenAPI              Action = "openapi"
@@ -74,6 +75,7 @@ func Actions() []Action {
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
 		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
 		ActionDecisionsContest,
+		ActionReportsCreate,
 	}
 }
 

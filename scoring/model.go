@@ -33,9 +33,15 @@ type Model struct {
 	// ReferenceSHA256 the hash of its bytes.
 	Reference       *models.Reference
 	ReferenceSHA256 string
-	Ensemble        *Ensemble
-	predict         *leaves.Ensemble
-	scale           models.ScoreScale
+	// Evidence is the package's validation evidence (nil if none) and
+	// EvidenceSHA256 the hash of its bytes; Distribution its reference
+	// distribution for population stability (nil if none).
+	Evidence       *models.Evidence
+	EvidenceSHA256 string
+	Distribution   *models.Distribution
+	Ensemble       *Ensemble
+	predict        *leaves.Ensemble
+	scale          models.ScoreScale
 	// scoreRange caches ScoreRange (scorerange.go). A pointer, so that a
 	// copy of a Model (tests swap the manifest of one) copies no lock;
 	// nil (a Model not built by this package) computes without caching.
@@ -67,6 +73,7 @@ func Load(p *models.Package) (*Model, error) {
 	}
 	m.Manifest = p.Manifest
 	m.Reference, m.ReferenceSHA256 = p.Reference, p.ReferenceSHA256
+	m.Evidence, m.EvidenceSHA256, m.Distribution = p.Evidence, p.EvidenceSHA256, p.Distribution
 	m.scale = p.Manifest.ScoreScale
 	return m, nil
 }

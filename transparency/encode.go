@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,7 +57,9 @@ func encodeRecord(r *Record) ([]byte, error) {
 	case TypeRecourse:
 		err = e.recourse(r.Recourse)
 	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
-		err = e.lifecycle(r.lifecycleBody())
+		err = e.canonicalBody(r.lifecycleBody())
+	case TypeReport:
+		err = e.canonicalBody(r.Report)
 	default:
 		// Validate has already refused other types.
 		err = fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -536,4 +539,21 @@ func coerceUTF8(s string) string {
 		i += size
 	}
 	return string(b)
+}
+
+// canonicalBody writes a body that has no hand-written encoder (lifecycle
+// and report records): json.Marshal's form, canonicalised. These records
+// are few, so they take the reference path rather than a hand-written
+// encoder.
+func (e *recordEncoder) canonicalBody(body any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	canon, err := Canonicalize(raw)
+	if err != nil {
+		return err
+	}
+	e.buf.Write(canon)
+	return nil
 }

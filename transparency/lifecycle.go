@@ -2,7 +2,6 @@ package transparency
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -358,20 +357,4 @@ func (r *Record) decodeLifecycle(body []byte) (bool, error) {
 		return false, nil
 	}
 	return true, strictUnmarshal(body, dst)
-}
-
-// lifecycle writes a lifecycle body as json.Marshal and Canonicalize
-// make it: these records are few, so they take the reference path
-// rather than a hand-written encoder.
-func (e *recordEncoder) lifecycle(body any) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	canon, err := Canonicalize(raw)
-	if err != nil {
-		return err
-	}
-	e.buf.Write(canon)
-	return nil
 }

@@ -55,6 +55,8 @@ type Record struct {
 	Outcome     *Outcome
 	Contest     *Contest
 	Rescore     *Rescore
+	// Report is the body of a report record (report.go).
+	Report *Report
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -305,6 +307,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.PolicyActivated = TypePolicyActivated, b
 	case *Recourse:
 		r.Type, r.Recourse = TypeRecourse, b
+	case *Report:
+		r.Type, r.Report = TypeReport, b
 	default:
 		if ok, err := r.setLifecycleBody(body); err != nil {
 			return nil, err
@@ -358,7 +362,7 @@ func (r *Record) Validate() error {
 	}
 	bodies := 0
 	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil,
-		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil} {
+		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil, r.Report != nil} {
 		if set {
 			bodies++
 		}
@@ -397,6 +401,11 @@ func (r *Record) Validate() error {
 		}
 	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
 		return r.validateLifecycle()
+	case TypeReport:
+		if r.Report == nil {
+			return fmt.Errorf("%w: report record without body", ErrInvalidRecord)
+		}
+		return r.Report.validate()
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
 	}
@@ -509,6 +518,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypeRecourse:
 		r.Recourse = &Recourse{}
 		err = strictUnmarshal(w.Body, r.Recourse)
+	case TypeReport:
+		r.Report = &Report{}
+		err = strictUnmarshal(w.Body, r.Report)
 	default:
 		var ok bool
 		if ok, err = r.decodeLifecycle(w.Body); !ok {

@@ -26,9 +26,9 @@ func commands() map[string]command {
 		"predict":  {"print the probability of default (or --raw score) for every CSV row", runPredict},
 		"explain":  {"print per-feature TreeSHAP contributions for every CSV row", runExplain},
 		"bench":    {"time single-row predict and explain over CSV rows", runBench},
-		"models":   {"model package tools: models check DIR, models reference --model DIR --data CSV --method cutoff|approved", runModels},
+		"models":   {"model package tools: models check DIR [--validation CSV --groups CSV], models reference --model DIR --data CSV --method cutoff|approved, models distribution --model DIR --data CSV", runModels},
 		"serve":    {"run the scoring API", runServe},
-		"audit":    {"verify receipts, monitor checkpoints, replay decisions", runAudit},
+		"audit":    {"verify receipts, monitor checkpoints, replay decisions, monitoring and fair-lending reports", runAudit},
 		"loadtest": {"drive POST /v1/decisions and report decisions/s and latency", runLoadtest},
 	}
 }

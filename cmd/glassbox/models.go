@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
@@ -18,18 +19,25 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(args) > 0 && args[0] == "reference" {
 		return runModelsReference(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "distribution" {
+		return runModelsDistribution(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("%w: glassbox models check [--policy DIR] DIR | %s", errUsage, referenceUsage)
+		return fmt.Errorf("%w: %s | %s | %s", errUsage, checkUsage, referenceUsage, distributionUsage)
 	}
 	fs := newFlags("models check", stderr)
 	policyDir := fs.String("policy", "", "policy folder (default: the embedded policies)")
-	if err := parseFlags(fs, args[1:], 1); err != nil {
+	validation := fs.String("validation", "", "labelled validation CSV: measure the model on it through the decision path and write the evidence")
+	groups := fs.String("groups", "", "group file (application_id, then one column per protected attribute) for the validation set's fair-lending figures")
+	out := fs.String("out", "", "where to write the evidence (default: DIR/"+models.EvidenceFile+")")
+	if err := parseFlags(fs, reorderFlags(args[1:]), 1); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: glassbox models check [--policy DIR] DIR", errUsage)
+	if fs.NArg() != 1 || (*groups != "" && *validation == "") || (*out != "" && *validation == "") {
+		return fmt.Errorf("%w: %s", errUsage, checkUsage)
 	}
-	pkg, err := models.LoadDir(fs.Arg(0))
+	dir := fs.Arg(0)
+	pkg, err := models.LoadDir(dir)
 	if err != nil {
 		return err
 	}
@@ -37,7 +45,16 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	adm, err := eng.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference)
+	if *validation != "" {
+		path := *out
+		if path == "" {
+			path = filepath.Join(dir, models.EvidenceFile)
+		}
+		if err := measure(ctx, eng, pkg, *validation, *groups, path, stdout); err != nil {
+			return err
+		}
+	}
+	adm, err := eng.AdmitEvidence(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference, pkg.Evidence)
 	fmt.Fprint(stdout, policy.FormatAdmission(adm))
 	if err != nil {
 		if _, ok := policy.AsViolation(err); ok {

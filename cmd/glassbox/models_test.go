@@ -101,7 +101,15 @@ func TestModelsReference(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("rebuilt reference.json differs from the shipped one")
 	}
-	// The package with its reference is admitted.
+	// The package with its reference (and the shipped evidence) is
+	// admitted.
+	evidence, err := os.ReadFile("../../models/credit-risk-v1/evidence.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "evidence.json"), evidence, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"models", "check", dir}, &stdout, &stderr); code != 0 {
 		t.Errorf("models check: exit %d: %s", code, stdout.String())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -47,21 +46,9 @@ func runModelsReference(ctx context.Context, args []string, stdout, stderr io.Wr
 	if *dir == "" || *data == "" || (*method != models.MethodCutoff && *method != models.MethodApproved) {
 		return fmt.Errorf("%w: %s", errUsage, referenceUsage)
 	}
-	pkg, err := models.LoadDir(*dir)
+	m, raw, rows, err := loadPackageData(*dir, *data)
 	if err != nil {
 		return err
-	}
-	m, err := scoring.Load(pkg)
-	if err != nil {
-		return err
-	}
-	raw, err := os.ReadFile(*data)
-	if err != nil {
-		return err
-	}
-	rows, err := scoring.ReadCSV(bytes.NewReader(raw), m.Ensemble.FeatureNames)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *data, err)
 	}
 	eng, err := policy.New(ctx, *policyDir)
 	if err != nil {

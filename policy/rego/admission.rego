@@ -81,15 +81,70 @@ hash_matches(want, got) if {
 	want == got
 }
 
+ev := input.evidence
+
 # METADATA
-# title: Test AUC must reach the policy floor
+# title: Admission needs measured validation evidence
+# description: >-
+#   The gate reads figures measured by running the model through the
+#   decision path on a labelled validation set, never the manifest's
+#   claims about itself; the evidence must be about this model file.
+# custom:
+#   id: ADM-EVIDENCE
+#   citation: "SR 11-7 / OCC 2011-12 §V (independent validation; outcomes analysis)"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	some msg in evidence_problems
+}
+
+evidence_problems contains "the package ships no validation evidence (evidence.json, written by glassbox models check --validation)" if {
+	object.get(input, "evidence", null) == null
+}
+
+# The evidence names the model file it measured; it must be the one the
+# manifest names (ADM-HASH ties the manifest to the file served).
+evidence_problems contains msg if {
+	ev != null
+	want := lower(object.get(m, "model_sha256", ""))
+	want != ""
+	lower(object.get(ev, "model_sha256", "")) != want
+	msg := sprintf("the validation evidence measured model file %q, not the manifest's %q", [object.get(ev, "model_sha256", ""), want])
+}
+
+evidence_problems contains "the validation evidence has no fair-lending figures (run glassbox models check with --groups)" if {
+	ev != null
+	cfg.fairness_required
+	object.get(ev, "fairness", null) == null
+}
+
+# METADATA
+# title: Measured AUC must reach the policy floor
 # custom:
 #   id: ADM-AUC
 #   citation: "12 CFR 1002.2(p)(1)(iii) (validated using accepted statistical principles); SR 11-7 §V (outcomes analysis)"
 violations contains lib.finding(rego.metadata.rule(), msg) if {
-	auc := object.get(m, ["provenance", "test_auc"], 0)
-	auc < cfg.min_test_auc
-	msg := sprintf("test AUC %v is below the floor %v", [auc, cfg.min_test_auc])
+	ev != null
+	ev.auc < cfg.min_auc
+	msg := sprintf("measured AUC %.4f on the validation set (%d decisions) is below the floor %v", [ev.auc, ev.decided, cfg.min_auc])
+}
+
+# METADATA
+# title: Measured adverse impact ratio must reach the policy floor
+# description: >-
+#   Each group's approval rate over the most favoured group's, measured on
+#   the validation set with out-of-band group labels. Groups smaller than
+#   the policy's minimum size are reported in the evidence but not gated.
+# custom:
+#   id: ADM-ADVERSE-IMPACT
+#   citation: "12 CFR 1002.6(a) and comment 6(a)-2 (effects test); Interagency Fair Lending Examination Procedures"
+violations contains lib.finding(rego.metadata.rule(), msg) if {
+	ev != null
+	some a in object.get(ev, ["fairness", "attributes"], [])
+	some g in a.groups
+	not g.favoured
+	g.n >= cfg.fairness_min_group_size
+	g.adverse_impact_ratio < cfg.min_adverse_impact_ratio
+	fav := [f.group | some f in a.groups; f.favoured]
+	msg := sprintf("%s group %q: measured adverse impact ratio %.3f (%d of %d approved) against the most favoured group %q is below the floor %v", [a.attribute, g.group, g.adverse_impact_ratio, g.approved, g.n, concat(", ", fav), cfg.min_adverse_impact_ratio])
 }
 
 # METADATA
