@@ -52,6 +52,8 @@ const (
 	ActionHealth               Action = "health"
 	ActionMetrics              Action = "metrics"
 	ActionOpenAPI              Action = "openapi"
+	// ActionLogRead covers the C2SP tlog-tiles reads under /log/.
+	ActionLogRead Action = "log.read"
 )
 
 // Actions lists every action constant.
@@ -62,6 +64,7 @@ func Actions() []Action {
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
+		ActionLogRead,
 	}
 }
 

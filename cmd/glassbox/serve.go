@@ -46,6 +46,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	treeID := fs.Int64("tree-id", 0, "Trillian tree id (with --trillian)")
 	var remote remoteFlags
 	remote.register(fs)
+	var witnesses witnessFlags
+	witnesses.register(fs)
 	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
 	burst := fs.Int("rate-burst", api.DefaultRateBurst, "rate limit burst")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
@@ -166,6 +168,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	witnessing, err := witnesses.start(ctx, ledger, ledgerMetrics, logger) // nil without --witness
+	if err != nil {
+		return err
+	}
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
@@ -179,7 +185,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
 		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem, Recourse: recourse,
-		LedgerMetrics: ledgerMetrics,
+		LedgerMetrics: ledgerMetrics, Witnesses: witnessing,
 	})
 	if err != nil {
 		return err
