@@ -29,7 +29,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"replay":         runReplay,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY FILE\n"+
+		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE] FILE\n"+
 			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N]\n"+
 			"       glassbox audit replay --server URL --key KEY --api-key REGULATOR_KEY [--from N --to M] [--models DIR] [--policy DIR]")
 		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
@@ -52,6 +52,8 @@ type Receipt struct {
 func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify-receipt", stderr)
 	key := fs.String("key", "", "the ledger's note verifier key (GET /v1/ledger/public-key)")
+	var wit witnessPolicy
+	wit.register(fs)
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
@@ -61,6 +63,12 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 	data, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if isTLogProof(data) {
+		return verifyTLogProofFile(data, *key, &wit, stdout)
+	}
+	if err := wit.checkJSONReceipt(data, *key); err != nil {
+		return fmt.Errorf("receipt does NOT verify: %w", err)
 	}
 	var r Receipt
 	dec := json.NewDecoder(bytes.NewReader(data))
