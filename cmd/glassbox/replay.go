@@ -1,24 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/glassbox-ledger/glassbox/api"
 	"github.com/glassbox-ledger/glassbox/explain"
@@ -47,13 +40,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: --server, --key and --api-key are required", errUsage)
 	}
 	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 60 * time.Second}}
-	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
+	// The range and the tiles that prove it against the signed
+	// checkpoint, fetched from the public tile API: O(range + log n).
+	// Replay judges the logged bytes, not whatever the server chooses to
+	// show.
+	lr := &tileLogReader{c: c}
+	cp, err := lr.checkpoint(ctx, *key)
 	if err != nil {
 		return err
-	}
-	cp, err := transparency.OpenCheckpoint(body, *key, "")
-	if err != nil {
-		return fmt.Errorf("checkpoint signature: %w", err)
 	}
 	end := cp.Size
 	if *to != 0 {
@@ -62,88 +56,24 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if end > cp.Size || *from > end {
 		return fmt.Errorf("%w: range %d..%d is outside the signed tree of size %d", errUsage, *from, end, cp.Size)
 	}
-	// Entries are fetched from the start of the log so that their Merkle
-	// root can be checked against the signed checkpoint: replay judges the
-	// logged bytes, not whatever the server chooses to show.
-	entries, err := fetchEntries(ctx, c, 0, cp.Size)
+	entries, err := lr.verifiedEntries(ctx, cp, *from, end)
 	if err != nil {
-		return err
-	}
-	if err := checkRoot(entries, cp); err != nil {
 		return err
 	}
 	r, err := newReplayer(ctx, *modelsDir, *policyDir)
 	if err != nil {
 		return err
 	}
-	rep := r.replay(ctx, entries[*from:end])
+	rep := r.replay(ctx, entries)
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
 	}
 	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
+	fmt.Fprintf(stdout, "fetched %d bytes in %d requests\n", c.fetched, c.requests)
 	if rep.mismatches > 0 || rep.refused > 0 {
 		return errors.New("replay found differences")
-	}
-	return nil
-}
-
-func fetchEntries(ctx context.Context, c *apiClient, start, end uint64) ([][]byte, error) {
-	var out [][]byte
-	for next := start; next < end; {
-		n := min(end-next, transparency.MaxEntriesPerRequest)
-		raw, err := c.get(ctx, "/v1/ledger/entries", url.Values{
-			"start": {strconv.FormatUint(next, 10)}, "count": {strconv.FormatUint(n, 10)}})
-		if err != nil {
-			return nil, err
-		}
-		var page struct {
-			Entries []struct {
-				Index uint64
-				Data  string
-			}
-		}
-		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, fmt.Errorf("entries: %w", err)
-		}
-		if len(page.Entries) == 0 {
-			return nil, fmt.Errorf("entries: none returned at %d", next)
-		}
-		for _, e := range page.Entries {
-			if e.Index != next {
-				return nil, fmt.Errorf("entries: got index %d, want %d", e.Index, next)
-			}
-			data, err := base64.StdEncoding.DecodeString(e.Data)
-			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", e.Index, err)
-			}
-			out = append(out, data)
-			next++
-		}
-	}
-	return out, nil
-}
-
-// checkRoot recomputes the RFC 6962 root of the entries and compares it
-// with the signed checkpoint.
-func checkRoot(entries [][]byte, cp *transparency.Checkpoint) error {
-	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	r := rf.NewEmptyRange(0)
-	for _, e := range entries {
-		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil); err != nil {
-			return err
-		}
-	}
-	root, err := r.GetRootHash(nil)
-	if err != nil {
-		return err
-	}
-	if len(entries) == 0 {
-		root = rfc6962.DefaultHasher.EmptyRoot()
-	}
-	if !bytes.Equal(root, cp.Root) {
-		return fmt.Errorf("the entries served do not hash to the signed checkpoint's root (size %d): %w", cp.Size, errInconsistent)
 	}
 	return nil
 }
