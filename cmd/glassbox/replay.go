@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/glassbox-ledger/glassbox/api"
 	"github.com/glassbox-ledger/glassbox/explain"
 	"github.com/glassbox-ledger/glassbox/models"
