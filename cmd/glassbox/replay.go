@@ -27,7 +27,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("audit replay", stderr)
 	server := fs.String("server", "", "glassbox base URL")
 	key := fs.String("key", "", "the ledger's note verifier key")
-	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key (default $GLASSBOX_API_KEY)")
+	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "API key sent with the reads, if any (default $GLASSBOX_API_KEY); the tile API itself is public")
 	from := fs.Uint64("from", 0, "first entry index")
 	to := fs.Uint64("to", 0, "end of the range, exclusive (default: the checkpoint's tree size)")
 	modelsDir := fs.String("models", "", "model packages besides the embedded default")
@@ -35,8 +35,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	if *server == "" || *key == "" || *apiKey == "" {
-		return fmt.Errorf("%w: --server, --key and --api-key are required", errUsage)
+	if *server == "" || *key == "" {
+		return fmt.Errorf("%w: --server and --key are required", errUsage)
 	}
 	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 60 * time.Second}}
 	// The range and the tiles that prove it against the signed
