@@ -28,9 +28,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"replay":         runReplay,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE] FILE\n"+
+		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE | --decision-id ID] FILE\n"+
 			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N]\n"+
-			"       glassbox audit replay --server URL --key KEY --api-key REGULATOR_KEY [--from N --to M] [--models DIR] [--policy DIR]")
+			"       glassbox audit replay --server URL --key KEY [--from N --to M] [--models DIR] [--policy DIR]")
 		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
 	}
 	return sub[args[0]](ctx, args[1:], stdout, stderr)
