@@ -327,6 +327,28 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		})
 	}
 
+	// A restarted glassbox does not remember what the witness has: its
+	// first submission (old 0) gets a 409 with the witness's size, and
+	// the retry from that size is cosigned.
+	witnessed := readyWitnesses(t, p.url).Size
+	p.kill(syscall.SIGTERM)
+	p.restart()
+	createIntegrated(t, p.url, 3, 10*time.Second)
+	deadline = time.Now().Add(30 * time.Second)
+	for st := readyWitnesses(t, p.url); !st.QuorumMet || st.Size <= witnessed; st = readyWitnesses(t, p.url) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not cosigned again after a restart: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, metrics, err := call(context.Background(), http.MethodGet, p.url+"/metrics", adminKey, nil)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("metrics: %d %v", code, err)
+	}
+	if !strings.Contains(string(metrics), `glassbox_ledger_witness_submissions_total{result="conflict",witness="`+w.name+`"} 1`) {
+		t.Fatalf("the restart's first submission was not a conflict:\n%s", grepLines(metrics, "witness_submissions"))
+	}
+
 	// With litewitness down too, decisions still go through and the
 	// service stays ready; the quorum state says what happened.
 	w.stop()
@@ -343,7 +365,7 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	code, metrics, err := call(context.Background(), http.MethodGet, p.url+"/metrics", adminKey, nil)
+	code, metrics, err = call(context.Background(), http.MethodGet, p.url+"/metrics", adminKey, nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("metrics: %d %v", code, err)
 	}
@@ -444,4 +466,14 @@ func forkProof(t *testing.T, proof []byte, keyFile string, w *litewitness) []byt
 		t.Fatal("the proof has no cosignature to copy onto the fork")
 	}
 	return append(append(append(head, '\n', '\n'), forked...), strings.Join(cosig, "")...)
+}
+
+func grepLines(body []byte, substr string) string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
