@@ -153,6 +153,13 @@ func (s *Server) uiDecision(c *gin.Context) {
 	}
 	page.NoRecourseText = rv.Message
 	page.RecourseRecord = rv.RecordID
+	if w := s.cfg.Witnesses; w != nil {
+		st := w.Status()
+		for _, ws := range st.Witnesses {
+			page.WitnessKeys = append(page.WitnessKeys, ws.Key)
+		}
+		page.WitnessQuorum = st.Quorum
+	}
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,6 +91,7 @@ type Witnessing struct {
 
 type witness struct {
 	url      string
+	key      string // the verifier key as configured
 	verifier note.Verifier
 
 	mu sync.Mutex
@@ -152,7 +152,7 @@ func NewWitnessing(src CheckpointSource, o WitnessOptions) (*Witnessing, error) 
 		if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 			return nil, fmt.Errorf("%w: witness URL %q is not http(s)", ErrInvalidArgument, c.URL)
 		}
-		w.ws = append(w.ws, &witness{url: strings.TrimRight(c.URL, "/"), verifier: v})
+		w.ws = append(w.ws, &witness{url: strings.TrimRight(c.URL, "/"), key: c.VerifierKey, verifier: v})
 	}
 	w.witnessSizes.WithLabelValues("required").Set(float64(o.Quorum))
 	if o.Metrics != nil {
@@ -378,6 +378,8 @@ func (w *Witnessing) Witnessed() *Checkpoint {
 type WitnessState struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// Key is the witness's tlog-cosignature verifier key.
+	Key string `json:"key"`
 	// Size is the newest checkpoint size it cosigned for this process.
 	Size      uint64 `json:"cosigned_size"`
 	LastError string `json:"last_error,omitempty"`
@@ -405,7 +407,7 @@ func (w *Witnessing) Status() WitnessStatus {
 	st.QuorumMet = st.Size > 0 && st.Cosignatures >= st.Quorum
 	for _, wt := range w.ws {
 		wt.mu.Lock()
-		s := WitnessState{Name: wt.verifier.Name(), URL: wt.url, Size: wt.size}
+		s := WitnessState{Name: wt.verifier.Name(), URL: wt.url, Key: wt.key, Size: wt.size}
 		if wt.lastErr != nil {
 			s.LastError = wt.lastErr.Error()
 		}
@@ -414,7 +416,3 @@ func (w *Witnessing) Status() WitnessStatus {
 	}
 	return st
 }
-
-// ErrNoWitnessing is returned by helpers asked about witnesses when none
-// are configured.
-var ErrNoWitnessing = errors.New("no witnesses configured")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,38 +26,12 @@ func TestPagesInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium not found at %s (CI must install it)", chromium)
-		}
-		t.Skipf("chromium not found at %s", chromium)
-	}
+	ctx := newBrowser(t)
 	p := startServe(t, t.TempDir())
 	app := map[string]any{"application_id": "A-1001", "features": map[string]any{
 		"Seniority": 1, "Home": "rent", "Time": 48, "Records": "no", "Job": "fixed", "Expenses": 60,
 		"Income": 90, "Assets": 2000, "Debt": 0, "Amount": 2000, "Price": 2200}}
-	code, body, err := call(context.Background(), http.MethodPost, p.url+"/v1/decisions?wait=integrated", lenderKey, app)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("decision: %d %v %s", code, err, body)
-	}
-	var d struct {
-		DecisionID     string `json:"decision_id"`
-		ApplicantToken string `json:"applicant_token"`
-	}
-	json.Unmarshal(body, &d)
-
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 900),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	d := createForApplicant(t, p.url, app)
 
 	browse := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
