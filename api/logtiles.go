@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -92,7 +94,33 @@ func (s *Server) logTile(c *gin.Context) {
 	} else {
 		c.Header("Cache-Control", cacheFullTile)
 	}
+	// Entry bundles compress well (tlog-tiles asks for it); tiles are
+	// hashes and do not.
+	if p.Entries {
+		c.Header("Vary", "Accept-Encoding")
+		if acceptsGzip(c.GetHeader("Accept-Encoding")) {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			if _, err := zw.Write(data); err == nil && zw.Close() == nil {
+				c.Header("Content-Encoding", "gzip")
+				data = b.Bytes()
+			}
+		}
+	}
 	c.Data(http.StatusOK, "application/octet-stream", data)
+}
+
+// acceptsGzip reads an Accept-Encoding header: gzip listed without q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 // tlogProof answers GET /v1/decisions/{id}/proof?format=tlog-proof: a

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -279,6 +280,21 @@ func TestLogPartialTileGrows(t *testing.T) {
 		if !bytes.Equal(h[:], full.body[i*32:(i+1)*32]) {
 			t.Fatalf("tile hash %d is not the hash of entry %d", i, i)
 		}
+	}
+	// Compressed on request, the same bytes.
+	zr := e.do(req{method: "GET", path: "/log/tile/entries/000", headers: map[string]string{"Accept-Encoding": "gzip"}})
+	if zr.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("bundle with Accept-Encoding gzip: Content-Encoding %q", zr.header.Get("Content-Encoding"))
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(zr.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unz, err := io.ReadAll(gz); err != nil || !bytes.Equal(unz, fullBundle.body) || len(zr.body) >= len(unz) {
+		t.Fatalf("gzipped bundle: %v, %d bytes for %d", err, len(zr.body), len(unz))
+	}
+	if id := e.do(req{method: "GET", path: "/log/tile/entries/000", headers: map[string]string{"Accept-Encoding": "gzip;q=0, identity"}}); id.header.Get("Content-Encoding") != "" || !bytes.Equal(id.body, fullBundle.body) {
+		t.Fatal("gzip;q=0 still compressed")
 	}
 	if cc := full.header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
 		t.Errorf("full tile Cache-Control %q", cc)

@@ -230,6 +230,9 @@ func (l *Ledger) tile(ctx context.Context, level int, n uint64, w int) ([]byte, 
 	}
 	key := strconv.Itoa(level) + "/" + strconv.FormatUint(n, 10)
 	v, err, _ := l.tiles.flight.Do(key, func() (any, error) {
+		// Shared by every caller waiting for this tile, and cached: one
+		// caller giving up must not fail the others.
+		ctx := context.WithoutCancel(ctx)
 		data, err := l.computeTile(ctx, level, n, TileWidth)
 		if err != nil {
 			return nil, err

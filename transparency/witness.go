@@ -97,9 +97,10 @@ type witness struct {
 	mu sync.Mutex
 	// size is the witness's latest cosigned size as far as we know (0 at
 	// first: its 409 answer tells the truth).
-	size    uint64
-	lastErr error
-	lastOK  time.Time
+	size uint64
+	// cosigned is the size of the checkpoint it last cosigned for us.
+	cosigned uint64
+	lastErr  error
 }
 
 // NewWitnessing checks the configuration; Run does the work.
@@ -165,12 +166,23 @@ func NewWitnessing(src CheckpointSource, o WitnessOptions) (*Witnessing, error) 
 	return w, nil
 }
 
-// Run submits every new checkpoint to every witness until ctx ends.
+// Run submits checkpoints to the witnesses until ctx ends: one loop per
+// witness, so that a slow or hanging witness holds up only itself.
 func (w *Witnessing) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, wt := range w.ws {
+		wg.Go(func() { w.follow(ctx, wt) })
+	}
+	wg.Wait()
+}
+
+// follow offers the newest checkpoint to one witness every interval until
+// the witness has cosigned it.
+func (w *Witnessing) follow(ctx context.Context, wt *witness) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
-		w.round(ctx)
+		w.offer(ctx, wt)
 		select {
 		case <-ctx.Done():
 			return
@@ -179,60 +191,61 @@ func (w *Witnessing) Run(ctx context.Context) {
 	}
 }
 
-// round submits the latest checkpoint if it is newer than the last one
-// submitted, to all witnesses at once, and waits for their answers.
-func (w *Witnessing) round(ctx context.Context) {
+func (w *Witnessing) offer(ctx context.Context, wt *witness) {
 	cp, err := w.src.LatestCheckpoint(ctx)
 	if err != nil || cp == nil || cp.Size == 0 {
 		return
 	}
-	w.mu.Lock()
-	prev := w.latest
-	w.mu.Unlock()
-	if prev != nil && prev.Size >= cp.Size && !w.anyBehind(cp.Size) {
+	w.observe(cp)
+	wt.mu.Lock()
+	done := wt.cosigned == cp.Size
+	wt.mu.Unlock()
+	if done {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, wt := range w.ws {
-		wg.Go(func() {
-			lines, err := w.submit(ctx, wt, cp)
-			wt.mu.Lock()
-			wt.lastErr = err
-			if err == nil {
-				wt.lastOK = time.Now()
-			}
-			wt.mu.Unlock()
-			if err != nil {
-				w.logger.WarnContext(ctx, "witness did not cosign", "witness", wt.verifier.Name(), "size", cp.Size, "err", err)
-				return
-			}
-			w.record(cp, wt.verifier.Name(), lines)
-		})
+	lines, err := w.submit(ctx, wt, cp)
+	wt.mu.Lock()
+	wt.lastErr = err
+	if err == nil {
+		wt.cosigned = cp.Size
 	}
-	wg.Wait()
+	wt.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.logger.WarnContext(ctx, "witness did not cosign", "witness", wt.verifier.Name(), "size", cp.Size, "err", err)
+		}
+		return
+	}
+	w.record(cp, wt.verifier.Name(), lines)
+}
+
+// observe notes cp as the newest checkpoint offered to the witnesses.
+func (w *Witnessing) observe(cp *Checkpoint) {
 	w.mu.Lock()
-	if w.latest == nil || cp.Size > w.latest.Size {
-		w.latest = cp
+	defer w.mu.Unlock()
+	if w.latest != nil && w.latest.Size >= cp.Size {
+		return
 	}
-	have := len(w.lines[cp.Size])
-	if have >= w.quorum && (w.best == nil || w.best.Size <= cp.Size) {
+	w.latest = cp
+	w.settle(cp)
+}
+
+// settle updates the witnessed checkpoint and the quorum metrics after
+// cp's cosignatures changed. Callers hold w.mu.
+func (w *Witnessing) settle(cp *Checkpoint) {
+	if len(w.lines[cp.Size]) >= w.quorum && (w.best == nil || w.best.Size <= cp.Size) {
 		w.best = w.attach(cp)
 	}
-	w.mu.Unlock()
+	have := 0
+	if w.latest != nil {
+		have = len(w.lines[w.latest.Size])
+	}
 	w.witnessSizes.WithLabelValues("have").Set(float64(have))
 	if have >= w.quorum {
 		w.quorumMet.Set(1)
 	} else {
 		w.quorumMet.Set(0)
 	}
-}
-
-// anyBehind reports whether some witness has not cosigned size yet (it was
-// down, say), so the same checkpoint is offered again.
-func (w *Witnessing) anyBehind(size uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.lines[size]) < len(w.ws)
 }
 
 // submit sends cp to one witness per tlog-witness, retrying once with the
@@ -329,6 +342,7 @@ func (w *Witnessing) record(cp *Checkpoint, name string, lines [][]byte) {
 		}
 	}
 	m[name] = lines
+	w.settle(cp)
 }
 
 // attach returns cp with every cosignature known for its size appended,
