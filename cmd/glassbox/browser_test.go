@@ -119,6 +119,16 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	checkDecision()
 
+	// Past the first tile, so that the audit page's tile check combines
+	// tiles of two levels.
+	var batch []any
+	for i := range 300 {
+		batch = append(batch, sampleApplication(i))
+	}
+	if code, body, err := call(context.Background(), http.MethodPost, p.url+"/v1/decisions/batch?wait=integrated", lenderKey, map[string]any{"applications": batch}); err != nil || code != http.StatusCreated {
+		t.Fatalf("batch: %d %v %.200s", code, err, body)
+	}
+
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("regulator:"+regulatorKey))
 	// A browser sends the regulator key as Basic credentials after its
 	// prompt; the test sets the header the prompt would produce.
@@ -132,6 +142,28 @@ func TestPagesInBrowser(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("audit page lacks %q", want)
 		}
+	}
+	// The page follows the public tile API: the tiles hash to the signed
+	// root and the newest entries are its leaves; a tile altered on the
+	// way is caught.
+	tilesMsg := get(chromedp.Poll[string](`(() => { const t = document.getElementById("tiles-result").textContent; return /^(Verified|Verification failed)/.test(t) ? t : null; })()`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if !strings.HasPrefix(tilesMsg, "Verified") || !strings.Contains(tilesMsg, "entries are the tree's leaves") {
+		t.Errorf("audit page's tile check: %q", tilesMsg)
+	}
+	tampered, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+		const key = await (await fetch("/v1/ledger/public-key")).text();
+		const checkpoint = await (await fetch("/log/checkpoint")).text();
+		const fetchBytes = async (path) => {
+			const b = new Uint8Array(await (await fetch("/log/" + path)).arrayBuffer());
+			if (path.startsWith("tile/0/")) b[0] ^= 1;
+			return b;
+		};
+		const r = await GlassboxVerify.checkTiles({ checkpoint, verifierKey: key, fetchBytes });
+		return r.ok ? "ok" : r.failed;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil || tampered != "tiles-root" {
+		t.Errorf("a tampered tile in the audit page's check: %q %v", tampered, err)
 	}
 	shot := screenshot()
 	saveShot(t, "audit.png", shot)

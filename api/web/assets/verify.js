@@ -585,6 +585,112 @@ const GlassboxVerify = (() => {
     return res;
   }
 
+  // tilePath spells a tlog-tiles resource: "tile/<L>/<N>[.p/<W>]" or
+  // "tile/entries/<N>[.p/<W>]", N in three-digit groups, all but the last
+  // prefixed with "x".
+  function tilePath(level, n, w) {
+    const groups = [];
+    let x = BigInt(n);
+    do {
+      groups.unshift(String(x % 1000n).padStart(3, "0"));
+      x /= 1000n;
+    } while (x > 0n);
+    const idx = groups.map((g, i) => (i < groups.length - 1 ? "x" + g : g)).join("/");
+    return `tile/${level === "entries" ? "entries" : level}/${idx}` + (w < 256 ? `.p/${w}` : "");
+  }
+
+  // perfectRoot hashes 2^k subtree hashes up to their root.
+  async function perfectRoot(hashes) {
+    let level = hashes;
+    while (level.length > 1) {
+      const next = [];
+      for (let i = 0; i < level.length; i += 2) next.push(await nodeHash(level[i], level[i + 1]));
+      level = next;
+    }
+    return level[0];
+  }
+
+  const splitTile = (bytes) => {
+    if (bytes.length % HASH_LEN !== 0) fail("a tile is not a whole number of hashes");
+    const out = [];
+    for (let i = 0; i < bytes.length; i += HASH_LEN) out.push(bytes.slice(i, i + HASH_LEN));
+    return out;
+  };
+
+  // checkTiles follows the public log: the checkpoint at <log>/checkpoint
+  // is signed by the ledger's key; the partial tiles on the tree's right
+  // edge, each level's hashes grouped by the bits of its width into
+  // perfect subtrees, hash to the checkpoint's root; and every entry of
+  // the newest bundle hashes to its leaf in those tiles. fetchBytes(path)
+  // returns the bytes at <log>/<path>.
+  async function checkTiles({ checkpoint, verifierKey, fetchBytes }) {
+    const rep = new Report();
+    let key = null;
+    let cp = null;
+    await rep.run("tiles-signature", "The public log's checkpoint is signed by the ledger's key", "the public log's checkpoint is not signed by the ledger's key", async () => {
+      key = await parseVerifierKey(verifierKey);
+      cp = await openCheckpoint(checkpoint, key);
+      return `tree size ${cp.size}`;
+    });
+    let edge0 = null;
+    const rootTitle = "The tiles hash to the checkpoint's root";
+    const rootFail = "the public log's tiles do not hash to its signed root";
+    if (cp && cp.size > 0n) {
+      await rep.run("tiles-root", rootTitle, rootFail, async () => {
+        // Perfect subtrees left to right, largest first.
+        const subtrees = [];
+        let fetched = 0;
+        let level = 0;
+        for (let span = 1n; span <= cp.size; span *= 256n, level++) {
+          const w = Number((cp.size / span) % 256n);
+          if (w === 0) continue;
+          const hashes = splitTile(await fetchBytes(tilePath(level, cp.size / (span * 256n), w)));
+          fetched++;
+          if (hashes.length !== w) fail(`tile at level ${level} has ${hashes.length} hashes, want ${w}`);
+          if (level === 0) edge0 = hashes;
+          const groups = [];
+          for (let bit = 128, at = 0; bit >= 1; bit >>= 1) {
+            if (w & bit) {
+              groups.push(await perfectRoot(hashes.slice(at, at + bit)));
+              at += bit;
+            }
+          }
+          subtrees.unshift(groups);
+        }
+        const flat = subtrees.flat();
+        let root = flat[flat.length - 1];
+        for (let i = flat.length - 2; i >= 0; i--) root = await nodeHash(flat[i], root);
+        if (!equalBytes(root, cp.root)) fail("the recomputed root differs from the checkpoint's");
+        return `${fetched} tiles`;
+      });
+    } else {
+      rep.skip("tiles-root", rootTitle, rootFail, "needs a verified, non-empty checkpoint");
+    }
+    const entTitle = "The newest entries are the leaves of the signed tree";
+    const entFail = "an entry of the public log is not the leaf the signed tree holds";
+    if (edge0 && rep.ok) {
+      await rep.run("tiles-entries", entTitle, entFail, async () => {
+        const data = await fetchBytes(tilePath("entries", cp.size / 256n, edge0.length));
+        let at = 0;
+        for (let i = 0; i < edge0.length; i++) {
+          if (at + 2 > data.length) fail("the entry bundle is truncated");
+          const n = (data[at] << 8) | data[at + 1];
+          const entry = data.slice(at + 2, at + 2 + n);
+          if (entry.length !== n) fail("the entry bundle is truncated");
+          at += 2 + n;
+          if (!equalBytes(await leafHash(entry), edge0[i])) fail(`entry ${cp.size - BigInt(edge0.length) + BigInt(i)} does not hash to its leaf`);
+        }
+        if (at !== data.length) fail("the entry bundle has more entries than its width");
+        return `${edge0.length} entries`;
+      });
+    } else {
+      rep.skip("tiles-entries", entTitle, entFail, "the newest tile is full or the root did not verify");
+    }
+    const res = finish(rep, rep.ok ? `the public log of size ${cp.size} hashes to the root signed by ${signer(key, cp)}${edge0 ? `, and its newest ${edge0.length} entries are the tree's leaves` : ""}.` : "");
+    res.checkpoint = cp;
+    return res;
+  }
+
   return Object.freeze({
     VerificationError,
     hexToBytes,
@@ -607,5 +713,7 @@ const GlassboxVerify = (() => {
     cosigners,
     parseTLogProof,
     checkTLogProof,
+    tilePath,
+    checkTiles,
   });
 })();
