@@ -84,6 +84,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*trillianAddr == "") != (*treeID == 0) {
 		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
 	}
+	if err := witnesses.check(); err != nil {
+		return err
+	}
 	proxies, err := parseProxies(*trustedProxies)
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", errUsage, err)

@@ -35,18 +35,36 @@ func (w *witnessFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.interval, "witness-interval", transparency.DefaultWitnessInterval, "how often the newest checkpoint is offered to the witnesses")
 }
 
-// start checks the flags and, if witnesses are configured, starts
-// submitting checkpoints to them until ctx ends. Without witnesses it
-// returns a nil interface (not a nil pointer in one), so api.Config sees
-// none.
-func (w *witnessFlags) start(ctx context.Context, src transparency.CheckpointSource, reg prometheus.Registerer, logger *slog.Logger) (api.Witnesses, error) {
+// check refuses inconsistent witness flags before anything is opened.
+func (w *witnessFlags) check() error {
 	if len(w.urls) != len(w.keys) {
-		return nil, fmt.Errorf("%w: %d --witness but %d --witness-key: give one key per witness", errUsage, len(w.urls), len(w.keys))
+		return fmt.Errorf("%w: %d --witness but %d --witness-key: give one key per witness", errUsage, len(w.urls), len(w.keys))
 	}
-	if len(w.urls) == 0 {
-		if w.quorum > 0 {
-			return nil, fmt.Errorf("%w: --witness-quorum without --witness", errUsage)
+	if len(w.urls) == 0 && w.quorum > 0 {
+		return fmt.Errorf("%w: --witness-quorum without --witness", errUsage)
+	}
+	if w.quorum > len(w.urls) {
+		return fmt.Errorf("%w: --witness-quorum %d with %d witnesses", errUsage, w.quorum, len(w.urls))
+	}
+	if w.interval <= 0 {
+		return fmt.Errorf("%w: --witness-interval must be positive", errUsage)
+	}
+	for i, k := range w.keys {
+		if _, err := transparency.NewCosignatureVerifier(k); err != nil {
+			return fmt.Errorf("%w: --witness-key %d: %w", errUsage, i+1, err)
 		}
+		if u := w.urls[i]; !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("%w: --witness %q is not an http(s) URL", errUsage, u)
+		}
+	}
+	return nil
+}
+
+// start starts submitting checkpoints to the witnesses (flags already
+// checked) until ctx ends. Without witnesses it returns a nil interface
+// (not a nil pointer in one), so api.Config sees none.
+func (w *witnessFlags) start(ctx context.Context, src transparency.CheckpointSource, reg prometheus.Registerer, logger *slog.Logger) (api.Witnesses, error) {
+	if len(w.urls) == 0 {
 		return nil, nil
 	}
 	quorum := w.quorum
