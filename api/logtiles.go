@@ -18,8 +18,9 @@ import (
 type Witnesses interface {
 	// Cosigned returns cp with the cosignatures known for its size.
 	Cosigned(cp *transparency.Checkpoint) *transparency.Checkpoint
-	// Witnessed is the newest checkpoint that met the quorum, or nil.
-	Witnessed() *transparency.Checkpoint
+	// Served is the checkpoint to publish given the log's latest: the
+	// newest one a quorum cosigned, else latest (sizes never go back).
+	Served(latest *transparency.Checkpoint) *transparency.Checkpoint
 	Status() transparency.WitnessStatus
 }
 
@@ -37,11 +38,6 @@ const (
 // the newest one a quorum cosigned (a client requiring the quorum can use
 // it), else the newest signed one with whatever cosignatures it has.
 func (s *Server) servedCheckpoint(ctx context.Context) (*transparency.Checkpoint, error) {
-	if w := s.cfg.Witnesses; w != nil {
-		if cp := w.Witnessed(); cp != nil {
-			return cp, nil
-		}
-	}
 	cp, err := s.ledger.LatestCheckpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -50,7 +46,7 @@ func (s *Server) servedCheckpoint(ctx context.Context) (*transparency.Checkpoint
 		return nil, errors.New("no checkpoint yet")
 	}
 	if w := s.cfg.Witnesses; w != nil {
-		cp = w.Cosigned(cp)
+		cp = w.Served(cp)
 	}
 	return cp, nil
 }

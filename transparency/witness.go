@@ -87,6 +87,9 @@ type Witnessing struct {
 	best *Checkpoint
 	// latest is the newest checkpoint submitted.
 	latest *Checkpoint
+	// floor is the largest size Served published before any checkpoint
+	// met the quorum; best is never below it.
+	floor uint64
 }
 
 type witness struct {
@@ -233,7 +236,7 @@ func (w *Witnessing) observe(cp *Checkpoint) {
 // settle updates the witnessed checkpoint and the quorum metrics after
 // cp's cosignatures changed. Callers hold w.mu.
 func (w *Witnessing) settle(cp *Checkpoint) {
-	if len(w.lines[cp.Size]) >= w.quorum && (w.best == nil || w.best.Size <= cp.Size) {
+	if len(w.lines[cp.Size]) >= w.quorum && cp.Size >= w.floor && (w.best == nil || w.best.Size <= cp.Size) {
 		w.best = w.attach(cp)
 	}
 	have := 0
@@ -377,15 +380,22 @@ func (w *Witnessing) Cosigned(cp *Checkpoint) *Checkpoint {
 	return w.attach(cp)
 }
 
-// Witnessed returns the newest checkpoint that met the quorum, with its
-// cosignatures, or nil if none has yet.
-func (w *Witnessing) Witnessed() *Checkpoint {
-	if w == nil {
-		return nil
-	}
+// Served is the checkpoint to publish given the log's latest: the newest
+// one a quorum cosigned, with its cosignatures; before any has, latest
+// with whatever cosignatures it has. Published sizes never go back: a
+// cosigned checkpoint smaller than one already published this way is
+// not published (a monitor would see the tree shrink); a later one is.
+func (w *Witnessing) Served(latest *Checkpoint) *Checkpoint {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.best
+	if w.best != nil {
+		return w.best
+	}
+	if latest == nil {
+		return nil
+	}
+	w.floor = max(w.floor, latest.Size)
+	return w.attach(latest)
 }
 
 // WitnessState is one witness as Status reports it.
