@@ -227,6 +227,9 @@ func createIntegrated(t *testing.T, url string, i int, limit time.Duration) stri
 // witness key, a quorum the witnesses do not reach, and a forked checkpoint,
 // which litewitness itself refuses to cosign.
 func TestWitnessCosignsAndOfflineProof(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
 	w := startLitewitness(t)
 	// Nothing listens on down: a witness that is down.
 	down := freeAddr(t)
