@@ -166,6 +166,20 @@ func (s *Server) tlogProof(c *gin.Context, entry *transparency.Entry) {
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", out.Marshal())
 }
 
+// witnessedSize is the tree size a receipt is proven against by default:
+// with witnesses, the served (cosigned) checkpoint's when it covers the
+// entry, so that the receipt carries the cosignatures; else 0, the latest.
+func (s *Server) witnessedSize(ctx context.Context, entry *transparency.Entry) uint64 {
+	if s.cfg.Witnesses == nil || entry.Status != transparency.StatusIntegrated {
+		return 0
+	}
+	cp, err := s.servedCheckpoint(ctx)
+	if err != nil || entry.Index >= cp.Size {
+		return 0
+	}
+	return cp.Size
+}
+
 // recordCommitment is what the tlog-proof's extra line carries: the
 // decision's record commitment once leaves are commitments (issue 18).
 // Today the leaf is the record itself, its hash is the decision id, and

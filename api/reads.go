@@ -393,6 +393,9 @@ func (s *Server) getProof(c *gin.Context) {
 		s.tlogProof(c, entry)
 		return
 	}
+	if treeSize == 0 {
+		treeSize = s.witnessedSize(c.Request.Context(), entry)
+	}
 	p, err := s.ledger.InclusionProof(c.Request.Context(), entry.ID, treeSize)
 	if err != nil {
 		if errors.Is(err, transparency.ErrNotFound) {

@@ -289,6 +289,11 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	record, _ := base64.StdEncoding.DecodeString(r.Record)
+	// The JSON receipt is proven against the witnessed checkpoint too, and
+	// carries its cosignature.
+	if _, err := transparency.OpenCosignedCheckpoint([]byte(r.Checkpoint), logKey, []string{w.vkey}, 1); err != nil {
+		t.Fatalf("the receipt's checkpoint is not cosigned: %v\n%s", err, r.Checkpoint)
+	}
 
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
@@ -315,6 +320,8 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		{"quorum 1 with litewitness", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, proofFile}, true, "cosigned by " + w.name},
 		{"by decision id", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--decision-id", id, proofFile}, true, "verified"},
 		{"no witness policy", []string{"--record", recordFile, proofFile}, true, "no witness required"},
+		{"JSON receipt, quorum 1", []string{"--witness-key", w.vkey, "--witness-quorum", "1", write("receipt.json", receipt)}, true, "verified: decision " + id},
+		{"JSON receipt, wrong witness key", []string{"--witness-key", wrongKey, "--witness-quorum", "1", write("receipt2.json", receipt)}, false, "does NOT verify"},
 		{"tampered cosignature", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, write("tampered", tampered)}, false, "does NOT verify"},
 		{"wrong witness key", []string{"--witness-key", wrongKey, "--witness-quorum", "1", "--record", recordFile, proofFile}, false, "does NOT verify"},
 		{"quorum 2 of one cosigner", []string{"--witness-key", w.vkey, "--witness-key", downKey, "--witness-quorum", "2", "--record", recordFile, proofFile}, false, "quorum is 2"},
