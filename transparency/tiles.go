@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/sync/singleflight"
@@ -146,6 +148,14 @@ func ParseTilePath(s string) (TilePath, error) {
 type tileCache struct {
 	db     *sql.DB
 	flight singleflight.Group
+
+	// edge keeps the leaves read so far of the newest level-0 tile, so
+	// that clients tailing the log (its partial tiles and bundles, fetched
+	// after every checkpoint) cost Trillian only the leaves it has not
+	// returned before.
+	edgeMu    sync.Mutex
+	edgeN     uint64
+	edgeLeafs []Entry
 }
 
 func openTileCache(ctx context.Context, dataDir string) (*tileCache, error) {
@@ -252,7 +262,7 @@ func (l *Ledger) computeTile(ctx context.Context, level int, n uint64, w int) ([
 	size := rfc6962.DefaultHasher.Size()
 	out := make([]byte, 0, w*size)
 	if level == 0 {
-		entries, err := l.fetch(ctx, n*TileWidth, uint64(w))
+		entries, err := l.tileLeaves(ctx, n, w)
 		if err != nil {
 			return nil, err
 		}
@@ -271,6 +281,33 @@ func (l *Ledger) computeTile(ctx context.Context, level int, n uint64, w int) ([
 		out = append(out, perfectRoot(child, size)...)
 	}
 	return out, nil
+}
+
+// tileLeaves returns the first w leaves of level-0 tile n, reading from
+// Trillian only those the edge cache lacks. Slices handed out are never
+// written again: the cache grows by copying.
+func (l *Ledger) tileLeaves(ctx context.Context, n uint64, w int) ([]Entry, error) {
+	c := l.tiles
+	c.edgeMu.Lock()
+	var have []Entry
+	if c.edgeN == n {
+		have = c.edgeLeafs
+	}
+	c.edgeMu.Unlock()
+	if len(have) >= w {
+		return have[:w], nil
+	}
+	more, err := l.fetch(ctx, n*TileWidth+uint64(len(have)), uint64(w-len(have)))
+	if err != nil {
+		return nil, err
+	}
+	all := append(slices.Clip(have), more...)
+	c.edgeMu.Lock()
+	if n > c.edgeN || (n == c.edgeN && len(all) > len(c.edgeLeafs)) {
+		c.edgeN, c.edgeLeafs = n, all
+	}
+	c.edgeMu.Unlock()
+	return all, nil
 }
 
 // perfectRoot hashes a power-of-two run of concatenated node hashes up to
@@ -300,7 +337,7 @@ func (l *Ledger) EntryBundle(ctx context.Context, p TilePath) ([]byte, error) {
 	if err := tileAvailable(p, cp.Size); err != nil {
 		return nil, err
 	}
-	entries, err := l.fetch(ctx, p.N*TileWidth, uint64(p.W))
+	entries, err := l.tileLeaves(ctx, p.N, p.W)
 	if err != nil {
 		return nil, err
 	}
