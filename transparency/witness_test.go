@@ -1,11 +1,19 @@
 package transparency
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestWitnessingServedNeverGoesBack: before a quorum, the latest checkpoint
@@ -48,4 +56,76 @@ func TestWitnessingServedNeverGoesBack(t *testing.T) {
 	if got := string(w.Served(cp(40)).Note); got != "o\n15\nroot\n\n— o sig\n— w.example cosig15\n" {
 		t.Fatalf("served note %q", got)
 	}
+}
+
+type fixedSource struct{ cp *Checkpoint }
+
+func (f fixedSource) LatestCheckpoint(context.Context) (*Checkpoint, error) { return f.cp, nil }
+func (f fixedSource) ConsistencyProof(context.Context, uint64, uint64) (*ConsistencyProof, error) {
+	return &ConsistencyProof{}, nil
+}
+
+// TestWitnessForgedCosignatureRefused: a witness (here a fake, since a
+// real one cannot be made to misbehave) that answers with a signature line
+// under its name and key hash that does not verify gets nothing attached,
+// and one that answers with a valid cosignature does.
+func TestWitnessForgedCosignatureRefused(t *testing.T) {
+	skey, _, err := note.GenerateKey(rand.Reader, "log.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	root := make([]byte, 32)
+	signed, err := note.Sign(&note.Note{Text: checkpointBody("log.example", 3, root)}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &Checkpoint{Origin: "log.example", Size: 3, Root: root, Note: signed}
+
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	typed := append([]byte{algCosignatureV1}, pub...)
+	hash := keyHash("w.example", typed)
+	vkey := fmt.Sprintf("w.example+%08x+%s", hash, base64.StdEncoding.EncodeToString(typed))
+	cosign := func(forge bool) string {
+		sig := binary.BigEndian.AppendUint32(nil, hash)
+		sig = binary.BigEndian.AppendUint64(sig, 1700000000)
+		msg := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", 1700000000, checkpointBody("log.example", 3, root))
+		s := ed25519.Sign(priv, msg)
+		if forge {
+			s[0] ^= 1
+		}
+		return "— w.example " + base64.StdEncoding.EncodeToString(append(sig, s...)) + "\n"
+	}
+	for _, forge := range []bool{true, false} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, cosign(forge))
+		}))
+		ws, err := NewWitnessing(fixedSource{cp}, WitnessOptions{Witnesses: []WitnessConfig{{URL: srv.URL, VerifierKey: vkey}}, Quorum: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.offer(context.Background(), ws.ws[0])
+		srv.Close()
+		served := ws.Served(cp)
+		_, verr := OpenCosignedCheckpoint(served.Note, mustVerifierKey(t, skey), []string{vkey}, 1)
+		if forge {
+			if !bytes.Equal(served.Note, cp.Note) || ws.Status().QuorumMet || ws.Status().Witnesses[0].LastError == "" {
+				t.Fatalf("forged cosignature attached or not reported: %+v\n%s", ws.Status(), served.Note)
+			}
+			continue
+		}
+		if verr != nil || !ws.Status().QuorumMet {
+			t.Fatalf("valid cosignature: %v %+v", verr, ws.Status())
+		}
+	}
+}
+
+func mustVerifierKey(t *testing.T, skey string) string {
+	t.Helper()
+	v, err := verifierKeyFor(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
