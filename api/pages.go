@@ -163,6 +163,13 @@ func (s *Server) uiDecision(c *gin.Context) {
 	page.RecourseRecord = rv.RecordID
 	page.History = s.pageHistory(c.Request.Context(), entry.ID.String(), lang)
 	page.Contest = s.contestForm(entry.ID.String(), rec, lang)
+	if w := s.cfg.Witnesses; w != nil {
+		st := w.Status()
+		for _, ws := range st.Witnesses {
+			page.WitnessKeys = append(page.WitnessKeys, ws.Key)
+		}
+		page.WitnessQuorum = st.Quorum
+	}
 	s.renderPage(c, func(b *bytes.Buffer) error { return s.pages.RenderDecision(b, page) })
 }
 

@@ -379,9 +379,14 @@ func summary(e explanationJSON) string {
 	return b.String()
 }
 
-// getProof: GET /v1/decisions/{id}/proof[?tree_size=N].
+// getProof: GET /v1/decisions/{id}/proof[?tree_size=N][&format=tlog-proof].
 func (s *Server) getProof(c *gin.Context) {
-	if !checkQuery(c, "tree_size") {
+	if !checkQuery(c, "tree_size", "format") {
+		return
+	}
+	format := c.Query("format")
+	if format != "" && format != "json" && format != "tlog-proof" {
+		abortKind(c, "invalid-query", "format must be json or tlog-proof")
 		return
 	}
 	treeSize, _, ok := uintParam(c, "tree_size", 1)
@@ -392,6 +397,17 @@ func (s *Server) getProof(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if format == "tlog-proof" {
+		if treeSize != 0 {
+			abortKind(c, "invalid-query", "a tlog-proof is against the served checkpoint: tree_size does not apply")
+			return
+		}
+		s.tlogProof(c, entry)
+		return
+	}
+	if treeSize == 0 {
+		treeSize = s.witnessedSize(c.Request.Context(), entry)
+	}
 	p, err := s.ledger.InclusionProof(c.Request.Context(), entry.ID, treeSize)
 	if err != nil {
 		if errors.Is(err, transparency.ErrNotFound) {
@@ -401,6 +417,9 @@ func (s *Server) getProof(c *gin.Context) {
 		}
 		s.abortLedger(c, err, "")
 		return
+	}
+	if w := s.cfg.Witnesses; w != nil && p.Checkpoint != nil {
+		p.Checkpoint = w.Cosigned(p.Checkpoint)
 	}
 	r := receiptJSON{DecisionID: entry.ID.String(), Record: base64.StdEncoding.EncodeToString(entry.Data), proofJSON: proofView(p)}
 	r.LeafFormat, r.CommittedRecord, r.Salt = committedView(entry)
@@ -626,7 +645,12 @@ func (s *Server) readyz(c *gin.Context) {
 		abortKind(c, "not-ready", strings.Join(failed, "; "))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
+	ready := gin.H{"status": "ready", "checks": checks}
+	if detail, st := s.witnessCheck(); st != nil {
+		checks["witnesses"] = detail
+		ready["witnesses"] = st
+	}
+	c.JSON(http.StatusOK, ready)
 }
 
 // ledgerReady asks the ledger whether its log answers.

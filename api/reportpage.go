@@ -60,9 +60,15 @@ func (s *Server) uiAuditReport(c *gin.Context) {
 			return
 		}
 		for _, e := range es {
-			if ev, ok := report.ParseEvent(e.Index, e.Data); ok {
+			// e.Record is the full record (format 1: the leaf; format 2:
+			// the record store's, checked against the commitment); nil
+			// for an erased or foreign leaf, which no figure counts.
+			if e.Record == nil {
+				continue
+			}
+			if ev, ok := report.ParseEvent(e.Index, e.Record); ok {
 				p.Events = append(p.Events, ev)
-			} else if rec, err := transparency.DecodeRecord(e.Data); err == nil &&
+			} else if rec, err := transparency.DecodeRecord(e.Record); err == nil &&
 				(rec.Decision == nil || pkgs[rec.Decision.Model.SHA256] != nil) {
 				// Decisions of models this server no longer serves are
 				// for the CLI, which can be given their packages.

@@ -51,6 +51,9 @@ type Ledger interface {
 	TreeID() int64
 	// Ready reports whether the log can be reached now.
 	Ready(ctx context.Context) error
+	// Tile and EntryBundle serve the log per C2SP tlog-tiles.
+	Tile(ctx context.Context, p transparency.TilePath) ([]byte, error)
+	EntryBundle(ctx context.Context, p transparency.TilePath) ([]byte, error)
 }
 
 // Policy is what the API needs of the policy engine (*policy.Engine
@@ -136,6 +139,9 @@ type Config struct {
 	LedgerMetrics prometheus.Gatherer
 	// Recourse keeps each decision's recourse (default: in memory).
 	Recourse RecourseStore
+	// Witnesses, if set, cosign the log's checkpoints: /log/checkpoint and
+	// tlog-proofs carry their cosignatures, /readyz shows the quorum.
+	Witnesses Witnesses
 }
 
 // Defaults for the connection limits in Config.
@@ -452,5 +458,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/decisions/:id/rescore", s.createRescore)
 	v1.GET("/reviews", s.allow(policy.ActionReviewsList), s.listReviews)
 	e.GET("/ui/reviews", s.uiReviews)
+	e.GET("/log/checkpoint", s.allow(policy.ActionLogRead), s.logCheckpoint)
+	e.GET("/log/tile/*path", s.allow(policy.ActionLogRead), s.logTile)
 	return e
 }

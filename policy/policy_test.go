@@ -239,20 +239,20 @@ func hasID(fs []Finding, id string) bool {
 // which action on a decision it is entitled to (own decision for a lender,
 // bound decision for an applicant).
 var roleMatrix = map[Role][]Action{
-	RoleAnonymous: {ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+	RoleAnonymous: {ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 	RoleLender: {ActionDecisionsCreate, ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
 		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
-		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 	RoleApplicant: {ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsHistory, ActionDecisionsContest,
-		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
 		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList, ActionReportsCreate,
-		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
-		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 	RoleReviewer: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
 		ActionDecisionsAct, ActionDecisionsHistory, ActionReviewsList,
-		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
+		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI, ActionLogRead},
 }
 
 func TestAuthorizeMatrix(t *testing.T) {

@@ -63,6 +63,8 @@ const (
 	ActionDecisionsHistory    Action = "decisions.history"
 	ActionReviewsList         Action = "reviews.list"
 	ActionDecisionsContest    Action = "decisions.contest"
+	// ActionLogRead covers the C2SP tlog-tiles reads under /log/.
+	ActionLogRead Action = "log.read"
 )
 
 // Actions lists every action constant.
@@ -76,6 +78,7 @@ func Actions() []Action {
 		ActionDecisionsAct, ActionDecisionsNoticeSent, ActionDecisionsOutcome, ActionDecisionsHistory, ActionReviewsList,
 		ActionDecisionsContest,
 		ActionReportsCreate,
+		ActionLogRead,
 	}
 }
 

@@ -14,6 +14,12 @@ if ! command -v chromium >/dev/null 2>&1; then
 	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
+# litewitness, a real C2SP tlog-witness, cosigns the ledger's checkpoints in
+# the witnessing tests (witnessctl configures it). Pinned; installed into
+# GOPATH/bin, where the tests look for it.
+echo "== litewitness (filippo.io/torchwood)"
+go install filippo.io/torchwood/cmd/litewitness@v0.6.1 filippo.io/torchwood/cmd/witnessctl@v0.6.1
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

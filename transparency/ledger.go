@@ -133,6 +133,8 @@ type Ledger struct {
 	// recs holds the record store for format 2 leaves and what checks
 	// them.
 	recs records
+	// tiles caches the full tlog-tiles tiles computed so far (tiles.go).
+	tiles *tileCache
 
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
@@ -197,6 +199,11 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	tiles, err := openTileCache(ctx, c.dataDir)
+	if err != nil {
+		signer.close()
+		return nil, err
+	}
 	l := &Ledger{
 		log:      c.log,
 		treeID:   c.treeID,
@@ -208,6 +215,7 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 		pending:  map[ID]*pendingRecord{},
 		done:     make(chan struct{}),
 		teardown: c.teardown,
+		tiles:    tiles,
 
 		storageFault: c.storageFault,
 	}
@@ -225,6 +233,7 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 	// millions.
 	if err := l.refresh(ctx, false); err != nil {
 		signer.close()
+		tiles.close()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -244,7 +253,7 @@ func (l *Ledger) Close() error {
 		if l.teardown != nil {
 			errs = append(errs, l.teardown())
 		}
-		errs = append(errs, l.signer.close())
+		errs = append(errs, l.signer.close(), l.tiles.close())
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr

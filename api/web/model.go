@@ -75,6 +75,12 @@ type DecisionPage struct {
 	// PointsPerLogOdds converts contributions to score points for the
 	// chart (the scale's PDO / ln 2); 0 uses the default scale's.
 	PointsPerLogOdds float64
+	// WitnessKeys are the tlog-cosignature verifier keys of the witnesses
+	// the ledger check requires WitnessQuorum cosignatures from. With any,
+	// the check also fetches the decision's c2sp.org/tlog-proof and
+	// verifies its cosignatures in the browser.
+	WitnessKeys   []string
+	WitnessQuorum int
 }
 
 // Reason is one adverse-action reason.

@@ -215,6 +215,9 @@ type decisionView struct {
 	// HistoryHeading and HistoryIntro head the history section.
 	HistoryHeading, HistoryIntro string
 	ContestT                     contestText
+	// Witnesses is DecisionPage.WitnessKeys space-separated, for the
+	// page's data attribute (keys hold no spaces).
+	Witnesses string
 }
 
 // RenderDecision writes the applicant page. The page is rendered into a
@@ -236,6 +239,7 @@ func (r *Renderer) RenderDecision(w io.Writer, p DecisionPage) error {
 		HasChart:   len(p.Contributions) > 0,
 		ShowChange: p.Decision != OutcomeApprove,
 		Created:    formatTime(p.CreatedAt),
+		Witnesses:  strings.Join(p.WitnessKeys, " "),
 	}
 	if p.ScoreMax > p.ScoreMin && !math.IsNaN(p.Score) {
 		v.HasScore = true

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +30,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"fairness":       runFairness,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY FILE\n"+
+		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE | --decision-id ID] FILE\n"+
 			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N] [--lifecycle [--as-of T]]\n"+
-			"       glassbox audit replay --server URL --key KEY --api-key REGULATOR_KEY [--from N --to M] [--models DIR] [--policy DIR]\n"+
+			"       glassbox audit replay --server URL --key KEY [--from N --to M] [--models DIR] [--policy DIR]\n"+
 			"       "+reportUsage+"\n       "+fairnessUsage)
 		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
 	}
@@ -60,6 +59,8 @@ type Receipt struct {
 func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify-receipt", stderr)
 	key := fs.String("key", "", "the ledger's note verifier key (GET /v1/ledger/public-key)")
+	var wit witnessPolicy
+	wit.register(fs)
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
@@ -69,6 +70,12 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 	data, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if isTLogProof(data) {
+		return verifyTLogProofFile(data, *key, &wit, stdout)
+	}
+	if err := wit.checkJSONReceipt(data, *key); err != nil {
+		return fmt.Errorf("receipt does NOT verify: %w", err)
 	}
 	var r Receipt
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -233,7 +240,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // monitorOnce fetches and verifies the latest checkpoint and, when a
 // previous one is known, that the log only grew from it.
 func monitorOnce(ctx context.Context, c *apiClient, key string, last *monitorState) (*monitorState, error) {
-	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
+	body, err := c.get(ctx, "/log/checkpoint", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -262,27 +269,10 @@ func monitorOnce(ctx context.Context, c *apiClient, key string, last *monitorSta
 	if last.Size == 0 {
 		return next, nil
 	}
-	raw, err := c.get(ctx, "/v1/ledger/consistency", url.Values{
-		"first": {strconv.FormatUint(last.Size, 10)}, "second": {strconv.FormatUint(cp.Size, 10)}})
-	if err != nil {
-		return nil, fmt.Errorf("consistency proof: %w", err)
-	}
-	var cons struct {
-		First, Second uint64
-		Hashes        []string
-	}
-	if err := json.Unmarshal(raw, &cons); err != nil {
-		return nil, fmt.Errorf("consistency proof: %w", err)
-	}
-	if cons.First != last.Size || cons.Second != cp.Size {
-		return nil, fmt.Errorf("consistency proof is for %d→%d, asked for %d→%d", cons.First, cons.Second, last.Size, cp.Size)
-	}
-	hashes, err := decodeHashes(cons.Hashes)
-	if err != nil {
+	// The tile API proves the new tree extends the old one, and serves
+	// the entries in between, each checked against the new tree.
+	if err := (&tileLogReader{c: c}).followConsistent(ctx, last.Size, lastRoot, cp); err != nil {
 		return nil, err
-	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, last.Size, cp.Size, hashes, lastRoot, cp.Root); err != nil {
-		return nil, fmt.Errorf("%w: checkpoint %d is not an extension of checkpoint %d: %v", errInconsistent, cp.Size, last.Size, err)
 	}
 	return next, nil
 }
@@ -291,6 +281,9 @@ func monitorOnce(ctx context.Context, c *apiClient, key string, last *monitorSta
 type apiClient struct {
 	base, key string
 	http      *http.Client
+	// fetched and requests count the body bytes read and the requests
+	// made, so audits can say what they cost.
+	fetched, requests int64
 }
 
 func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
@@ -311,6 +304,8 @@ func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte,
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	c.fetched += int64(len(body))
+	c.requests++
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,20 +26,12 @@ func TestPagesInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	ctx := newChromium(t)
+	ctx := newBrowser(t)
 	p := startServe(t, t.TempDir())
 	app := map[string]any{"application_id": "A-1001", "features": map[string]any{
 		"Seniority": 1, "Home": "rent", "Time": 48, "Records": "no", "Job": "fixed", "Expenses": 60,
 		"Income": 90, "Assets": 2000, "Debt": 0, "Amount": 2000, "Price": 2200}}
-	code, body, err := call(context.Background(), http.MethodPost, p.url+"/v1/decisions?wait=integrated", lenderKey, app)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("decision: %d %v %s", code, err, body)
-	}
-	var d struct {
-		DecisionID     string `json:"decision_id"`
-		ApplicantToken string `json:"applicant_token"`
-	}
-	json.Unmarshal(body, &d)
+	d := createForApplicant(t, p.url, app)
 
 	browse := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -159,6 +150,16 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	checkDecision()
 
+	// Past the first tile, so that the audit page's tile check combines
+	// tiles of two levels.
+	var batch []any
+	for i := range 300 {
+		batch = append(batch, sampleApplication(i))
+	}
+	if code, body, err := call(context.Background(), http.MethodPost, p.url+"/v1/decisions/batch?wait=integrated", lenderKey, map[string]any{"applications": batch}); err != nil || code != http.StatusCreated {
+		t.Fatalf("batch: %d %v %.200s", code, err, body)
+	}
+
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("regulator:"+regulatorKey))
 	// A browser sends the regulator key as Basic credentials after its
 	// prompt; the test sets the header the prompt would produce.
@@ -173,36 +174,31 @@ func TestPagesInBrowser(t *testing.T) {
 			t.Errorf("audit page lacks %q", want)
 		}
 	}
+	// The page follows the public tile API: the tiles hash to the signed
+	// root and the newest entries are its leaves; a tile altered on the
+	// way is caught.
+	tilesMsg := get(chromedp.Poll[string](`(() => { const t = document.getElementById("tiles-result").textContent; return /^(Verified|Verification failed)/.test(t) ? t : null; })()`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if !strings.HasPrefix(tilesMsg, "Verified") || !strings.Contains(tilesMsg, "entries are the tree's leaves") {
+		t.Errorf("audit page's tile check: %q", tilesMsg)
+	}
+	tampered, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+		const key = await (await fetch("/v1/ledger/public-key")).text();
+		const checkpoint = await (await fetch("/log/checkpoint")).text();
+		const fetchBytes = async (path) => {
+			const b = new Uint8Array(await (await fetch("/log/" + path)).arrayBuffer());
+			if (path.startsWith("tile/0/")) b[0] ^= 1;
+			return b;
+		};
+		const r = await GlassboxVerify.checkTiles({ checkpoint, verifierKey: key, fetchBytes });
+		return r.ok ? "ok" : r.failed;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil || tampered != "tiles-root" {
+		t.Errorf("a tampered tile in the audit page's check: %q %v", tampered, err)
+	}
 	shot := screenshot()
 	saveShot(t, "audit.png", shot)
 
-}
-
-// newChromium starts headless Chromium for a process test (skipped
-// without it, except in CI) and returns its context, bounded to 90 s.
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium not found at %s (CI must install it)", chromium)
-		}
-		t.Skipf("chromium not found at %s", chromium)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 900),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancel()
-		cancelCtx()
-		cancelAlloc()
-	})
-	return ctx
 }
 
 func saveShot(t *testing.T, name string, png []byte) {

@@ -37,7 +37,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("audit replay", stderr)
 	server := fs.String("server", "", "glassbox base URL")
 	key := fs.String("key", "", "the ledger's note verifier key")
-	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "regulator API key (default $GLASSBOX_API_KEY)")
+	apiKey := fs.String("api-key", os.Getenv("GLASSBOX_API_KEY"), "API key sent with the reads, if any (default $GLASSBOX_API_KEY); the tile API itself is public")
 	from := fs.Uint64("from", 0, "first entry index")
 	to := fs.Uint64("to", 0, "end of the range, exclusive (default: the checkpoint's tree size)")
 	modelsDir := fs.String("models", "", "model packages besides the embedded default")
@@ -45,17 +45,18 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	if *server == "" || *key == "" || *apiKey == "" {
-		return fmt.Errorf("%w: --server, --key and --api-key are required", errUsage)
+	if *server == "" || *key == "" {
+		return fmt.Errorf("%w: --server and --key are required", errUsage)
 	}
 	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 60 * time.Second}}
-	body, err := c.get(ctx, "/v1/ledger/checkpoint", nil)
+	// The range and the tiles that prove it against the signed
+	// checkpoint, fetched from the public tile API: O(range + log n).
+	// Replay judges the logged bytes, not whatever the server chooses to
+	// show.
+	lr := &tileLogReader{c: c}
+	cp, err := lr.checkpoint(ctx, *key)
 	if err != nil {
 		return err
-	}
-	cp, err := transparency.OpenCheckpoint(body, *key, "")
-	if err != nil {
-		return fmt.Errorf("checkpoint signature: %w", err)
 	}
 	end := cp.Size
 	if *to != 0 {
@@ -64,15 +65,18 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if end > cp.Size || *from > end {
 		return fmt.Errorf("%w: range %d..%d is outside the signed tree of size %d", errUsage, *from, end, cp.Size)
 	}
-	// Entries are fetched from the start of the log so that their Merkle
-	// root can be checked against the signed checkpoint: replay judges the
-	// logged bytes, not whatever the server chooses to show.
-	entries, committed, err := fetchLeaves(ctx, c, 0, cp.Size)
+	entries, err := lr.verifiedEntries(ctx, cp, *from, end)
 	if err != nil {
 		return err
 	}
-	if err := checkRoot(entries, cp); err != nil {
-		return err
+	// Format 2 leaves open only with the records the server keeps beside
+	// them (regulator reads). They are looked up by the id of the
+	// tile-verified leaf, so the server cannot substitute a leaf.
+	committed := map[transparency.ID]committedRecord{}
+	if *apiKey != "" {
+		if _, committed, err = fetchLeaves(ctx, c, *from, end); err != nil {
+			return err
+		}
 	}
 	r, err := newReplayer(ctx, *modelsDir, *policyDir)
 	if err != nil {
@@ -84,11 +88,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	r.committed = committed
-	rep := r.replay(ctx, entries[*from:end])
+	rep := r.replay(ctx, entries)
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
 	}
-	life := r.checkLifecycle(ctx, entries, *from, end)
+	life, err := r.lifecycleOfRange(ctx, lr, c, cp, entries, *from, end, *apiKey != "")
+	if err != nil {
+		return err
+	}
 	for _, p := range life.lines {
 		fmt.Fprintln(stdout, p)
 	}
@@ -99,6 +106,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
+	fmt.Fprintf(stdout, "fetched %d bytes in %d requests\n", c.fetched, c.requests)
 	if rep.mismatches > 0 || rep.refused > 0 || rep.foreign > 0 || life.problems > 0 || life.refused > 0 {
 		return errors.New("replay found differences")
 	}
@@ -187,6 +195,41 @@ func checkRoot(entries [][]byte, cp *transparency.Checkpoint) error {
 		return fmt.Errorf("the entries served do not hash to the signed checkpoint's root (size %d): %w", cp.Size, errInconsistent)
 	}
 	return nil
+}
+
+// lifecycleOfRange checks the lifecycle records in [from, end). They refer
+// to decisions anywhere before them, so only when the range holds one is
+// the prefix [0, from) read as well (through the same verified tiles);
+// a range of decisions alone stays O(range + log n).
+func (r *replayer) lifecycleOfRange(ctx context.Context, lr *tileLogReader, c *apiClient, cp *transparency.Checkpoint, entries [][]byte, from, end uint64, withRecords bool) (lifecycleReport, error) {
+	linked := false
+	for _, data := range entries {
+		if rec, err := r.open(data); err == nil && rec.LinkedDecision() != "" {
+			linked = true
+			break
+		}
+	}
+	if !linked {
+		return lifecycleReport{}, nil
+	}
+	all := entries
+	if from > 0 {
+		earlier, err := lr.verifiedEntries(ctx, cp, 0, from)
+		if err != nil {
+			return lifecycleReport{}, err
+		}
+		if withRecords {
+			_, committed, err := fetchLeaves(ctx, c, 0, from)
+			if err != nil {
+				return lifecycleReport{}, err
+			}
+			for id, cr := range committed {
+				r.committed[id] = cr
+			}
+		}
+		all = append(earlier, entries...)
+	}
+	return r.checkLifecycle(ctx, all, from, end), nil
 }
 
 // replayer holds what re-deciding needs: the policy and the models at hand.
@@ -308,17 +351,24 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 
 // open returns the record a leaf is, or commits to.
 func (r *replayer) open(data []byte) (*transparency.Record, error) {
+	return openCommitted(data, r.committed, r.verifier)
+}
+
+// openCommitted decodes a format 1 leaf, or checks a format 2 leaf's
+// authenticator with v and opens it with the record the server gave
+// beside it (looked up by the leaf's id).
+func openCommitted(data []byte, committed map[transparency.ID]committedRecord, v note.Verifier) (*transparency.Record, error) {
 	switch transparency.LeafFormat(data) {
 	case transparency.RecordFormat:
 		return transparency.DecodeRecord(data)
 	case 0:
 		return nil, fmt.Errorf("%w: the leaf is neither a record nor an envelope", transparency.ErrForeign)
 	}
-	if r.verifier == nil {
+	if v == nil {
 		return nil, errors.New("a format 2 leaf, and no verifier key to check it")
 	}
-	c := r.committed[transparency.RecordID(data)]
-	rec, err := transparency.OpenLeaf(data, c.salt, c.record, r.verifier)
+	c := committed[transparency.RecordID(data)]
+	rec, err := transparency.OpenLeaf(data, c.salt, c.record, v)
 	switch {
 	case err != nil:
 		return nil, err

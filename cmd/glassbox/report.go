@@ -18,6 +18,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glassbox-ledger/glassbox/audit"
 	"github.com/glassbox-ledger/glassbox/audit/report"
@@ -116,6 +117,10 @@ func (f *reportFlags) check(usage string) error {
 type ledgerPrefix struct {
 	cp      *transparency.Checkpoint
 	entries [][]byte
+	// committed holds the records beside format 2 leaves, opened with
+	// verifier (the ledger's key).
+	committed map[transparency.ID]committedRecord
+	verifier  note.Verifier
 }
 
 func readLedger(ctx context.Context, c *apiClient, key string) (*ledgerPrefix, error) {
@@ -127,14 +132,18 @@ func readLedger(ctx context.Context, c *apiClient, key string) (*ledgerPrefix, e
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint signature: %w", err)
 	}
-	entries, err := fetchEntries(ctx, c, 0, cp.Size)
+	entries, committed, err := fetchLeaves(ctx, c, 0, cp.Size)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkRoot(entries, cp); err != nil {
 		return nil, err
 	}
-	return &ledgerPrefix{cp: cp, entries: entries}, nil
+	v, err := transparency.NewLeafVerifier(key)
+	if err != nil {
+		return nil, err
+	}
+	return &ledgerPrefix{cp: cp, entries: entries, committed: committed, verifier: v}, nil
 }
 
 // prefix decodes the first size entries and computes their root. Entries
@@ -152,13 +161,24 @@ func (l *ledgerPrefix) prefix(size uint64) (*report.Prefix, int, error) {
 		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(data), nil); err != nil {
 			return nil, 0, err
 		}
+		// A format 2 leaf is read through the record it commits to; an
+		// erased or foreign one is left out of every figure.
+		body := data
+		if transparency.LeafFormat(data) == transparency.EnvelopeFormat {
+			c, ok := l.committed[transparency.RecordID(data)]
+			if _, err := openCommitted(data, l.committed, l.verifier); !ok || err != nil {
+				skipped++
+				continue
+			}
+			body = c.record
+		}
 		// Lifecycle records are read from their JSON form, whether or not
 		// this build decodes their type.
-		if ev, ok := report.ParseEvent(uint64(i), data); ok {
+		if ev, ok := report.ParseEvent(uint64(i), body); ok {
 			p.Events = append(p.Events, ev)
 			continue
 		}
-		rec, err := transparency.DecodeRecord(data)
+		rec, err := transparency.DecodeRecord(body)
 		if err != nil {
 			skipped++
 			continue

@@ -25,7 +25,7 @@ func TestReviewerPageInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	ctx := newChromium(t)
+	ctx := newBrowser(t)
 	p := startServe(t, t.TempDir())
 	bg := context.Background()
 	code, body, err := call(bg, http.MethodPost, p.url+"/v1/decisions/batch?wait=integrated", lenderKey,

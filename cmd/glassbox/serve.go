@@ -49,6 +49,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	recordsKEK := fs.String("records-kek", "", "file holding the record store's key-encryption key, created on first start (default: records.kek in the data directory)")
 	var remote remoteFlags
 	remote.register(fs)
+	var witnesses witnessFlags
+	witnesses.register(fs)
 	rps := fs.Float64("rate-limit", api.DefaultRateLimit, "requests per second per API key or token (0: unlimited)")
 	burst := fs.Int("rate-burst", api.DefaultRateBurst, "rate limit burst")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long shutdown waits for in-flight requests")
@@ -84,6 +86,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if (*trillianAddr == "") != (*treeID == 0) {
 		return fmt.Errorf("%w: --trillian and --tree-id go together", errUsage)
+	}
+	if err := witnesses.check(); err != nil {
+		return err
 	}
 	proxies, err := parseProxies(*trustedProxies)
 	if err != nil {
@@ -179,6 +184,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	witnessing, err := witnesses.start(ctx, ledger, ledgerMetrics, logger) // nil without --witness
+	if err != nil {
+		return err
+	}
 	limit := rate.Limit(*rps)
 	if *rps <= 0 {
 		limit = rate.Inf
@@ -192,7 +201,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RateLimit: limit, RateBurst: *burst, Creditor: creditor,
 		AuthFailRate: failLimit, AuthFailBurst: *authFailBurst, TrustedProxies: proxies,
 		MaxConnections: *maxConns, ReadTimeout: *readTimeout, Idempotency: idem, Recourse: recourse,
-		LedgerMetrics: ledgerMetrics,
+		LedgerMetrics: ledgerMetrics, Witnesses: witnessing,
 	})
 	if err != nil {
 		return err

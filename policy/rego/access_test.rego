@@ -7,7 +7,7 @@ ids(findings) := {f.id | some f in findings}
 req(role, subject, action) := {"role": role, "subject": subject, "action": action, "resource_owner": "", "decision_id": "", "token_decision_id": ""}
 
 test_public_actions_allowed_for_everyone if {
-	every a in ["health", "ledger.checkpoint", "ledger.public_key", "models.list", "openapi"] {
+	every a in ["health", "ledger.checkpoint", "ledger.public_key", "log.read", "models.list", "openapi"] {
 		every r in ["", "lender", "applicant", "regulator", "admin"] {
 			access.allow with input as req(r, "bank-a", a)
 		}

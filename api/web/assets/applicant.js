@@ -50,6 +50,23 @@
         return;
       }
       const r = await GlassboxVerify.checkDecision({ decisionId: id, expectedDecision: panel.dataset.decision, proof, verifierKey: key });
+      const witnessKeys = (panel.dataset.witnessKeys || "").split(" ").filter((k) => k !== "");
+      if (r.ok && witnessKeys.length > 0) {
+        // The ledger has witnesses: the decision's offline proof must be
+        // cosigned by enough of them, checked here too.
+        let tlogProof;
+        try {
+          const q = token ? "&token=" + encodeURIComponent(token) : "";
+          tlogProof = await fetchOK(`${api}/decisions/${encodeURIComponent(id)}/proof?format=tlog-proof${q}`, "text");
+        } catch (e) {
+          show(`Verification failed: could not fetch the witnessed proof (${e.message}).`, false, r.steps);
+          return;
+        }
+        const quorum = Number(panel.dataset.witnessQuorum || "0");
+        const w = await GlassboxVerify.checkTLogProof({ decisionId: id, tlogProof, verifierKey: key, witnessKeys, quorum });
+        show(w.message, w.ok, r.steps.concat(w.steps));
+        return;
+      }
       show(r.message, r.ok, r.steps);
     } catch (e) {
       show(`Verification failed: the check could not run (${e && e.message ? e.message : e}).`, false, []);

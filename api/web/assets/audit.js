@@ -53,6 +53,32 @@
     })();
   }
 
+  // The public log, read and checked tile by tile.
+  const tiles = document.getElementById("tiles-check");
+  if (tiles) {
+    (async () => {
+      const result = document.getElementById("tiles-result");
+      const steps = document.getElementById("tiles-steps");
+      const log = tiles.dataset.log || "/log";
+      show(result, steps, "Reading the public log…", null, []);
+      try {
+        const fetchBytes = async (path) => {
+          const res = await fetch(`${log}/${path}`, { credentials: "omit" });
+          if (!res.ok) throw new Error(`${log}/${path} answered ${res.status}`);
+          return new Uint8Array(await res.arrayBuffer());
+        };
+        const [key, checkpoint] = await Promise.all([
+          fetchOK(`${api}/ledger/public-key`, "text"),
+          fetch(`${log}/checkpoint`, { credentials: "omit", cache: "no-store" }).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`${log}/checkpoint answered ${r.status}`)))),
+        ]);
+        const r = await GlassboxVerify.checkTiles({ checkpoint, verifierKey: key, fetchBytes });
+        show(result, steps, r.message, r.ok, r.steps);
+      } catch (e) {
+        show(result, steps, `Verification failed: could not read the public log (${e && e.message ? e.message : e}).`, false, []);
+      }
+    })();
+  }
+
   const form = document.getElementById("consistency-form");
   const result = document.getElementById("consistency-result");
   const list = document.getElementById("consistency-steps");

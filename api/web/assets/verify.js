@@ -256,20 +256,9 @@ const GlassboxVerify = (() => {
   // returns its text. Signatures by other keys are ignored, as in
   // golang.org/x/mod/sumdb/note; one valid signature by key is required.
   async function openNote(note, key) {
-    if (typeof note !== "string" || note === "") fail("the signed note is missing");
-    const split = note.lastIndexOf("\n\n");
-    if (split < 0) fail("the note has no signature block");
-    const text = note.slice(0, split + 1);
-    const sigBlock = note.slice(split + 2);
-    if (!sigBlock.endsWith("\n")) fail("the note's signature block does not end with a newline");
+    const { text, sigs } = splitNote(note);
     let sawKeyName = false;
-    for (const line of sigBlock.slice(0, -1).split("\n")) {
-      if (!line.startsWith(SIG_PREFIX)) fail("the note has a malformed signature line");
-      const rest = line.slice(SIG_PREFIX.length);
-      const sp = rest.indexOf(" ");
-      if (sp <= 0) fail("the note has a malformed signature line");
-      const name = rest.slice(0, sp);
-      const raw = base64ToBytes(rest.slice(sp + 1));
+    for (const { name, raw } of sigs) {
       if (raw.length < 5) fail("the note has a truncated signature");
       if (name !== key.name) continue;
       sawKeyName = true;
@@ -280,6 +269,25 @@ const GlassboxVerify = (() => {
       fail(`the signature by ${key.name} does not verify`);
     }
     fail(sawKeyName ? `no signature with the key hash ${key.keyHashHex} of ${key.name}` : `the note is not signed by ${key.name}`);
+  }
+
+  // splitNote splits a signed note into its text (with its final newline)
+  // and its signature lines, each as the signer's name and the decoded
+  // key hash and signature.
+  function splitNote(note) {
+    if (typeof note !== "string" || note === "") fail("the signed note is missing");
+    const split = note.lastIndexOf("\n\n");
+    if (split < 0) fail("the note has no signature block");
+    const sigBlock = note.slice(split + 2);
+    if (!sigBlock.endsWith("\n")) fail("the note's signature block does not end with a newline");
+    const sigs = sigBlock.slice(0, -1).split("\n").map((line) => {
+      if (!line.startsWith(SIG_PREFIX)) fail("the note has a malformed signature line");
+      const rest = line.slice(SIG_PREFIX.length);
+      const sp = rest.indexOf(" ");
+      if (sp <= 0) fail("the note has a malformed signature line");
+      return { name: rest.slice(0, sp), raw: base64ToBytes(rest.slice(sp + 1)) };
+    });
+    return { text: note.slice(0, split + 1), sigs };
   }
 
   // parseCheckpoint parses a tlog-checkpoint body: origin, decimal size and
@@ -520,6 +528,215 @@ const GlassboxVerify = (() => {
     return finish(rep, rep.ok ? `the ledger at size ${b.size} contains the ledger at size ${a.size} unchanged; both checkpoints are signed by ${signer(key, b)}.` : "");
   }
 
+  const COSIGNATURE_ALG = 4; // tlog-cosignature/v1 key type
+
+  // parseWitnessKey parses a witness's tlog-cosignature/v1 verifier key,
+  // "<name>+<8 hex key hash>+<base64(0x04||key)>", checking its hash.
+  async function parseWitnessKey(text) {
+    if (typeof text !== "string") fail("the witness key is missing");
+    const t = text.trim();
+    const i = t.indexOf("+");
+    const j = i < 0 ? -1 : t.indexOf("+", i + 1);
+    if (i <= 0 || j < 0) fail("the witness key is not name+hash+key");
+    const name = t.slice(0, i);
+    const hashHex = t.slice(i + 1, j);
+    if (/[\s+]/.test(name) || !/^[0-9a-f]{8}$/.test(hashHex)) fail("the witness key is malformed");
+    const algKey = base64ToBytes(t.slice(j + 1));
+    if (algKey.length !== 33 || algKey[0] !== COSIGNATURE_ALG) fail(`the key of ${name} is not a tlog-cosignature/v1 key`);
+    const keyHash = hexToBytes(hashHex);
+    if (!equalBytes(keyHash, await noteKeyHash(name, algKey))) fail(`the key hash of ${name} does not match its name and key`);
+    return { name, keyHash, keyHashHex: hashHex, publicKey: algKey.slice(1) };
+  }
+
+  // cosigners verifies the cosignatures in a signed checkpoint note by the
+  // given witness keys and returns the names of the witnesses whose
+  // cosignature is valid. A line by a trusted key that does not verify
+  // fails; lines by other keys are ignored.
+  async function cosigners(note, witnesses) {
+    const { text, sigs } = splitNote(note);
+    parseCheckpoint(text);
+    const names = new Set();
+    for (const { name, raw } of sigs) {
+      const w = witnesses.find((k) => k.name === name && raw.length >= 4 && equalBytes(raw.slice(0, 4), k.keyHash));
+      if (!w) continue;
+      if (raw.length !== 4 + 8 + 64) fail(`the cosignature by ${name} is not 72 bytes`);
+      let time = 0n;
+      for (const b of raw.slice(4, 12)) time = (time << 8n) | BigInt(b);
+      const msg = new TextEncoder().encode(`cosignature/v1\ntime ${time}\n${text}`);
+      if (!(await ed25519Verify(w.publicKey, raw.slice(12), msg))) fail(`the cosignature by ${name} does not verify`);
+      names.add(name);
+    }
+    return [...names].sort();
+  }
+
+  // parseTLogProof parses a c2sp.org/tlog-proof@v1.
+  function parseTLogProof(text) {
+    if (typeof text !== "string") fail("the tlog-proof is missing");
+    const cut = text.indexOf("\n\n");
+    if (cut < 0) fail("the tlog-proof has no checkpoint");
+    const lines = text.slice(0, cut).split("\n");
+    if (lines[0] !== "c2sp.org/tlog-proof@v1") fail("the file is not a c2sp.org/tlog-proof@v1");
+    let k = 1;
+    let extra = null;
+    if (lines[k] && lines[k].startsWith("extra ")) extra = base64ToBytes(lines[k++].slice(6));
+    const m = /^index (0|[1-9][0-9]*)$/.exec(lines[k++] || "");
+    if (!m) fail("the tlog-proof has no index line");
+    const hashes = lines.slice(k).map((l) => base64ToBytes(l));
+    return { extra, index: BigInt(m[1]), hashes, checkpoint: text.slice(cut + 2) };
+  }
+
+  // checkTLogProof verifies a decision's c2sp.org/tlog-proof: the
+  // checkpoint is signed by the ledger's key and cosigned by at least
+  // quorum of the witnesses, and the decision id (its leaf hash) is at
+  // the proof's index in that tree.
+  async function checkTLogProof({ decisionId, tlogProof, verifierKey, witnessKeys, quorum }) {
+    const rep = new Report();
+    let key = null;
+    let tp = null;
+    let cp = null;
+    const witnesses = [];
+    await rep.run("tlog-proof", "The offline proof is a c2sp.org/tlog-proof", "the offline proof is malformed", async () => {
+      tp = parseTLogProof(tlogProof);
+      return `entry ${tp.index}, ${tp.hashes.length} proof hashes`;
+    });
+    await rep.run("tlog-key", "The ledger's and the witnesses' keys are well formed", "a key is malformed", async () => {
+      key = await parseVerifierKey(verifierKey);
+      for (const k of witnessKeys || []) witnesses.push(await parseWitnessKey(k));
+      return `${witnesses.length} witness keys`;
+    });
+    if (tp && key) {
+      await rep.run("tlog-signature", "The proof's checkpoint is signed by the ledger's key", "the proof's checkpoint is not signed by the ledger's key", async () => {
+        cp = await openCheckpoint(tp.checkpoint, key);
+        return `tree size ${cp.size}`;
+      });
+    }
+    let names = [];
+    if (cp) {
+      await rep.run("witnesses", "Enough witnesses cosigned the checkpoint", "the witnesses' cosignatures do not verify or are too few", async () => {
+        names = await cosigners(tp.checkpoint, witnesses);
+        if (names.length < quorum) fail(`${names.length} of the required ${quorum} witnesses cosigned`);
+        return names.length ? `cosigned by ${names.join(", ")} (quorum ${quorum})` : `no cosignature required`;
+      });
+      await rep.run("tlog-inclusion", "The decision is at the proof's index in the witnessed tree", "the offline proof does not lead to the witnessed checkpoint", async () => {
+        if (typeof decisionId !== "string" || !/^[0-9a-fA-F]{64}$/.test(decisionId)) fail("the decision id is not 64 hex digits");
+        await verifyInclusion(tp.index, cp.size, hexToBytes(decisionId.toLowerCase()), tp.hashes, cp.root);
+        return `${hashCount(tp.hashes.length)} from the decision id to the root`;
+      });
+    } else {
+      rep.skip("witnesses", "Enough witnesses cosigned the checkpoint", "the witnesses' cosignatures do not verify or are too few", "needs a verified checkpoint");
+      rep.skip("tlog-inclusion", "The decision is at the proof's index in the witnessed tree", "the offline proof does not lead to the witnessed checkpoint", "needs a verified checkpoint");
+    }
+    const res = finish(rep, rep.ok ? `this decision is entry ${tp.index + 1n} of ${cp.size} in the ledger ${cp.origin}, signed by ${signer(key, cp)}${names.length ? " and cosigned by " + names.join(", ") : ""}.` : "");
+    res.witnesses = names;
+    return res;
+  }
+
+  // tilePath spells a tlog-tiles resource: "tile/<L>/<N>[.p/<W>]" or
+  // "tile/entries/<N>[.p/<W>]", N in three-digit groups, all but the last
+  // prefixed with "x".
+  function tilePath(level, n, w) {
+    const groups = [];
+    let x = BigInt(n);
+    do {
+      groups.unshift(String(x % 1000n).padStart(3, "0"));
+      x /= 1000n;
+    } while (x > 0n);
+    const idx = groups.map((g, i) => (i < groups.length - 1 ? "x" + g : g)).join("/");
+    return `tile/${level === "entries" ? "entries" : level}/${idx}` + (w < 256 ? `.p/${w}` : "");
+  }
+
+  // perfectRoot hashes 2^k subtree hashes up to their root.
+  async function perfectRoot(hashes) {
+    let level = hashes;
+    while (level.length > 1) {
+      const next = [];
+      for (let i = 0; i < level.length; i += 2) next.push(await nodeHash(level[i], level[i + 1]));
+      level = next;
+    }
+    return level[0];
+  }
+
+  const splitTile = (bytes) => {
+    if (bytes.length % HASH_LEN !== 0) fail("a tile is not a whole number of hashes");
+    const out = [];
+    for (let i = 0; i < bytes.length; i += HASH_LEN) out.push(bytes.slice(i, i + HASH_LEN));
+    return out;
+  };
+
+  // checkTiles follows the public log: the checkpoint at <log>/checkpoint
+  // is signed by the ledger's key; the partial tiles on the tree's right
+  // edge, each level's hashes grouped by the bits of its width into
+  // perfect subtrees, hash to the checkpoint's root; and every entry of
+  // the newest bundle hashes to its leaf in those tiles. fetchBytes(path)
+  // returns the bytes at <log>/<path>.
+  async function checkTiles({ checkpoint, verifierKey, fetchBytes }) {
+    const rep = new Report();
+    let key = null;
+    let cp = null;
+    await rep.run("tiles-signature", "The public log's checkpoint is signed by the ledger's key", "the public log's checkpoint is not signed by the ledger's key", async () => {
+      key = await parseVerifierKey(verifierKey);
+      cp = await openCheckpoint(checkpoint, key);
+      return `tree size ${cp.size}`;
+    });
+    let edge0 = null;
+    const rootTitle = "The tiles hash to the checkpoint's root";
+    const rootFail = "the public log's tiles do not hash to its signed root";
+    if (cp && cp.size > 0n) {
+      await rep.run("tiles-root", rootTitle, rootFail, async () => {
+        // Perfect subtrees left to right, largest first.
+        const subtrees = [];
+        let fetched = 0;
+        let level = 0;
+        for (let span = 1n; span <= cp.size; span *= 256n, level++) {
+          const w = Number((cp.size / span) % 256n);
+          if (w === 0) continue;
+          const hashes = splitTile(await fetchBytes(tilePath(level, cp.size / (span * 256n), w)));
+          fetched++;
+          if (hashes.length !== w) fail(`tile at level ${level} has ${hashes.length} hashes, want ${w}`);
+          if (level === 0) edge0 = hashes;
+          const groups = [];
+          for (let bit = 128, at = 0; bit >= 1; bit >>= 1) {
+            if (w & bit) {
+              groups.push(await perfectRoot(hashes.slice(at, at + bit)));
+              at += bit;
+            }
+          }
+          subtrees.unshift(groups);
+        }
+        const flat = subtrees.flat();
+        let root = flat[flat.length - 1];
+        for (let i = flat.length - 2; i >= 0; i--) root = await nodeHash(flat[i], root);
+        if (!equalBytes(root, cp.root)) fail("the recomputed root differs from the checkpoint's");
+        return `${fetched} tiles`;
+      });
+    } else {
+      rep.skip("tiles-root", rootTitle, rootFail, "needs a verified, non-empty checkpoint");
+    }
+    const entTitle = "The newest entries are the leaves of the signed tree";
+    const entFail = "an entry of the public log is not the leaf the signed tree holds";
+    if (edge0 && rep.ok) {
+      await rep.run("tiles-entries", entTitle, entFail, async () => {
+        const data = await fetchBytes(tilePath("entries", cp.size / 256n, edge0.length));
+        let at = 0;
+        for (let i = 0; i < edge0.length; i++) {
+          if (at + 2 > data.length) fail("the entry bundle is truncated");
+          const n = (data[at] << 8) | data[at + 1];
+          const entry = data.slice(at + 2, at + 2 + n);
+          if (entry.length !== n) fail("the entry bundle is truncated");
+          at += 2 + n;
+          if (!equalBytes(await leafHash(entry), edge0[i])) fail(`entry ${cp.size - BigInt(edge0.length) + BigInt(i)} does not hash to its leaf`);
+        }
+        if (at !== data.length) fail("the entry bundle has more entries than its width");
+        return `${edge0.length} entries`;
+      });
+    } else {
+      rep.skip("tiles-entries", entTitle, entFail, "the newest tile is full or the root did not verify");
+    }
+    const res = finish(rep, rep.ok ? `the public log of size ${cp.size} hashes to the root signed by ${signer(key, cp)}${edge0 ? `, and its newest ${edge0.length} entries are the tree's leaves` : ""}.` : "");
+    res.checkpoint = cp;
+    return res;
+  }
+
   return Object.freeze({
     VerificationError,
     hexToBytes,
@@ -538,5 +755,11 @@ const GlassboxVerify = (() => {
     checkDecision,
     checkCheckpoint,
     checkConsistency,
+    parseWitnessKey,
+    cosigners,
+    parseTLogProof,
+    checkTLogProof,
+    tilePath,
+    checkTiles,
   });
 })();
