@@ -75,10 +75,12 @@ func OpenSQLite(ctx context.Context, dir string, kek KEK, opts ...Option) (*Stor
 			for _, db := range []*sql.DB{keys, records} {
 				var busy, logged, copied int
 				if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil {
-					return fmt.Errorf("recordstore: sqlite: checkpoint after erasure: %w", err)
+					return fmt.Errorf("recordstore: sqlite: checkpoint after erasure or rotation: %w", err)
 				}
 				if busy != 0 {
-					return fmt.Errorf("recordstore: sqlite: checkpoint after erasure could not complete")
+					// The change itself is committed; only older page
+					// images may linger until the next checkpoint.
+					return fmt.Errorf("recordstore: sqlite: the checkpoint that drops old page images could not complete (another connection holds the WAL); repeat the operation")
 				}
 			}
 			return nil
