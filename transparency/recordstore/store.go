@@ -210,7 +210,9 @@ func (s *Store) Put(ctx context.Context, id [32]byte, salt, record []byte) error
 	if len(salt) < MinSaltSize || len(salt) > MaxSaltSize {
 		return fmt.Errorf("recordstore: put %x: salt of %d bytes, want %d to %d", id, len(salt), MinSaltSize, MaxSaltSize)
 	}
-	r := &putReq{id: id, salt: salt, record: record, err: make(chan error, 1)}
+	// Copies: the writer may still read them after a cancelled Put has
+	// returned to a caller who reuses its buffers.
+	r := &putReq{id: id, salt: bytes.Clone(salt), record: bytes.Clone(record), err: make(chan error, 1)}
 	select {
 	case s.puts <- r:
 	case <-s.quit:
