@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // benchRecord is about the size of a decision record in canonical JSON.
