@@ -32,6 +32,9 @@ const (
 	TypeModelAdmitted   RecordType = "model_admitted"
 	TypePolicyActivated RecordType = "policy_activated"
 	TypeRecourse        RecordType = "recourse"
+	// TypeErasure records that a decision's record was erased (see
+	// erasure.go); it is written in clear.
+	TypeErasure RecordType = "erasure"
 )
 
 // Record is the envelope written as one leaf of the ledger. Exactly one of
@@ -49,6 +52,7 @@ type Record struct {
 	ModelAdmitted   *ModelAdmitted
 	PolicyActivated *PolicyActivated
 	Recourse        *Recourse
+	Erasure         *Erasure
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -298,6 +302,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.PolicyActivated = TypePolicyActivated, b
 	case *Recourse:
 		r.Type, r.Recourse = TypeRecourse, b
+	case *Erasure:
+		r.Type, r.Erasure = TypeErasure, b
 	default:
 		return nil, fmt.Errorf("%w: unsupported record body %T", ErrInvalidArgument, body)
 	}
@@ -346,7 +352,7 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
 	}
 	bodies := 0
-	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil} {
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil, r.Erasure != nil} {
 		if set {
 			bodies++
 		}
@@ -382,6 +388,10 @@ func (r *Record) Validate() error {
 		}
 		if r.Recourse.Suggestions < 0 {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
+		}
+	case TypeErasure:
+		if err := r.Erasure.validate(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -495,6 +505,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypeRecourse:
 		r.Recourse = &Recourse{}
 		err = strictUnmarshal(w.Body, r.Recourse)
+	case TypeErasure:
+		r.Erasure = &Erasure{}
+		err = strictUnmarshal(w.Body, r.Erasure)
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, w.Type)
 	}

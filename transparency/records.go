@@ -30,6 +30,9 @@ type RecordStore interface {
 	Pending(ctx context.Context, olderThan time.Time) ([][32]byte, error)
 	// Discard removes a pending record whose leaf never made it.
 	Discard(ctx context.Context, id [32]byte) error
+	// Erase destroys a record's data key (crypto-shredding); already is
+	// true if it had been erased before.
+	Erase(ctx context.Context, id [32]byte) (already bool, err error)
 }
 
 // DefaultRecordGrace is how long a record may stay pending before the
@@ -141,13 +144,15 @@ func (l *Ledger) reconcile(ctx context.Context) error {
 	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
 		return fmt.Errorf("reconciling records: parsing log root: %w", err)
 	}
+	// Erasure journals are no leaves: they are completed, not discarded.
+	journals, jerr := l.resumeErasures(ctx, ids)
 	var commit [][32]byte
 	discarded := 0
 	for _, id := range ids {
 		l.mu.Lock()
 		_, busy := l.pending[id]
 		l.mu.Unlock()
-		if busy {
+		if busy || journals[id] {
 			continue
 		}
 		var err error = fmt.Errorf("%w: empty log", ErrNotFound)
@@ -171,7 +176,10 @@ func (l *Ledger) reconcile(ctx context.Context) error {
 			return fmt.Errorf("reconciling records: %w", err)
 		}
 	}
-	l.logger.InfoContext(ctx, "reconciled pending records", "committed", len(commit), "discarded", discarded)
+	l.logger.InfoContext(ctx, "reconciled pending records", "committed", len(commit), "discarded", discarded, "erasures", len(journals))
+	if jerr != nil {
+		return fmt.Errorf("reconciling records: %w", jerr)
+	}
 	return nil
 }
 
