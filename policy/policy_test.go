@@ -247,7 +247,7 @@ var roleMatrix = map[Role][]Action{
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
 		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
-	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
+	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics, ActionDecisionsErase,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 }
 

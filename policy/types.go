@@ -54,6 +54,10 @@ const (
 	ActionOpenAPI              Action = "openapi"
 )
 
+// ActionDecisionsErase crypto-shreds a decision's record (admin; POST
+// /v1/decisions/{id}/erasure).
+const ActionDecisionsErase Action = "decisions.erase"
+
 // Actions lists every action constant.
 func Actions() []Action {
 	return []Action{
@@ -62,6 +66,7 @@ func Actions() []Action {
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
+		ActionDecisionsErase,
 	}
 }
 
