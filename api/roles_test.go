@@ -11,6 +11,8 @@ func TestRoleMatrix(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := e.createDecision("matrix-1")
 	d2 := e.createDecision("matrix-2")
+	// Erased by the admin's call in the last row; the others read d.
+	d3 := e.createDecision("matrix-3")
 	size := e.settle()
 
 	callers := []struct{ name, key string }{
@@ -50,6 +52,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/readyz", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
 		{"GET", "/openapi.json", nil, [7]int{ok, ok, ok, ok, ok, ok, ok}},
 		{"GET", "/metrics", nil, [7]int{no, no, no, no, no, ok, who}},
+		// Last: the admin's call erases d3.
+		{"POST", "/v1/decisions/" + d3.DecisionID + "/erasure", map[string]string{"legal_basis": "GDPR Art. 17", "requester": "r"}, [7]int{no, no, no, no, no, new, who}},
 	}
 	for _, ep := range endpoints {
 		for i, c := range callers {

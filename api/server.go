@@ -50,6 +50,10 @@ type Ledger interface {
 	TreeID() int64
 	// Ready reports whether the log can be reached now.
 	Ready(ctx context.Context) error
+	// Erase crypto-shreds a decision's record and appends an erasure
+	// record; Erasure returns a decision's erasure (ErrNotFound: none).
+	Erase(ctx context.Context, req transparency.ErasureRequest) (*transparency.ErasureInfo, error)
+	Erasure(ctx context.Context, decision transparency.ID) (*transparency.ErasureInfo, error)
 }
 
 // Policy is what the API needs of the policy engine (*policy.Engine
@@ -423,6 +427,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/explanation", s.getExplanation)
 	v1.GET("/decisions/:id/proof", s.getProof)
 	v1.GET("/decisions/:id/notice", s.getNotice)
+	v1.POST("/decisions/:id/erasure", s.allow(policy.ActionDecisionsErase), s.createErasure)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)
