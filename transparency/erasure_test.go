@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -329,5 +330,53 @@ func TestErasureRecordEncoding(t *testing.T) {
 		if _, err := NewRecord(testTime, bad); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("%s: %v, want ErrInvalidRecord", name, err)
 		}
+	}
+}
+
+// TestEraseConcurrently: simultaneous erasures of one decision agree on
+// one erasure record, and the log gets it once.
+func TestEraseConcurrently(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openTestRecords(t, dir)
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records = store })
+	id := appendDecision(t, l, "raced")
+	const n = 8
+	ids := make([]ID, n)
+	fresh := make([]bool, n)
+	errs := make([]error, n)
+	done := make(chan int)
+	for i := range n {
+		go func() {
+			info, err := l.Erase(ctx, ErasureRequest{Decision: id, LegalBasis: fmt.Sprintf("basis %d", i), Requester: "r", Time: time.Now().Add(time.Duration(i) * time.Second)})
+			if err == nil {
+				ids[i], fresh[i] = info.ID, !info.Already
+			}
+			errs[i] = err
+			done <- i
+		}()
+	}
+	for range n {
+		<-done
+	}
+	created := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("erasure %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("erasure %d answered %s, erasure 0 %s", i, ids[i], ids[0])
+		}
+		if fresh[i] {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d erasures say they created the record, want 1", created)
+	}
+	waitFor(t, "erasure record integrated", func() bool { n, _ := erasureLeaves(t, l, id); return n >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	if got, last := erasureLeaves(t, l, id); got != 1 || last != ids[0] {
+		t.Fatalf("%d erasure records in the log (last %s), want 1 (%s)", got, last, ids[0])
 	}
 }
