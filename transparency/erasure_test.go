@@ -3,13 +3,18 @@ package transparency
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
@@ -226,84 +231,145 @@ func TestEraseRefusals(t *testing.T) {
 // seam: a real crash cannot be timed to fall between two of them) and
 // checks that the state is consistent and that a retry, the next
 // start-up or reconciliation completes it with the same erasure record.
+//
+// It runs on the SQLite record store and, for the production path, on
+// MariaDB.
 func TestEraseCrashBetweenSteps(t *testing.T) {
 	errCrash := errors.New("simulated crash")
-	for _, step := range []string{eraseStepAppended, eraseStepShredded} {
-		for _, recovery := range []string{"retry", "restart", "reconcile"} {
-			t.Run(step+"/"+recovery, func(t *testing.T) {
-				ctx := context.Background()
-				dir := t.TempDir()
-				store := openTestRecords(t, dir)
-				open := func() *Ledger {
-					return openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records, c.RecordGrace = store, time.Hour })
-				}
-				l := open()
-				id := appendDecision(t, l, "crash")
-				l.eraseSeam = func(s string) error {
-					if s == step {
-						return errCrash
-					}
-					return nil
-				}
-				if _, err := l.Erase(ctx, ErasureRequest{Decision: id, LegalBasis: "GDPR Art. 17", Requester: "r"}); !errors.Is(err, errCrash) {
-					t.Fatalf("Erase: %v, want the crash", err)
-				}
-				l.eraseSeam = nil
-				// The erasure record is in the log at once: it was
-				// appended first.
-				waitFor(t, "erasure record integrated", func() bool { n, _ := erasureLeaves(t, l, id); return n == 1 })
-				_, first := erasureLeaves(t, l, id)
-				_, _, err := store.Get(ctx, id)
-				switch step {
-				case eraseStepAppended:
-					// Announced, not yet done: the record is still
-					// there for the recovery to shred.
-					if err != nil {
-						t.Fatalf("record after a crash before shredding: %v", err)
-					}
-				case eraseStepShredded:
-					if !errors.Is(err, recordstore.ErrErased) {
-						t.Fatalf("record after shredding: %v", err)
-					}
-				}
-
-				switch recovery {
-				case "retry":
-					info, err := l.Erase(ctx, ErasureRequest{Decision: id, LegalBasis: "other", Requester: "other"})
-					if err != nil || info.ID != first || !info.Already {
-						t.Fatalf("retry: %v %+v, want the first erasure %s", err, info, first)
-					}
-				case "restart":
-					if err := l.Close(); err != nil {
-						t.Fatal(err)
-					}
-					l = open()
-				case "reconcile":
-					l.recs.grace = 0
-					if err := l.reconcile(ctx); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if _, _, err := store.Get(ctx, id); !errors.Is(err, recordstore.ErrErased) {
-					t.Fatalf("after %s: record %v, want erased", recovery, err)
-				}
-				if e, err := l.GetEntry(ctx, id); err != nil || !e.Erased {
-					t.Fatalf("after %s: entry %v %+v", recovery, err, e)
-				}
-				if ids, _ := store.Pending(ctx, time.Now().Add(time.Hour)); len(ids) != 0 {
-					t.Fatalf("after %s: %d records pending, want the journal committed", recovery, len(ids))
-				}
-				info, err := l.Erasure(ctx, id)
-				if err != nil || info.ID != first {
-					t.Fatalf("after %s: erasure %v %v, want %s", recovery, info, err, first)
-				}
-				time.Sleep(200 * time.Millisecond)
-				if n, _ := erasureLeaves(t, l, id); n != 1 {
-					t.Fatalf("after %s: %d erasure records, want 1", recovery, n)
-				}
-			})
+	backends := []struct {
+		name string
+		open func(t *testing.T, dir string) *recordstore.Store
+	}{
+		{"sqlite", func(t *testing.T, dir string) *recordstore.Store { return openTestRecords(t, dir) }},
+		{"mariadb", openMariaDBRecords},
+	}
+	for _, b := range backends {
+		for _, step := range []string{eraseStepAppended, eraseStepShredded} {
+			for _, recovery := range []string{"retry", "restart", "reconcile"} {
+				t.Run(b.name+"/"+step+"/"+recovery, func(t *testing.T) {
+					testEraseCrash(t, b.open, step, recovery, errCrash)
+				})
+			}
 		}
 	}
+}
+
+func testEraseCrash(t *testing.T, openStore func(*testing.T, string) *recordstore.Store, step, recovery string, errCrash error) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	open := func() *Ledger {
+		return openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records, c.RecordGrace = store, time.Hour })
+	}
+	l := open()
+	id := appendDecision(t, l, "crash")
+	l.eraseSeam = func(s string) error {
+		if s == step {
+			return errCrash
+		}
+		return nil
+	}
+	if _, err := l.Erase(ctx, ErasureRequest{Decision: id, LegalBasis: "GDPR Art. 17", Requester: "r"}); !errors.Is(err, errCrash) {
+		t.Fatalf("Erase: %v, want the crash", err)
+	}
+	l.eraseSeam = nil
+	// The erasure record is in the log at once: it was
+	// appended first.
+	waitFor(t, "erasure record integrated", func() bool { n, _ := erasureLeaves(t, l, id); return n == 1 })
+	_, first := erasureLeaves(t, l, id)
+	_, _, err := store.Get(ctx, id)
+	switch step {
+	case eraseStepAppended:
+		// Announced, not yet done: the record is still
+		// there for the recovery to shred.
+		if err != nil {
+			t.Fatalf("record after a crash before shredding: %v", err)
+		}
+	case eraseStepShredded:
+		if !errors.Is(err, recordstore.ErrErased) {
+			t.Fatalf("record after shredding: %v", err)
+		}
+	}
+
+	switch recovery {
+	case "retry":
+		info, err := l.Erase(ctx, ErasureRequest{Decision: id, LegalBasis: "other", Requester: "other"})
+		if err != nil || info.ID != first || !info.Already {
+			t.Fatalf("retry: %v %+v, want the first erasure %s", err, info, first)
+		}
+	case "restart":
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l = open()
+	case "reconcile":
+		l.recs.grace = 0
+		if err := l.reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := store.Get(ctx, id); !errors.Is(err, recordstore.ErrErased) {
+		t.Fatalf("after %s: record %v, want erased", recovery, err)
+	}
+	if e, err := l.GetEntry(ctx, id); err != nil || !e.Erased {
+		t.Fatalf("after %s: entry %v %+v", recovery, err, e)
+	}
+	if ids, _ := store.Pending(ctx, time.Now().Add(time.Hour)); len(ids) != 0 {
+		t.Fatalf("after %s: %d records pending, want the journal committed", recovery, len(ids))
+	}
+	info, err := l.Erasure(ctx, id)
+	if err != nil || info.ID != first {
+		t.Fatalf("after %s: erasure %v %v, want %s", recovery, info, err, first)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n, _ := erasureLeaves(t, l, id); n != 1 {
+		t.Fatalf("after %s: %d erasure records, want 1", recovery, n)
+	}
+}
+
+// openMariaDBRecords opens a record store in a MariaDB database of its own
+// (gb_er_ and random hex), dropped when the test ends; without a reachable
+// MariaDB the test is skipped (outside CI).
+func openMariaDBRecords(t *testing.T, dir string) *recordstore.Store {
+	t.Helper()
+	root := mysql.NewConfig()
+	root.User, root.Net, root.Addr, root.Timeout = "root", "tcp", "127.0.0.1:3306", 2*time.Second
+	admin, err := sql.Open("mysql", root.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.PingContext(t.Context()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("MariaDB is not reachable: %v", err)
+		}
+		t.Skipf("MariaDB is not reachable: %v", err)
+	}
+	suffix := make([]byte, 6)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	name := "gb_er_" + hex.EncodeToString(suffix)
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE `"+name+"`"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE `"+name+"`"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	kek, err := recordstore.CreateKEK(filepath.Join(dir, "records.kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := root.Clone()
+	cfg.DBName = name
+	s, err := recordstore.OpenMariaDB(t.Context(), cfg.FormatDSN(), kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestErasureRecordEncoding(t *testing.T) {
