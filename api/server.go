@@ -39,6 +39,9 @@ type Ledger interface {
 	// for a later append; Reseal rebuilds such a leaf's Sealed.
 	PutRecord(ctx context.Context, s transparency.Sealed) error
 	Reseal(ctx context.Context, leaf []byte) (transparency.Sealed, error)
+	// Erase crypto-shreds a format 2 decision's record and logs an
+	// erasure record.
+	Erase(ctx context.Context, id transparency.ID, legalBasis string, at time.Time) (transparency.ErasureResult, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed
@@ -427,6 +430,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/explanation", s.getExplanation)
 	v1.GET("/decisions/:id/proof", s.getProof)
 	v1.GET("/decisions/:id/notice", s.getNotice)
+	v1.POST("/decisions/:id/erasure", s.allow(policy.ActionDecisionsErase), s.eraseDecision)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)
