@@ -289,7 +289,7 @@ func TestErasure(t *testing.T) {
 	}
 
 	// The log holds the erasure record once, the decision leaf as erased.
-	count := func() (erasures int, erased bool) {
+	count := func() (erasures int, erased, recourseErased bool) {
 		r := e.do(req{method: "GET", path: fmt.Sprintf("/v1/ledger/entries?start=0&count=%d", e.settle()), key: keyRegulator})
 		var out struct {
 			Entries []struct {
@@ -305,11 +305,14 @@ func TestErasure(t *testing.T) {
 			if en.ID == d.DecisionID {
 				erased = en.Erased
 			}
+			if en.ID == ex.RecourseRecord {
+				recourseErased = en.Erased
+			}
 		}
-		return erasures, erased
+		return erasures, erased, recourseErased
 	}
-	if n, erased := count(); n != 1 || !erased {
-		t.Fatalf("log: %d erasure records, decision erased %v", n, erased)
+	if n, erased, rerased := count(); n != 1 || !erased || !rerased {
+		t.Fatalf("log: %d erasure records, decision erased %v, its recourse record erased %v", n, erased, rerased)
 	}
 
 	// Idempotent: 200 with the same erasure record, nothing appended.
@@ -319,7 +322,7 @@ func TestErasure(t *testing.T) {
 	if r.status != http.StatusOK || again.ID != er.ID || again.LegalBasis != er.LegalBasis {
 		t.Fatalf("repeated erasure: %d %s", r.status, r.body)
 	}
-	if n, _ := count(); n != 1 {
+	if n, _, _ := count(); n != 1 {
 		t.Fatalf("%d erasure records after the repeat", n)
 	}
 

@@ -219,8 +219,13 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
-	sealed, err := r.Seal()
+	sealed, err := s.ledger.Seal(r)
 	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	// The recourse store keeps the leaf; a format 2 leaf's record goes
+	// to the record store first, for appendRecourse to find.
+	if err := s.ledger.PutRecord(ctx, sealed); err != nil {
 		return recoursestore.Entry{}, err
 	}
 	e, _, err := s.recourse.Put(ctx, recoursestore.Entry{DecisionID: id, Counterfactuals: canon, Record: sealed.Bytes(), RecordID: sealed.ID().String()})
@@ -232,13 +237,9 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 
 // appendRecourse appends the stored record and marks it appended.
 func (s *Server) appendRecourse(ctx context.Context, e recoursestore.Entry) error {
-	r, err := transparency.DecodeRecord(e.Record)
+	sealed, err := s.ledger.Reseal(ctx, e.Record)
 	if err != nil {
 		return fmt.Errorf("stored recourse record: %w", err)
-	}
-	sealed, err := r.Seal()
-	if err != nil {
-		return err
 	}
 	if sealed.ID().String() != e.RecordID {
 		return fmt.Errorf("stored recourse record has id %s, store says %s", sealed.ID(), e.RecordID)

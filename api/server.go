@@ -35,6 +35,10 @@ type Ledger interface {
 	// Seal encodes a record for AppendSealed: as a format 2 commitment
 	// envelope for decisions when the ledger keeps a record store.
 	Seal(r *transparency.Record) (transparency.Sealed, error)
+	// PutRecord stores a format 2 leaf's record before the leaf is kept
+	// for a later append; Reseal rebuilds such a leaf's Sealed.
+	PutRecord(ctx context.Context, s transparency.Sealed) error
+	Reseal(ctx context.Context, leaf []byte) (transparency.Sealed, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed

@@ -247,7 +247,7 @@ var roleMatrix = map[Role][]Action{
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
 		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
-	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics, ActionDecisionsErase,
+	RoleAdmin: {ActionDecisionsErase, ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 }
 

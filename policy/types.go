@@ -40,6 +40,7 @@ const (
 	ActionDecisionsProof       Action = "decisions.proof"
 	ActionDecisionsNotice      Action = "decisions.notice"
 	ActionDecisionsReplay      Action = "decisions.replay"
+	ActionDecisionsErase       Action = "decisions.erase"
 	ActionLedgerCheckpoint     Action = "ledger.checkpoint"
 	ActionLedgerPublicKey      Action = "ledger.public_key"
 	ActionLedgerConsistency    Action = "ledger.consistency"
@@ -54,19 +55,14 @@ const (
 	ActionOpenAPI              Action = "openapi"
 )
 
-// ActionDecisionsErase crypto-shreds a decision's record (admin; POST
-// /v1/decisions/{id}/erasure).
-const ActionDecisionsErase Action = "decisions.erase"
-
 // Actions lists every action constant.
 func Actions() []Action {
 	return []Action{
 		ActionDecisionsCreate, ActionDecisionsRead, ActionDecisionsExplanation,
-		ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
+		ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay, ActionDecisionsErase,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,
-		ActionDecisionsErase,
 	}
 }
 

@@ -56,7 +56,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 	case TypeRecourse:
 		err = e.recourse(r.Recourse)
 	case TypeErasure:
-		err = e.erasure(r.Erasure)
+		e.erasure(r.Erasure)
 	default:
 		// Validate has already refused other types.
 		err = fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -322,6 +322,15 @@ func (e *recordEncoder) recourse(b *Recourse) error {
 	}
 	e.buf.WriteByte('}')
 	return nil
+}
+
+// erasure writes an erasure body; members in canonical order.
+func (e *recordEncoder) erasure(b *Erasure) {
+	e.buf.WriteString(`{"decision_id":`)
+	e.str(b.DecisionID)
+	e.buf.WriteString(`,"legal_basis":`)
+	e.str(b.LegalBasis)
+	e.buf.WriteByte('}')
 }
 
 func (e *recordEncoder) modelRef(m ModelRef) {

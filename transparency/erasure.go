@@ -15,10 +15,8 @@ import (
 	"github.com/glassbox-ledger/glassbox/transparency/recordstore"
 )
 
-// MaxLegalBasis bounds an erasure's legal basis, in characters.
-const MaxLegalBasis = 200
-
-// MaxRequester bounds an erasure's requester, in characters.
+// MaxRequester bounds an erasure's requester, in bytes (like
+// MaxLegalBasis).
 const MaxRequester = 200
 
 // ErrNotErasable: the record cannot be erased by crypto-shredding (a
@@ -26,56 +24,19 @@ const MaxRequester = 200
 // applicant data). Maps to 409.
 var ErrNotErasable = errors.New("record cannot be erased")
 
-// Erasure is the body of an "erasure" record: the decision whose record
-// (and the records holding the same applicant's data, such as its
-// recourse) was crypto-shredded, and the legal basis. It holds no
-// personal data: the requester is kept in the record store (see
-// docs/ledger.md, "Erasure"). The record's timestamp is the time of the
-// erasure.
-type Erasure struct {
-	// DecisionID is the erased decision's id (64 lowercase hex digits).
-	DecisionID string `json:"decision_id"`
-	// LegalBasis is why, e.g. "GDPR Art. 17(1)(a)"; it enters the log in
-	// clear and so must not name anyone.
-	LegalBasis string `json:"legal_basis"`
-}
-
-func (b *Erasure) validate() error {
-	if b == nil {
-		return fmt.Errorf("%w: erasure record without body", ErrInvalidRecord)
-	}
-	if _, err := ParseID(b.DecisionID); err != nil || strings.ToLower(b.DecisionID) != b.DecisionID {
-		return fmt.Errorf("%w: erasure decision_id must be 64 lowercase hex digits", ErrInvalidRecord)
-	}
-	if err := CheckErasureText("legal_basis", b.LegalBasis, MaxLegalBasis); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
-	}
-	return nil
-}
-
 // CheckErasureText checks a legal basis or requester: non-blank, valid
-// UTF-8, at most max characters, no control characters.
+// UTF-8, at most max bytes, no control characters.
 func CheckErasureText(field, s string, max int) error {
 	switch {
 	case strings.TrimSpace(s) == "":
 		return fmt.Errorf("%s is required", field)
 	case !utf8.ValidString(s):
 		return fmt.Errorf("%s is not valid UTF-8", field)
-	case utf8.RuneCountInString(s) > max:
-		return fmt.Errorf("%s may be at most %d characters", field, max)
+	case len(s) > max:
+		return fmt.Errorf("%s may be at most %d bytes", field, max)
 	case strings.ContainsFunc(s, unicode.IsControl):
 		return fmt.Errorf("%s may not contain control characters", field)
 	}
-	return nil
-}
-
-// erasure writes an erasure body; members in canonical (sorted) order.
-func (e *recordEncoder) erasure(b *Erasure) error {
-	e.buf.WriteString(`{"decision_id":`)
-	e.str(b.DecisionID)
-	e.buf.WriteString(`,"legal_basis":`)
-	e.str(b.LegalBasis)
-	e.buf.WriteByte('}')
 	return nil
 }
 
@@ -377,4 +338,14 @@ func (l *Ledger) resumeAllErasures(ctx context.Context) error {
 	}
 	_, err = l.resumeErasures(ctx, ids)
 	return err
+}
+
+// erasureOf returns the id of the erasure record of an erased decision,
+// or the zero ID if no journal names one.
+func (l *Ledger) erasureOf(ctx context.Context, id ID) ID {
+	info, err := l.Erasure(ctx, id)
+	if err != nil {
+		return ID{}
+	}
+	return info.ID
 }

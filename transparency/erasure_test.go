@@ -372,33 +372,6 @@ func openMariaDBRecords(t *testing.T, dir string) *recordstore.Store {
 	return s
 }
 
-func TestErasureRecordEncoding(t *testing.T) {
-	id := strings.Repeat("ab", 32)
-	r := mustRecord(t, &Erasure{DecisionID: id, LegalBasis: `Art. 17 "é"`})
-	b := mustEncode(t, r)
-	want := `{"body":{"decision_id":"` + id + `","legal_basis":"Art. 17 \"é\""},"format":1,"timestamp":"`
-	if !strings.HasPrefix(string(b), want) || !strings.HasSuffix(string(b), `"type":"erasure"}`) {
-		t.Fatalf("encoding %s", b)
-	}
-	canon, err := Canonicalize(b)
-	if err != nil || !bytes.Equal(canon, b) {
-		t.Fatalf("not canonical: %v", err)
-	}
-	back, err := DecodeRecord(b)
-	if err != nil || *back.Erasure != *r.Erasure {
-		t.Fatalf("round trip: %v %+v", err, back)
-	}
-	for name, bad := range map[string]*Erasure{
-		"upper-case id": {DecisionID: strings.Repeat("AB", 32), LegalBasis: "b"},
-		"short id":      {DecisionID: "ab", LegalBasis: "b"},
-		"no basis":      {DecisionID: id},
-	} {
-		if _, err := NewRecord(testTime, bad); !errors.Is(err, ErrInvalidRecord) {
-			t.Errorf("%s: %v, want ErrInvalidRecord", name, err)
-		}
-	}
-}
-
 // TestEraseConcurrently: simultaneous erasures of one decision agree on
 // one erasure record, and the log gets it once.
 func TestEraseConcurrently(t *testing.T) {

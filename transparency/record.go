@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -32,9 +33,7 @@ const (
 	TypeModelAdmitted   RecordType = "model_admitted"
 	TypePolicyActivated RecordType = "policy_activated"
 	TypeRecourse        RecordType = "recourse"
-	// TypeErasure records that a decision's record was erased (see
-	// erasure.go); it is written in clear.
-	TypeErasure RecordType = "erasure"
+	TypeErasure         RecordType = "erasure"
 )
 
 // Record is the envelope written as one leaf of the ledger. Exactly one of
@@ -257,6 +256,19 @@ type Recourse struct {
 	Policy      PolicyRef `json:"policy"`
 }
 
+// Erasure is the body of an "erasure" record: the record a decision's
+// format 2 leaf commits to was erased (crypto-shredded) from the record
+// store. It holds no personal data: the decision id (a leaf hash) and the
+// legal basis; the envelope's timestamp is the time of the erasure. Who
+// asked is not logged.
+type Erasure struct {
+	DecisionID string `json:"decision_id"`
+	LegalBasis string `json:"legal_basis"`
+}
+
+// MaxLegalBasis bounds an erasure's legal basis, in bytes.
+const MaxLegalBasis = 200
+
 // DecisionFields returns the names of the decision body members in
 // encoding order: the vocabulary Minimise accepts.
 func DecisionFields() []string {
@@ -390,8 +402,14 @@ func (r *Record) Validate() error {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
 		}
 	case TypeErasure:
-		if err := r.Erasure.validate(); err != nil {
-			return err
+		if r.Erasure == nil {
+			return fmt.Errorf("%w: erasure record without body", ErrInvalidRecord)
+		}
+		if _, err := ParseID(r.Erasure.DecisionID); err != nil || strings.ToLower(r.Erasure.DecisionID) != r.Erasure.DecisionID {
+			return fmt.Errorf("%w: erasure decision_id must be 64 lowercase hex digits", ErrInvalidRecord)
+		}
+		if b := r.Erasure.LegalBasis; b == "" || len(b) > MaxLegalBasis || !utf8.ValidString(b) {
+			return fmt.Errorf("%w: erasure legal_basis must be 1 to %d bytes of UTF-8", ErrInvalidRecord, MaxLegalBasis)
 		}
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)

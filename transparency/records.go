@@ -206,7 +206,7 @@ func (l *Ledger) open(ctx context.Context, e *Entry) error {
 		salt, record, err := l.recs.store.Get(ctx, e.ID)
 		switch {
 		case errors.Is(err, recordstore.ErrErased):
-			e.Erased = true
+			e.Erased, e.ErasureRecord = true, l.erasureOf(ctx, e.ID)
 			return nil
 		case errors.Is(err, recordstore.ErrNotFound):
 			return fmt.Errorf("%w: the record of leaf %s is missing from the record store", ErrInconsistent, e.ID)
@@ -253,4 +253,41 @@ func (l *Ledger) checkNewLeaves(ctx context.Context, leaves []Entry) {
 			l.reportForeign(ctx, e)
 		}
 	}
+}
+
+// PutRecord stores a format 2 leaf's record ahead of its append, for a
+// leaf whose bytes are kept elsewhere and appended later (Reseal); a
+// no-op for a format 1 leaf. AppendSealed puts it again, which the store
+// takes as a no-op.
+func (l *Ledger) PutRecord(ctx context.Context, s Sealed) error { return l.putRecord(ctx, s) }
+
+// Reseal rebuilds the Sealed of leaf bytes this ledger sealed earlier: a
+// format 1 record is decoded and sealed again; a format 2 envelope must
+// carry this ledger's authenticator and its record must be in the record
+// store (PutRecord) and open its commitment.
+func (l *Ledger) Reseal(ctx context.Context, leaf []byte) (Sealed, error) {
+	if LeafFormat(leaf) != EnvelopeFormat {
+		r, err := DecodeRecord(leaf)
+		if err != nil {
+			return Sealed{}, err
+		}
+		return r.Seal()
+	}
+	if l.recs.store == nil {
+		return Sealed{}, fmt.Errorf("%w: a format 2 leaf needs a record store", ErrInvalidArgument)
+	}
+	id := RecordID(leaf)
+	salt, record, err := l.recs.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, recordstore.ErrErased):
+		return Sealed{}, fmt.Errorf("%w: %s", ErrErased, id)
+	case errors.Is(err, recordstore.ErrNotFound):
+		return Sealed{}, fmt.Errorf("%w: no record for leaf %s in the record store", ErrNotFound, id)
+	case err != nil:
+		return Sealed{}, fmt.Errorf("%w: record store: %w", ErrUnavailable, err)
+	}
+	if _, err := OpenLeaf(leaf, salt, record, l.recs.verifier); err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{data: leaf, id: id, record: record, salt: salt}, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,10 +14,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glassbox-ledger/glassbox/models"
@@ -118,6 +122,110 @@ func TestAuditCommands(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	t.Run("no decision leaf holds applicant data", func(t *testing.T) {
+		// Every leaf of the log, after the whole credit test set was
+		// scored: each decision leaf is an envelope of exactly the
+		// non-personal members, and none of its values is, or contains,
+		// an application id, a feature value, an attribution or a reason
+		// text of any decision (taken from the records beside the leaves,
+		// whose commitments are checked here with crypto/sha256).
+		c := &apiClient{base: url, key: regulatorKey, http: httpClient}
+		size := checkpointOf(t, url, tl.key).Size
+		leaves, committed, err := fetchLeaves(context.Background(), c, 0, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type leafShape struct {
+			Authenticator, Commitment string
+			Format                    int
+			Model                     struct{ ID, SHA256 string }
+			Policy                    struct{ Revision string }
+			Timestamp, Type           string
+		}
+		secrets := map[string]bool{}
+		numbers := map[float64]bool{}
+		var shapes []leafShape
+		decisions, recourse := 0, 0
+		for _, leaf := range leaves {
+			if transparency.LeafFormat(leaf) != transparency.EnvelopeFormat {
+				if bytes.Contains(leaf, []byte(`"type":"decision"`)) {
+					t.Fatalf("a decision leaf in clear: %s", leaf)
+				}
+				continue
+			}
+			dec := json.NewDecoder(bytes.NewReader(leaf))
+			dec.DisallowUnknownFields()
+			var sh leafShape
+			if err := dec.Decode(&sh); err != nil {
+				t.Fatalf("leaf %s has members beyond the envelope's: %v", leaf, err)
+			}
+			shapes = append(shapes, sh)
+			cr := committed[transparency.RecordID(leaf)]
+			sum := sha256.Sum256(append(append([]byte{}, cr.salt...), cr.record...))
+			if hex.EncodeToString(sum[:]) != sh.Commitment {
+				t.Fatalf("leaf %s: the record beside it does not open its commitment", leaf)
+			}
+			rec, err := transparency.DecodeRecord(cr.record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Recourse != nil {
+				// Which decision got recourse (an adverse one) and what it
+				// was are the applicant's too.
+				secrets[rec.Recourse.DecisionID], secrets[rec.Recourse.Digest] = true, true
+				recourse++
+			}
+			if rec.Decision == nil {
+				continue
+			}
+			decisions++
+			d := rec.Decision
+			secrets[d.ApplicationID] = true
+			for _, v := range d.Features {
+				if x, ok := v.Number(); ok {
+					numbers[x] = true
+				} else if l, ok := v.Level(); ok {
+					secrets[l] = true
+				}
+			}
+			for _, a := range d.Attributions {
+				numbers[a] = true
+			}
+			for _, r := range d.Reasons {
+				secrets[r.Text] = true
+			}
+		}
+		if decisions != len(tl.ids) || recourse != recorded {
+			t.Fatalf("%d decision and %d recourse records beside the leaves, %d decisions made and %d recourse recorded", decisions, recourse, len(tl.ids), recorded)
+		}
+		for x := range numbers {
+			secrets[strconv.FormatFloat(x, 'g', -1, 64)] = true
+		}
+		for _, sh := range shapes {
+			if _, err := time.Parse("2006-01-02T15:04:05Z", sh.Timestamp); err != nil || sh.Format != 2 || (sh.Type != "decision" && sh.Type != "recourse") {
+				t.Fatalf("unexpected envelope %+v", sh)
+			}
+			// Values a reader could match against applicant data; the
+			// commitment and authenticator are uniformly random bytes.
+			for _, v := range []string{sh.Model.ID, sh.Model.SHA256, sh.Policy.Revision, sh.Timestamp, sh.Type} {
+				for sec := range secrets {
+					if len(sec) > 0 && (v == sec || len(sec) >= 4 && strings.Contains(v, sec) && !isHex(v)) {
+						t.Errorf("leaf value %q contains applicant data %q", v, sec)
+					}
+				}
+			}
+		}
+		// Long secrets (application ids, reason texts) cannot appear by
+		// chance in the random members either.
+		for _, leaf := range leaves {
+			for sec := range secrets {
+				if len(sec) >= 5 && !isNumber(sec) && bytes.Contains(leaf, []byte(sec)) && transparency.LeafFormat(leaf) == transparency.EnvelopeFormat {
+					t.Errorf("leaf %s contains %q", leaf, sec)
+				}
+			}
+		}
+	})
+
 	t.Run("replay reports zero mismatches", func(t *testing.T) {
 		code, out, errOut := runCmd("audit", "replay", "--server", url, "--key", tl.key, "--api-key", regulatorKey)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d decisions", len(tl.ids))) || !strings.Contains(out, ": 0 mismatches, 0 not replayable") {
@@ -134,13 +242,18 @@ func TestAuditCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := &apiClient{base: url, key: regulatorKey, http: httpClient}
-		entries, err := fetchEntries(context.Background(), c, 0, 10)
+		entries, committed, err := fetchLeaves(context.Background(), c, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r.verifier, err = transparency.NewLeafVerifier(tl.key); err != nil {
+			t.Fatal(err)
+		}
+		// The records beside the format 2 leaves; alter returns one of
+		// them, changed, as a format 1 leaf, which replay judges alone.
 		alter := func(change func(d *transparency.Decision)) []byte {
 			for _, e := range entries {
-				rec, err := transparency.DecodeRecord(e)
+				rec, err := transparency.DecodeRecord(committed[transparency.RecordID(e)].record)
 				if err != nil || rec.Type != transparency.TypeDecision {
 					continue
 				}
@@ -175,16 +288,51 @@ func TestAuditCommands(t *testing.T) {
 				t.Errorf("%s: %d mismatches, %d refused, want %d and %d: %v", tc.name, rep.mismatches, rep.refused, tc.mismatch, tc.refuse, rep.problems)
 			}
 		}
-		// A recourse record whose digest does not match what the decision's
-		// recourse recomputes to is a mismatch.
-		logged, err := fetchEntries(context.Background(), c, 0, checkpointOf(t, url, tl.key).Size)
+		// A format 2 leaf opens only with its own record: one whose
+		// record was changed beside it is not replayed, and one signed by
+		// another key is foreign.
+		r.committed = committed
+		var leaf []byte
+		for _, e := range entries {
+			if transparency.LeafFormat(e) == transparency.EnvelopeFormat {
+				leaf = e
+				break
+			}
+		}
+		if rep := r.replay(context.Background(), [][]byte{leaf}); rep.replayed != 1 || rep.refused != 0 || rep.foreign != 0 {
+			t.Errorf("genuine format 2 leaf: %+v", rep)
+		}
+		c2 := committed[transparency.RecordID(leaf)]
+		r.committed = map[transparency.ID]committedRecord{transparency.RecordID(leaf): {record: alter(func(d *transparency.Decision) { d.Score++ }), salt: c2.salt}}
+		if rep := r.replay(context.Background(), [][]byte{leaf}); rep.replayed != 0 || rep.refused != 1 {
+			t.Errorf("format 2 leaf with a changed record: %+v", rep)
+		}
+		otherSigner, _ := testNoteSigner(t, strings.Split(tl.key, "+")[0])
+		full, err := transparency.DecodeRecord(c2.record)
 		if err != nil {
 			t.Fatal(err)
 		}
+		foreign, err := transparency.SealCommitted(full, otherSigner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, fr, _ := foreign.Committed()
+		r.committed = map[transparency.ID]committedRecord{foreign.ID(): {record: fr, salt: fs}}
+		if rep := r.replay(context.Background(), [][]byte{foreign.Bytes()}); rep.foreign != 1 || rep.replayed != 0 {
+			t.Errorf("leaf signed with another key: %+v", rep)
+		}
+
+		// A recourse record whose digest does not match what the decision's
+		// recourse recomputes to is a mismatch.
+		logged, loggedCommitted, err := fetchLeaves(context.Background(), c, 0, checkpointOf(t, url, tl.key).Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.committed = loggedCommitted
 		byID := map[string][]byte{}
 		var recourse []byte
 		for _, e := range logged {
-			rec, err := transparency.DecodeRecord(e)
+			rec, err := r.open(e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +341,7 @@ func TestAuditCommands(t *testing.T) {
 				recourse = e
 			}
 		}
-		rec, err := transparency.DecodeRecord(recourse)
+		rec, err := r.open(recourse)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,10 +401,17 @@ func TestAuditCommands(t *testing.T) {
 			{"another key", func(r *Receipt) {}, otherKey, false},
 			{"proof hash altered", func(r *Receipt) { r.Hashes[0] = strings.Repeat("ab", 32) }, tl.key, false},
 			{"leaf index altered", func(r *Receipt) { r.LeafIndex++ }, tl.key, false},
-			{"record altered", func(r *Receipt) {
-				b := bytes.Replace(rec, []byte(`"decision":"`), []byte(`"decision":"x`), 1)
+			{"leaf altered", func(r *Receipt) {
+				b := bytes.Replace(rec, []byte(`"commitment":"`), []byte(`"commitment":"0`), 1)
 				r.Record = base64.StdEncoding.EncodeToString(b)
 			}, tl.key, false},
+			{"committed record altered", func(r *Receipt) {
+				full, _ := base64.StdEncoding.DecodeString(r.CommittedRecord)
+				b := bytes.Replace(full, []byte(`"decision":"`), []byte(`"decision":"x`), 1)
+				r.CommittedRecord = base64.StdEncoding.EncodeToString(b)
+			}, tl.key, false},
+			{"salt altered", func(r *Receipt) { r.Salt = strings.Repeat("00", 32) }, tl.key, false},
+			{"without the record: the leaf alone", func(r *Receipt) { r.CommittedRecord, r.Salt = "", "" }, tl.key, true},
 			{"checkpoint root altered", func(r *Receipt) {
 				lines := strings.SplitN(r.Checkpoint, "\n", 4)
 				lines[2] = base64.StdEncoding.EncodeToString(make([]byte, 32))
@@ -273,6 +428,38 @@ func TestAuditCommands(t *testing.T) {
 			os.WriteFile(path, data, 0o600)
 			code, out, errOut := runCmd("audit", "verify-receipt", "--key", tc.key, path)
 			if (code == 0) != tc.ok {
+				t.Errorf("%s: exit %d\n%s%s", tc.name, code, out, errOut)
+			}
+		}
+	})
+
+	t.Run("verify-receipt format 1", func(t *testing.T) {
+		// A receipt from a format 1 log: the leaf is the record, alone in
+		// a tree of size 1 whose root is its leaf hash.
+		signer, vkey := testNoteSigner(t, "glassbox.test/format1")
+		d := &transparency.Decision{Lender: "acme", ApplicationID: "f1", Decision: "approve"}
+		rec, err := transparency.NewRecord(time.Now(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := rec.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := rfc6962.DefaultHasher.HashLeaf(leaf)
+		cp, err := note.Sign(&note.Note{Text: fmt.Sprintf("glassbox.test/format1\n1\n%s\n", base64.StdEncoding.EncodeToString(root))}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name   string
+			record []byte
+			ok     bool
+		}{{"genuine", leaf, true}, {"altered", bytes.Replace(leaf, []byte(`"approve"`), []byte(`"decline"`), 1), false}} {
+			data, _ := json.Marshal(Receipt{Record: base64.StdEncoding.EncodeToString(tc.record), LeafIndex: 0, TreeSize: 1, Hashes: []string{}, Checkpoint: string(cp)})
+			path := filepath.Join(t.TempDir(), "receipt.json")
+			os.WriteFile(path, data, 0o600)
+			if code, out, errOut := runCmd("audit", "verify-receipt", "--key", vkey, path); (code == 0) != tc.ok {
 				t.Errorf("%s: exit %d\n%s%s", tc.name, code, out, errOut)
 			}
 		}
@@ -332,4 +519,29 @@ func TestAuditCommands(t *testing.T) {
 			t.Errorf("same checkpoint again: %d %s %s", code, out, errOut)
 		}
 	})
+}
+
+// testNoteSigner returns a fresh note signer named name and its verifier
+// key.
+func testNoteSigner(t *testing.T, name string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, vkey
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }

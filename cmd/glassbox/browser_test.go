@@ -114,9 +114,40 @@ func TestPagesInBrowser(t *testing.T) {
 		if !strings.HasPrefix(result, "Verified") {
 			t.Fatalf("in-browser check on a real decision: %q", result)
 		}
+		// The leaf is a commitment: the page opened it with the record it
+		// shows and checked the leaf's authenticator.
+		for _, step := range []string{"commitment", "authenticator", "decision", "inclusion"} {
+			if cls := get(chromedp.Evaluate[string](`(document.querySelector('[data-check="` + step + `"]') || {}).className || ""`)); cls != "s-pass" {
+				t.Errorf("in-browser check step %q: %q", step, cls)
+			}
+		}
 	}
 	checkDecision()
 	saveShot(t, "applicant.png", screenshot())
+	// The same check in the page on a proof whose record was changed on
+	// the way, and on a leaf whose authenticator was (its id recomputed,
+	// as for a leaf someone queued straight into Trillian): each fails at
+	// that step.
+	for step, change := range map[string]string{
+		"commitment": `p.committed_record = btoa(atob(p.committed_record).replace('"decision":"', '"decision":"x'));`,
+		"authenticator": `const env = JSON.parse(atob(p.record));
+			const sig = GlassboxVerify.base64ToBytes(env.authenticator); sig[0] ^= 1;
+			p.record = btoa(atob(p.record).replace(env.authenticator, btoa(String.fromCharCode(...sig))));
+			id = GlassboxVerify.bytesToHex(await GlassboxVerify.leafHash(GlassboxVerify.base64ToBytes(p.record)));
+			p.decision_id = id;`,
+	} {
+		js := `(async () => {
+			let id = "` + d.DecisionID + `";
+			const p = await (await fetch("/v1/decisions/" + id + "/proof", {credentials: "same-origin"})).json();
+			const key = await (await fetch("/v1/ledger/public-key")).text();
+			` + change + `
+			const r = await GlassboxVerify.checkDecision({ decisionId: id, proof: p, verifierKey: key });
+			return String(r.failed);
+		})()`
+		if got := get(chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise)); got != step {
+			t.Errorf("in-browser check with the %s changed failed at %q, want %q", step, got, step)
+		}
+	}
 
 	// The link as an applicant follows it from a web mail: a navigation
 	// another site starts (127.0.0.1 and localhost are different sites).

@@ -303,10 +303,18 @@ func verifyDecision(t *testing.T, url, key, id string, wait time.Duration) {
 		t.Fatalf("decision %s: %d %v %s", id, code, err, body)
 	}
 	var d struct {
-		Record string `json:"record"`
+		Record          string `json:"record"`
+		CommittedRecord string `json:"committed_record"`
+		Salt            string `json:"salt"`
 	}
 	if err := json.Unmarshal(body, &d); err != nil || d.Record == "" {
 		t.Fatalf("decision %s has no record: %v", id, err)
+	}
+	// The leaf is a commitment: the acknowledged decision's record must
+	// be in the record store (the read returns it beside the leaf), and
+	// verifyReceipt checks it opens the commitment.
+	if raw, _ := base64.StdEncoding.DecodeString(d.Record); transparency.LeafFormat(raw) == transparency.EnvelopeFormat && (d.CommittedRecord == "" || d.Salt == "") {
+		t.Fatalf("acknowledged decision %s lacks its record: %s", id, body)
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -323,7 +331,7 @@ func verifyDecision(t *testing.T, url, key, id string, wait time.Duration) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)
 	}
-	r.Record, r.DecisionID = d.Record, id
+	r.Record, r.DecisionID, r.CommittedRecord, r.Salt = d.Record, id, d.CommittedRecord, d.Salt
 	if _, err := verifyReceipt(&r, key); err != nil {
 		t.Fatalf("decision %s: %v", id, err)
 	}

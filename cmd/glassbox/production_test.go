@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -208,7 +210,7 @@ func forward(c net.Conn, addr string, cfg *tls.Config) bool {
 // replicas sign the same log under one origin) and the applicant-token key.
 func replicaDataDir(t *testing.T, from string) string {
 	dir := t.TempDir()
-	for _, f := range []string{"applicant-token.key", "ledger/checkpoint.key"} {
+	for _, f := range []string{"applicant-token.key", "ledger/checkpoint.key", recordsKEKFile} {
 		data, err := os.ReadFile(filepath.Join(from, f))
 		if err != nil {
 			t.Fatal(err)
@@ -248,8 +250,11 @@ func TestProductionMariaDB(t *testing.T) {
 	}
 	tr := startTrillian(t)
 	front, refused := tr.mtlsFront()
+	// Both replicas keep their records in one MariaDB record store, so
+	// that each can read the other's decisions.
 	remote := []string{"--trillian", front, "--tree-id", tr.treeID,
-		"--trillian-tls-ca", tr.ca, "--trillian-tls-cert", tr.cert, "--trillian-tls-key", tr.key}
+		"--trillian-tls-ca", tr.ca, "--trillian-tls-cert", tr.cert, "--trillian-tls-key", tr.key,
+		"--records-dsn", recordsDatabase(t)}
 
 	t.Run("mutual TLS required", func(t *testing.T) {
 		// Without a client certificate the front refuses the handshake;
@@ -313,6 +318,8 @@ func TestProductionMariaDB(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("foreign leaf", func(t *testing.T) { testForeignLeaf(t, tr, key, a, b) })
 
 	t.Run("log signer killed under load", func(t *testing.T) {
 		before := checkpointOf(t, a.url, key)
@@ -441,5 +448,98 @@ func testTrillianOnlyLoad(t *testing.T, tr *trillianStack) {
 			t.Fatalf("tree size %d, loadtest reported %d leaves queued", root.TreeSize, rep.Created)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// recordsDatabase creates a MariaDB database for a record store and
+// returns its DSN; it is dropped when the test ends.
+func recordsDatabase(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("gb_env_%d", time.Now().UnixNano())
+	mysql := func(stmt string) {
+		if out, err := exec.Command("mysql", "-h", "127.0.0.1", "-uroot", "-e", stmt).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", stmt, err, out)
+		}
+	}
+	mysql("CREATE DATABASE " + name)
+	t.Cleanup(func() { mysql("DROP DATABASE " + name) })
+	return "root@tcp(127.0.0.1:3306)/" + name
+}
+
+// testForeignLeaf queues leaves straight into the Trillian log server, as
+// anyone with network access to it could: an envelope signed with another
+// key and bytes of no format. Neither may be presented as a decision by
+// either replica; both are counted and alerted on.
+func testForeignLeaf(t *testing.T, tr *trillianStack, key string, replicas ...*serveProc) {
+	tlsCfg, err := transparency.ClientTLS(transparency.TLSFiles{CA: tr.ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := transparency.Dial(transparency.DialConfig{Addr: tr.addr, TLS: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := trillian.NewTrillianLogClient(conn)
+	treeID, _ := strconv.ParseInt(tr.treeID, 10, 64)
+
+	// A well-formed envelope, signed by a key named like the ledger's.
+	skey, _, err := note.GenerateKey(rand.Reader, strings.Split(key, "+")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	rec, err := transparency.NewRecord(time.Now(), &transparency.Decision{Lender: "acme", ApplicationID: "forged", Decision: "approve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := transparency.SealCommitted(rec, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := [][]byte{forged.Bytes(), []byte("queued by someone else")}
+	for _, leaf := range leaves {
+		if _, err := client.QueueLeaf(context.Background(), &trillian.QueueLeafRequest{LogId: treeID, Leaf: &trillian.LogLeaf{LeafValue: leaf}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range replicas {
+		deadline := time.Now().Add(60 * time.Second)
+		for _, leaf := range leaves {
+			id := transparency.RecordID(leaf).String()
+			for {
+				code, body, err := call(context.Background(), http.MethodGet, p.url+"/v1/decisions/"+id, regulatorKey, nil)
+				if err == nil && code == http.StatusNotFound && strings.Contains(string(body), "/problems/foreign-leaf") {
+					break
+				}
+				if code == http.StatusOK {
+					t.Fatalf("%s: foreign leaf %s presented as a decision: %s", p.url, id, body)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: foreign leaf %s not reported as foreign: %d %v %s", p.url, id, code, err, body)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if code, body, _ := call(context.Background(), http.MethodGet, p.url+"/v1/decisions/"+id+"/proof", regulatorKey, nil); code != http.StatusNotFound || !strings.Contains(string(body), "foreign-leaf") {
+				t.Errorf("%s: receipt of a foreign leaf: %d %s", p.url, code, body)
+			}
+		}
+		// Counted by each replica's checkpointer, which saw it arrive, and
+		// alerted on in its log.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			m := scrape(t, p.url)
+			if m["glassbox_ledger_foreign_leaves_total"] >= float64(len(leaves)) && strings.Contains(p.logs.String(), "FOREIGN LEAF") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: foreign leaves counted %v, alert logged %v", p.url, m["glassbox_ledger_foreign_leaves_total"], strings.Contains(p.logs.String(), "FOREIGN LEAF"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// Replay reports them as foreign and fails.
+	code, out, errOut := runCmd("audit", "replay", "--server", replicas[0].url, "--key", key, "--api-key", regulatorKey)
+	if code == 0 || !strings.Contains(out, "FOREIGN leaf") || !strings.Contains(out, "2 foreign leaves") {
+		t.Errorf("replay over foreign leaves: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -336,8 +336,11 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 
 // open returns the record a leaf is, or commits to.
 func (r *replayer) open(data []byte) (*transparency.Record, error) {
-	if transparency.LeafFormat(data) != transparency.EnvelopeFormat {
+	switch transparency.LeafFormat(data) {
+	case transparency.RecordFormat:
 		return transparency.DecodeRecord(data)
+	case 0:
+		return nil, fmt.Errorf("%w: the leaf is neither a record nor an envelope", transparency.ErrForeign)
 	}
 	if r.verifier == nil {
 		return nil, errors.New("a format 2 leaf, and no verifier key to check it")

@@ -86,6 +86,26 @@ const GlassboxVerify = (() => {
   }
 
   const leafHash = (record) => sha256(concat(Uint8Array.of(0), record));
+
+  // AUTH_CONTEXT starts the message a format 2 leaf's authenticator signs
+  // (transparency.authenticatorContext).
+  const AUTH_CONTEXT = "glassbox leaf authenticator v1\n";
+
+  function decodeUTF8(bytes) {
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function parseJSON(text) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return undefined;
+    }
+  }
   const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
 
   // toSize converts a JSON number, decimal string or BigInt to a BigInt,
@@ -338,14 +358,27 @@ const GlassboxVerify = (() => {
       leaf = h;
       return "SHA-256(0x00 ‖ record) equals the decision id";
     });
-    if (expectedDecision && leaf) {
+    // A format 2 leaf is a commitment envelope: the record it commits to
+    // comes beside it, and must open the commitment before anything is
+    // read from it.
+    const leafText = leaf ? decodeUTF8(base64ToBytes(proof.record)) : null;
+    const envelope = leafText !== null && leafText.startsWith('{"authenticator":"') ? parseJSON(leafText) : null;
+    let content = leafText;
+    if (envelope) {
+      content = null;
+      await rep.run("commitment", "The record shown opens the ledger's commitment", "the record does not match the commitment in the ledger", async () => {
+        if (typeof proof.committed_record !== "string" || typeof proof.salt !== "string") fail("the proof carries no record or salt for the commitment");
+        const rec = base64ToBytes(proof.committed_record);
+        const c = await sha256(concat(hexToBytes(proof.salt), rec));
+        if (bytesToHex(c) !== envelope.commitment) fail(`SHA-256(salt ‖ record) is ${bytesToHex(c)}, the leaf commits to ${envelope.commitment}`);
+        content = decodeUTF8(rec);
+        return "SHA-256(salt ‖ record) equals the leaf's commitment";
+      });
+    }
+    if (expectedDecision && content !== null) {
       let recorded;
-      try {
-        const rec = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(base64ToBytes(proof.record)));
-        recorded = rec && rec.body ? rec.body.decision : undefined;
-      } catch (e) {
-        recorded = undefined;
-      }
+      const rec = parseJSON(content);
+      recorded = rec && rec.body ? rec.body.decision : undefined;
       if (typeof recorded === "string") {
         await rep.run("decision", "The record shows the same decision as this page", "the ledger record shows a different decision from this page", async () => {
           if (recorded !== expectedDecision) fail(`the record says "${recorded}"`);
@@ -358,6 +391,19 @@ const GlassboxVerify = (() => {
       key = await parseVerifierKey(verifierKey);
       return `key ${key.name}+${key.keyHashHex}`;
     });
+    if (envelope && key) {
+      await rep.run("authenticator", "The ledger's key wrote this entry", "the entry was not written by the ledger (its authenticator does not verify): it is not a decision", async () => {
+        // The authenticator signs a context line and the canonical leaf
+        // without its own member, which comes first and holds no comma.
+        const cut = leafText.indexOf('",', '{"authenticator":"'.length);
+        if (cut < 0) fail("malformed envelope");
+        const message = AUTH_CONTEXT + "{" + leafText.slice(cut + 2);
+        if (!(await ed25519Verify(key.publicKey, base64ToBytes(envelope.authenticator), new TextEncoder().encode(message)))) {
+          fail("the authenticator is not the ledger key's signature");
+        }
+        return `Ed25519 authenticator by key ${key.keyHashHex}`;
+      });
+    }
     let cp = null;
     const sigTitle = "The checkpoint is signed by the ledger's key";
     const sigFail = "the checkpoint's signature is not valid for the ledger's key";
