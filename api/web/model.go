@@ -386,7 +386,7 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 		case transparency.TypeRecourse:
 			ae.Summary = fmt.Sprintf("recourse for decision %s (%d suggestion(s))", rec.Recourse.DecisionID, rec.Recourse.Suggestions)
 		case transparency.TypeErasure:
-			ae.Summary = fmt.Sprintf("erasure of decision %s (%s)", rec.Erasure.DecisionID, rec.Erasure.LegalBasis)
+			ae.Summary = fmt.Sprintf("record of decision %s erased (%s)", rec.Erasure.DecisionID, rec.Erasure.LegalBasis)
 		case transparency.TypePolicyActivated:
 			pa := rec.PolicyActivated
 			rev := "revision " + pa.Policy.Revision
