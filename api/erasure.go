@@ -151,8 +151,20 @@ func parseErasure(body any) (basis, requester string, errs []FieldError) {
 	return basis, requester, errs
 }
 
-// dropRecourse deletes an erased decision's recourse, if any is left.
+// dropRecourse deletes an erased decision's recourse, if any is left,
+// after shredding its record: recourse computed while the erasure ran, or
+// left by a crash, goes too.
 func (s *Server) dropRecourse(ctx context.Context, id transparency.ID) error {
+	rc, ok, err := s.recourse.Get(ctx, id.String())
+	if err != nil || !ok {
+		return err
+	}
+	if rid, err := transparency.ParseID(rc.RecordID); err == nil {
+		if err := s.ledger.EraseRelated(ctx, id, rid); err != nil {
+			s.log.ErrorContext(ctx, "erasing the recourse record of an erased decision", slog.String("decision", id.String()), slog.Any("err", err))
+			return err
+		}
+	}
 	if err := s.recourse.Delete(ctx, id.String()); err != nil {
 		s.log.ErrorContext(ctx, "deleting the recourse of an erased decision", slog.String("decision", id.String()), slog.Any("err", err))
 		return err

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -346,6 +347,38 @@ func TestErasure(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Recourse stored after the erasure (by a computation that ran
+	// concurrently, or on another replica) goes at the next read: the
+	// suggestions are deleted and the record's key destroyed.
+	late, err := transparency.NewRecord(time.Now(), &transparency.Recourse{DecisionID: d.DecisionID, Digest: strings.Repeat("0f", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateSealed, err := e.ledger.Seal(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ledger.PutRecord(ctx, lateSealed); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rs.Put(ctx, recoursestore.Entry{DecisionID: d.DecisionID, Counterfactuals: []byte("[]"), Record: lateSealed.Bytes(), RecordID: lateSealed.ID().String()}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/decisions/" + d.DecisionID + "/explanation", key: d.ApplicantToken}); r.status != http.StatusGone {
+		t.Fatalf("explanation after late recourse: %d %s", r.status, r.body)
+	}
+	if _, ok, err := rs.Get(ctx, d.DecisionID); ok || err != nil {
+		t.Fatalf("late recourse still stored: %v %v", ok, err)
+	}
+	reader, err := recordstore.OpenSQLite(ctx, filepath.Join(dir, "records"), kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, _, err := reader.Get(ctx, lateSealed.ID()); !errors.Is(err, recordstore.ErrErased) {
+		t.Fatalf("the late recourse record: %v, want erased", err)
+	}
 
 	// The other decision is untouched.
 	if r := e.do(req{method: "GET", path: "/v1/decisions/" + keep.DecisionID, key: keyLender}); r.status != http.StatusOK {

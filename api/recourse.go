@@ -232,6 +232,16 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
+	// An erasure that began while this ran may have missed what was just
+	// stored: its journal is written before it looks, so it is seen here.
+	if did, err := transparency.ParseID(id); err == nil {
+		if _, err := s.ledger.Erasure(ctx, did); err == nil {
+			if err := s.dropRecourse(ctx, did); err != nil {
+				return recoursestore.Entry{}, err
+			}
+			return recoursestore.Entry{}, errors.New("the decision was erased meanwhile")
+		}
+	}
 	return e, nil
 }
 

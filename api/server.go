@@ -58,6 +58,9 @@ type Ledger interface {
 	// record; Erasure returns a decision's erasure (ErrNotFound: none).
 	Erase(ctx context.Context, req transparency.ErasureRequest) (*transparency.ErasureInfo, error)
 	Erasure(ctx context.Context, decision transparency.ID) (*transparency.ErasureInfo, error)
+	// EraseRelated shreds records of an erased decision found after its
+	// erasure (ErrNotFound: the decision is not erased).
+	EraseRelated(ctx context.Context, decision transparency.ID, ids ...transparency.ID) error
 }
 
 // Policy is what the API needs of the policy engine (*policy.Engine

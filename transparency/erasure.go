@@ -349,3 +349,24 @@ func (l *Ledger) erasureOf(ctx context.Context, id ID) ID {
 	}
 	return info.ID
 }
+
+// EraseRelated destroys the data keys of records that hold an erased
+// decision's applicant data and were found only after its erasure: a
+// recourse record stored by a computation that ran concurrently with the
+// erasure, or on another replica. Ids without a record in the store are
+// skipped. ErrNotFound: the decision has no erasure.
+func (l *Ledger) EraseRelated(ctx context.Context, decision ID, ids ...ID) error {
+	if l.recs.store == nil {
+		return fmt.Errorf("%w: no record store", ErrNotFound)
+	}
+	if _, err := l.journal(ctx, journalID(decision)); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := l.recs.store.Erase(ctx, id); err != nil && !errors.Is(err, recordstore.ErrNotFound) {
+			return fmt.Errorf("%w: erasing %s: %w", ErrUnavailable, id, err)
+		}
+		l.forgetRecord(id)
+	}
+	return nil
+}
