@@ -148,6 +148,19 @@ func TestErase(t *testing.T) {
 	if _, err := l.Erasure(ctx, other); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Erasure of a kept decision: %v, want ErrNotFound", err)
 	}
+	// Related records are shredded only for an erased decision.
+	if err := l.EraseRelated(ctx, other, other); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("EraseRelated of a kept decision: %v, want ErrNotFound", err)
+	}
+	if e, err := l.GetEntry(ctx, other); err != nil || e.Erased {
+		t.Fatalf("a refused EraseRelated touched the record: %v %+v", err, e)
+	}
+	if err := l.EraseRelated(ctx, id, other, ID{9}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.GetEntry(ctx, other); err != nil || !e.Erased {
+		t.Fatalf("EraseRelated: %v %+v", err, e)
+	}
 	time.Sleep(200 * time.Millisecond) // a second erasure record would be integrated by now
 	if n, _ := erasureLeaves(t, l, id); n != 1 {
 		t.Fatalf("%d erasure records after the repeat, want 1", n)
