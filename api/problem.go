@@ -38,6 +38,8 @@ type Problem struct {
 	// after receiving the record, say): look each up by its id before
 	// retrying.
 	Unknown []UnknownDecision `json:"unknown,omitempty"`
+	// Erasure names the erasure record of an erased decision (410).
+	Erasure *erasureJSON `json:"erasure_record,omitempty"`
 }
 
 // UnknownDecision is a decision that may or may not be in the ledger. Its
@@ -76,6 +78,7 @@ var problemKinds = map[string]struct {
 	"not-integrated":         {"Not yet integrated", http.StatusNotFound},
 	"foreign-leaf":           {"Foreign leaf", http.StatusNotFound},
 	"erased":                 {"Record erased", http.StatusGone},
+	"not-erasable":           {"Record cannot be erased", http.StatusConflict},
 	"rate-limited":           {"Too many requests", http.StatusTooManyRequests},
 	"internal":               {"Internal error", http.StatusInternalServerError},
 	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},

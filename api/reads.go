@@ -80,6 +80,13 @@ func (s *Server) abortLedger(c *gin.Context, err error, notFound string) {
 // whether the caller may perform action on it. The owner comes from the
 // record itself: the ledger is the only store.
 func (s *Server) loadDecision(c *gin.Context, action policy.Action) (*transparency.Entry, *transparency.Record, bool) {
+	return s.loadDecisionOrErased(c, action, false)
+}
+
+// loadDecisionOrErased is loadDecision that, with keepErased, also
+// returns an erased decision's entry (with a nil record) instead of
+// answering 410: its leaf and proofs remain.
+func (s *Server) loadDecisionOrErased(c *gin.Context, action policy.Action, keepErased bool) (*transparency.Entry, *transparency.Record, bool) {
 	// An anonymous caller learns nothing, not even whether the id is
 	// well-formed, unless policy lets anonymous callers in.
 	if callerOf(c).Role == "" && !s.authorize(c, action, "", "") {
@@ -101,9 +108,16 @@ func (s *Server) loadDecision(c *gin.Context, action policy.Action) (*transparen
 		return nil, nil, false
 	}
 	if entry.Erased {
-		// The leaf and its proofs remain; what it committed to is gone,
-		// and nothing may be done with a decision no one can read.
-		abortKind(c, "erased", "the record of this decision was erased: its leaf and proofs remain, its contents do not")
+		switch {
+		case entry.Type != transparency.TypeDecision:
+			abortKind(c, "not-found", "no decision with this id")
+		case keepErased:
+			if s.authorize(c, action, callerOf(c).Subject, id.String()) { // see abortErased
+				return entry, nil, true
+			}
+		default:
+			s.abortErased(c, action, id)
+		}
 		return nil, nil, false
 	}
 	rec, err := transparency.DecodeRecord(entry.Record)
@@ -393,7 +407,7 @@ func (s *Server) getProof(c *gin.Context) {
 	if !ok {
 		return
 	}
-	entry, _, ok := s.loadDecision(c, policy.ActionDecisionsProof)
+	entry, _, ok := s.loadDecisionOrErased(c, policy.ActionDecisionsProof, true)
 	if !ok {
 		return
 	}
@@ -423,6 +437,13 @@ func (s *Server) getProof(c *gin.Context) {
 	}
 	r := receiptJSON{DecisionID: entry.ID.String(), Record: base64.StdEncoding.EncodeToString(entry.Data), proofJSON: proofView(p)}
 	r.LeafFormat, r.CommittedRecord, r.Salt = committedView(entry)
+	if entry.Erased {
+		// The proof still holds; the record it committed to is gone.
+		r.Erased = true
+		if info, err := s.ledger.Erasure(c.Request.Context(), entry.ID); err == nil {
+			r.ErasureRecord = s.erasureView(c.Request.Context(), entry.ID, info)
+		}
+	}
 	c.JSON(http.StatusOK, r)
 }
 
@@ -468,6 +489,10 @@ type receiptJSON struct {
 	LeafFormat      int    `json:"leaf_format"`
 	CommittedRecord string `json:"committed_record,omitempty"`
 	Salt            string `json:"salt,omitempty"`
+	// Erased: the decision's record was erased (ErasureRecord says
+	// when and why); the leaf and this proof remain valid.
+	Erased        bool         `json:"erased,omitempty"`
+	ErasureRecord *erasureJSON `json:"erasure_record,omitempty"`
 	*proofJSON
 }
 

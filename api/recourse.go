@@ -23,6 +23,8 @@ type RecourseStore interface {
 	Get(ctx context.Context, decisionID string) (recoursestore.Entry, bool, error)
 	Put(ctx context.Context, e recoursestore.Entry) (stored recoursestore.Entry, inserted bool, err error)
 	MarkAppended(ctx context.Context, decisionID string) error
+	// Delete removes a decision's entry (the decision was erased).
+	Delete(ctx context.Context, decisionID string) error
 }
 
 // memoryRecourse is the store used when Config.Recourse is nil (tests,
@@ -48,6 +50,13 @@ func (s *memoryRecourse) Put(_ context.Context, e recoursestore.Entry) (recourse
 	e.Appended = false
 	s.m[e.DecisionID] = e
 	return e, true, nil
+}
+
+func (s *memoryRecourse) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
 }
 
 func (s *memoryRecourse) MarkAppended(_ context.Context, id string) error {
@@ -163,26 +172,37 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
-	sealed, err := r.Seal()
+	sealed, err := s.ledger.Seal(r)
 	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	// The recourse store keeps the leaf; a format 2 leaf's record goes
+	// to the record store first, for appendRecourse to find.
+	if err := s.ledger.PutRecord(ctx, sealed); err != nil {
 		return recoursestore.Entry{}, err
 	}
 	e, _, err := s.recourse.Put(ctx, recoursestore.Entry{DecisionID: id, Counterfactuals: canon, Record: sealed.Bytes(), RecordID: sealed.ID().String()})
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
+	// An erasure that began while this ran may have missed what was just
+	// stored: its journal is written before it looks, so it is seen here.
+	if did, err := transparency.ParseID(id); err == nil {
+		if _, err := s.ledger.Erasure(ctx, did); err == nil {
+			if err := s.dropRecourse(ctx, did); err != nil {
+				return recoursestore.Entry{}, err
+			}
+			return recoursestore.Entry{}, errors.New("the decision was erased meanwhile")
+		}
+	}
 	return e, nil
 }
 
 // appendRecourse appends the stored record and marks it appended.
 func (s *Server) appendRecourse(ctx context.Context, e recoursestore.Entry) error {
-	r, err := transparency.DecodeRecord(e.Record)
+	sealed, err := s.ledger.Reseal(ctx, e.Record)
 	if err != nil {
 		return fmt.Errorf("stored recourse record: %w", err)
-	}
-	sealed, err := r.Seal()
-	if err != nil {
-		return err
 	}
 	if sealed.ID().String() != e.RecordID {
 		return fmt.Errorf("stored recourse record has id %s, store says %s", sealed.ID(), e.RecordID)

@@ -11,6 +11,8 @@ func TestRoleMatrix(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := e.createDecision("matrix-1")
 	d2 := e.createDecision("matrix-2")
+	// Erased by the admin's call in the last row; the others read d.
+	d3 := e.createDecision("matrix-3")
 	size := e.settle()
 
 	callers := []struct{ name, key string }{
@@ -67,6 +69,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/v1/decisions/" + id + "/actions", map[string]any{"action": "approve", "reasons": []string{"Z99"}}, [9]int{bad, no, no, no, no, no, who, bad, no}},
 		{"POST", "/v1/decisions/" + id + "/notice/sent", map[string]any{"channel": "mail", "sent_at": "2999-01-01T00:00:00Z"}, [9]int{bad, no, no, no, no, no, who, no, no}},
 		{"POST", "/v1/decisions/" + id + "/outcome", map[string]any{"status": "current", "as_of": "2999-01-01", "months_on_book": 1}, [9]int{bad, no, no, no, no, no, who, no, no}},
+		// Last: the admin's call erases d3.
+		{"POST", "/v1/decisions/" + d3.DecisionID + "/erasure", map[string]string{"legal_basis": "GDPR Art. 17", "requester": "r"}, [9]int{no, no, no, no, no, new, who, no, no}},
 	}
 	for _, ep := range endpoints {
 		for i, c := range callers {

@@ -36,6 +36,10 @@ type Ledger interface {
 	// Seal encodes a record for AppendSealed: as a format 2 commitment
 	// envelope for decisions when the ledger keeps a record store.
 	Seal(r *transparency.Record) (transparency.Sealed, error)
+	// PutRecord stores a format 2 leaf's record before the leaf is kept
+	// for a later append; Reseal rebuilds such a leaf's Sealed.
+	PutRecord(ctx context.Context, s transparency.Sealed) error
+	Reseal(ctx context.Context, leaf []byte) (transparency.Sealed, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed
@@ -54,6 +58,13 @@ type Ledger interface {
 	// Tile and EntryBundle serve the log per C2SP tlog-tiles.
 	Tile(ctx context.Context, p transparency.TilePath) ([]byte, error)
 	EntryBundle(ctx context.Context, p transparency.TilePath) ([]byte, error)
+	// Erase crypto-shreds a decision's record and appends an erasure
+	// record; Erasure returns a decision's erasure (ErrNotFound: none).
+	Erase(ctx context.Context, req transparency.ErasureRequest) (*transparency.ErasureInfo, error)
+	Erasure(ctx context.Context, decision transparency.ID) (*transparency.ErasureInfo, error)
+	// EraseRelated shreds records of an erased decision found after its
+	// erasure (ErrNotFound: the decision is not erased).
+	EraseRelated(ctx context.Context, decision transparency.ID, ids ...transparency.ID) error
 }
 
 // Policy is what the API needs of the policy engine (*policy.Engine
@@ -439,6 +450,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/explanation", s.getExplanation)
 	v1.GET("/decisions/:id/proof", s.getProof)
 	v1.GET("/decisions/:id/notice", s.getNotice)
+	v1.POST("/decisions/:id/erasure", s.allow(policy.ActionDecisionsErase), s.createErasure)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
 	e.GET("/ui/audit/report", s.uiAuditReport)

@@ -47,7 +47,9 @@ const schema = `CREATE TABLE IF NOT EXISTS recourse (
 
 // Open opens (creating if needed) the store at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(FULL)"}}
+	// secure_delete: an erased decision's suggestions (Delete) are
+	// overwritten in the file, not only unlinked from the b-tree.
+	q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(FULL)", "secure_delete(ON)"}}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("recoursestore: open %q: %w", path, err)
@@ -106,6 +108,22 @@ func (s *Store) Put(ctx context.Context, e Entry) (stored Entry, inserted bool, 
 func (s *Store) MarkAppended(ctx context.Context, decisionID string) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE recourse SET appended = 1 WHERE decision_id = ?`, decisionID); err != nil {
 		return fmt.Errorf("recoursestore: mark %s appended: %w", decisionID, err)
+	}
+	return nil
+}
+
+// Delete removes a decision's recourse, when the decision is erased: the
+// suggestions carry the applicant's values. The row is overwritten in
+// place (secure_delete) and the write-ahead log checkpointed and
+// truncated, so no older page image keeps it. Deleting what is not there
+// is a no-op. Copies of the file taken before stay as they are (see
+// docs/ledger.md, "Erasure").
+func (s *Store) Delete(ctx context.Context, decisionID string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM recourse WHERE decision_id = ?`, decisionID); err != nil {
+		return fmt.Errorf("recoursestore: delete %s: %w", decisionID, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("recoursestore: delete %s: checkpoint: %w", decisionID, err)
 	}
 	return nil
 }

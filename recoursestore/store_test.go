@@ -3,6 +3,7 @@ package recoursestore
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -58,5 +59,54 @@ func BenchmarkGet(b *testing.B) {
 		if _, ok, err := s.Get(ctx, "d"); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
+	}
+}
+
+// TestDeleteLeavesNoTrace: after Delete the suggestions are gone from
+// every file of the store, not only from the table.
+func TestDeleteLeavesNoTrace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recourse.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	secret := []byte(`[{"changes":"a very recognisable applicant value 31337"}]`)
+	for _, id := range []string{"erase", "keep"} {
+		if _, _, err := s.Put(ctx, Entry{DecisionID: id, Counterfactuals: append([]byte(id), secret...), Record: []byte("r"), RecordID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inFiles := func(needle []byte) bool {
+		t.Helper()
+		found := false
+		for _, name := range []string{"recourse.db", "recourse.db-wal"} {
+			data, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			found = found || bytes.Contains(data, needle)
+		}
+		return found
+	}
+	if !inFiles(append([]byte("erase"), secret...)) {
+		t.Fatal("the suggestions are not in the files before Delete: the test cannot fail")
+	}
+	if err := s.Delete(ctx, "erase"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "never-there"); err != nil {
+		t.Fatalf("deleting an absent row: %v", err)
+	}
+	if _, ok, err := s.Get(ctx, "erase"); ok || err != nil {
+		t.Fatalf("after Delete: %v %v", ok, err)
+	}
+	if inFiles(append([]byte("erase"), secret...)) {
+		t.Fatal("the deleted suggestions are still in the store's files")
+	}
+	if e, ok, err := s.Get(ctx, "keep"); !ok || err != nil || !bytes.Equal(e.Counterfactuals, append([]byte("keep"), secret...)) {
+		t.Fatalf("the other row: %+v %v %v", e, ok, err)
 	}
 }

@@ -60,6 +60,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 		err = e.canonicalBody(r.lifecycleBody())
 	case TypeReport:
 		err = e.canonicalBody(r.Report)
+	case TypeErasure:
+		e.erasure(r.Erasure)
 	default:
 		// Validate has already refused other types.
 		err = fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
@@ -107,6 +109,8 @@ func sizeHint(r *Record) int {
 		n += 64 + len(r.PolicyActivated.Policy.Revision) + detailsSize(r.PolicyActivated.Details)
 	case r.Recourse != nil:
 		n += 256 + len(r.Recourse.Model.ID) + len(r.Recourse.Model.SHA256) + len(r.Recourse.Policy.Revision)
+	case r.Erasure != nil:
+		n += 128 + len(r.Erasure.LegalBasis)
 	}
 	return n
 }
@@ -323,6 +327,15 @@ func (e *recordEncoder) recourse(b *Recourse) error {
 	}
 	e.buf.WriteByte('}')
 	return nil
+}
+
+// erasure writes an erasure body; members in canonical order.
+func (e *recordEncoder) erasure(b *Erasure) {
+	e.buf.WriteString(`{"decision_id":`)
+	e.str(b.DecisionID)
+	e.buf.WriteString(`,"legal_basis":`)
+	e.str(b.LegalBasis)
+	e.buf.WriteByte('}')
 }
 
 func (e *recordEncoder) modelRef(m ModelRef) {

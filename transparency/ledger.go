@@ -78,8 +78,11 @@ type Entry struct {
 	// Foreign marks a leaf this ledger did not write: an envelope whose
 	// authenticator fails, or bytes of neither format. Type is empty.
 	Foreign bool
-	// Erased marks a format 2 leaf whose record was erased.
-	Erased bool
+	// Erased marks a format 2 leaf whose record was erased;
+	// ErasureRecord is then the id of the erasure record (zero if the
+	// store keeps none).
+	Erased        bool
+	ErasureRecord ID
 }
 
 // InclusionProof proves that a record is in the tree of size TreeSize.
@@ -136,6 +139,10 @@ type Ledger struct {
 	// tiles caches the full tlog-tiles tiles computed so far (tiles.go).
 	tiles *tileCache
 
+	// eraseSeam, set only by tests, is called between the steps of an
+	// erasure; an error stops it there, as a crash would.
+	eraseSeam func(step string) error
+
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
 	front *frontier
@@ -153,6 +160,9 @@ type pendingRecord struct {
 	// record store from before the leaf was queued until a checkpoint
 	// covers it, when the store is told (Commit).
 	record, salt []byte
+	// erased is set when the record was erased (Erase) before a
+	// checkpoint covered its leaf: the copy here is no longer shown.
+	erased bool
 	// queued is set once Trillian accepted the leaf as new (not a
 	// duplicate): from then on it cannot be under any checkpoint signed
 	// before publish removes it, which lets WaitIntegrated skip a lookup.
@@ -239,6 +249,11 @@ func newLedger(ctx context.Context, c ledgerConfig) (*Ledger, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.stop = cancel
 	go l.run(runCtx)
+	// An erasure cut short by a crash is finished before anything is
+	// read; failing that, reconciliation retries it.
+	if err := l.resumeAllErasures(ctx); err != nil {
+		l.logger.ErrorContext(ctx, "completing interrupted erasures failed; will retry", "err", err)
+	}
 	return l, nil
 }
 
@@ -520,6 +535,9 @@ func (l *Ledger) GetEntry(ctx context.Context, id ID) (*Entry, error) {
 			// Sealed by this process: the envelope is genuine and the
 			// record is the one it commits to.
 			e.Format, e.Record, e.Salt, e.Type = EnvelopeFormat, queued.record, queued.salt, recordType(queued.record)
+			if queued.erased {
+				e.Record, e.Salt, e.Erased = nil, nil, true
+			}
 		}
 		return e, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -32,6 +33,7 @@ const (
 	TypeModelAdmitted   RecordType = "model_admitted"
 	TypePolicyActivated RecordType = "policy_activated"
 	TypeRecourse        RecordType = "recourse"
+	TypeErasure         RecordType = "erasure"
 )
 
 // Record is the envelope written as one leaf of the ledger. Exactly one of
@@ -56,7 +58,8 @@ type Record struct {
 	Contest     *Contest
 	Rescore     *Rescore
 	// Report is the body of a report record (report.go).
-	Report *Report
+	Report  *Report
+	Erasure *Erasure
 
 	// omitted lists decision body fields left out by Minimise. It is kept
 	// outside Decision so that zero values (a score of 0) stay
@@ -261,6 +264,19 @@ type Recourse struct {
 	Policy      PolicyRef `json:"policy"`
 }
 
+// Erasure is the body of an "erasure" record: the record a decision's
+// format 2 leaf commits to was erased (crypto-shredded) from the record
+// store. It holds no personal data: the decision id (a leaf hash) and the
+// legal basis; the envelope's timestamp is the time of the erasure. Who
+// asked is not logged.
+type Erasure struct {
+	DecisionID string `json:"decision_id"`
+	LegalBasis string `json:"legal_basis"`
+}
+
+// MaxLegalBasis bounds an erasure's legal basis, in bytes.
+const MaxLegalBasis = 200
+
 // DecisionFields returns the names of the decision body members in
 // encoding order: the vocabulary Minimise accepts.
 func DecisionFields() []string {
@@ -309,6 +325,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.Recourse = TypeRecourse, b
 	case *Report:
 		r.Type, r.Report = TypeReport, b
+	case *Erasure:
+		r.Type, r.Erasure = TypeErasure, b
 	default:
 		if ok, err := r.setLifecycleBody(body); err != nil {
 			return nil, err
@@ -362,7 +380,7 @@ func (r *Record) Validate() error {
 	}
 	bodies := 0
 	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil,
-		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil, r.Report != nil} {
+		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil, r.Report != nil, r.Erasure != nil} {
 		if set {
 			bodies++
 		}
@@ -406,6 +424,16 @@ func (r *Record) Validate() error {
 			return fmt.Errorf("%w: report record without body", ErrInvalidRecord)
 		}
 		return r.Report.validate()
+	case TypeErasure:
+		if r.Erasure == nil {
+			return fmt.Errorf("%w: erasure record without body", ErrInvalidRecord)
+		}
+		if _, err := ParseID(r.Erasure.DecisionID); err != nil || strings.ToLower(r.Erasure.DecisionID) != r.Erasure.DecisionID {
+			return fmt.Errorf("%w: erasure decision_id must be 64 lowercase hex digits", ErrInvalidRecord)
+		}
+		if b := r.Erasure.LegalBasis; b == "" || len(b) > MaxLegalBasis || !utf8.ValidString(b) {
+			return fmt.Errorf("%w: erasure legal_basis must be 1 to %d bytes of UTF-8", ErrInvalidRecord, MaxLegalBasis)
+		}
 	default:
 		return fmt.Errorf("%w: unknown record type %q", ErrInvalidRecord, r.Type)
 	}
@@ -521,6 +549,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypeReport:
 		r.Report = &Report{}
 		err = strictUnmarshal(w.Body, r.Report)
+	case TypeErasure:
+		r.Erasure = &Erasure{}
+		err = strictUnmarshal(w.Body, r.Erasure)
 	default:
 		var ok bool
 		if ok, err = r.decodeLifecycle(w.Body); !ok {

@@ -30,6 +30,9 @@ type RecordStore interface {
 	Pending(ctx context.Context, olderThan time.Time) ([][32]byte, error)
 	// Discard removes a pending record whose leaf never made it.
 	Discard(ctx context.Context, id [32]byte) error
+	// Erase destroys a record's data key (crypto-shredding); already is
+	// true if it had been erased before.
+	Erase(ctx context.Context, id [32]byte) (already bool, err error)
 }
 
 // DefaultRecordGrace is how long a record may stay pending before the
@@ -141,13 +144,15 @@ func (l *Ledger) reconcile(ctx context.Context) error {
 	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
 		return fmt.Errorf("reconciling records: parsing log root: %w", err)
 	}
+	// Erasure journals are no leaves: they are completed, not discarded.
+	journals, jerr := l.resumeErasures(ctx, ids)
 	var commit [][32]byte
 	discarded := 0
 	for _, id := range ids {
 		l.mu.Lock()
 		_, busy := l.pending[id]
 		l.mu.Unlock()
-		if busy {
+		if busy || journals[id] {
 			continue
 		}
 		var err error = fmt.Errorf("%w: empty log", ErrNotFound)
@@ -171,7 +176,10 @@ func (l *Ledger) reconcile(ctx context.Context) error {
 			return fmt.Errorf("reconciling records: %w", err)
 		}
 	}
-	l.logger.InfoContext(ctx, "reconciled pending records", "committed", len(commit), "discarded", discarded)
+	l.logger.InfoContext(ctx, "reconciled pending records", "committed", len(commit), "discarded", discarded, "erasures", len(journals))
+	if jerr != nil {
+		return fmt.Errorf("reconciling records: %w", jerr)
+	}
 	return nil
 }
 
@@ -198,7 +206,7 @@ func (l *Ledger) open(ctx context.Context, e *Entry) error {
 		salt, record, err := l.recs.store.Get(ctx, e.ID)
 		switch {
 		case errors.Is(err, recordstore.ErrErased):
-			e.Erased = true
+			e.Erased, e.ErasureRecord = true, l.erasureOf(ctx, e.ID)
 			return nil
 		case errors.Is(err, recordstore.ErrNotFound):
 			return fmt.Errorf("%w: the record of leaf %s is missing from the record store", ErrInconsistent, e.ID)
@@ -245,4 +253,41 @@ func (l *Ledger) checkNewLeaves(ctx context.Context, leaves []Entry) {
 			l.reportForeign(ctx, e)
 		}
 	}
+}
+
+// PutRecord stores a format 2 leaf's record ahead of its append, for a
+// leaf whose bytes are kept elsewhere and appended later (Reseal); a
+// no-op for a format 1 leaf. AppendSealed puts it again, which the store
+// takes as a no-op.
+func (l *Ledger) PutRecord(ctx context.Context, s Sealed) error { return l.putRecord(ctx, s) }
+
+// Reseal rebuilds the Sealed of leaf bytes this ledger sealed earlier: a
+// format 1 record is decoded and sealed again; a format 2 envelope must
+// carry this ledger's authenticator and its record must be in the record
+// store (PutRecord) and open its commitment.
+func (l *Ledger) Reseal(ctx context.Context, leaf []byte) (Sealed, error) {
+	if LeafFormat(leaf) != EnvelopeFormat {
+		r, err := DecodeRecord(leaf)
+		if err != nil {
+			return Sealed{}, err
+		}
+		return r.Seal()
+	}
+	if l.recs.store == nil {
+		return Sealed{}, fmt.Errorf("%w: a format 2 leaf needs a record store", ErrInvalidArgument)
+	}
+	id := RecordID(leaf)
+	salt, record, err := l.recs.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, recordstore.ErrErased):
+		return Sealed{}, fmt.Errorf("%w: %s", ErrErased, id)
+	case errors.Is(err, recordstore.ErrNotFound):
+		return Sealed{}, fmt.Errorf("%w: no record for leaf %s in the record store", ErrNotFound, id)
+	case err != nil:
+		return Sealed{}, fmt.Errorf("%w: record store: %w", ErrUnavailable, err)
+	}
+	if _, err := OpenLeaf(leaf, salt, record, l.recs.verifier); err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{data: leaf, id: id, record: record, salt: salt}, nil
 }

@@ -3,10 +3,14 @@ package transparency
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gowebpki/jcs"
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
@@ -260,4 +264,133 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestEraseEntries: the record is gone, the leaf and its proof remain, the
+// erasure record is in the log and names the decision, and the erased
+// entry names it; erasing again logs no second erasure record. (Crashes
+// between the steps: TestEraseCrashBetweenSteps.)
+func TestEraseEntries(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openTestRecords(t, dir)
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records = store })
+	var ids []ID
+	for _, app := range []string{"erase-me", "crash-me", "keep-me"} {
+		_, s := sealDecision(t, l, app)
+		rc, err := l.AppendSealed(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.WaitIntegrated(ctx, rc.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rc.ID)
+	}
+	f1 := newDecisionBytes(t, "clear")
+	rc1, err := l.Append(ctx, f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitIntegrated(ctx, rc1.ID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	res, err := l.Erase(ctx, ErasureRequest{Decision: ids[0], LegalBasis: "GDPR Art. 17(1)(a)", Requester: "r", Time: at})
+	if err != nil || res.Already {
+		t.Fatalf("Erase: %+v %v", res, err)
+	}
+	p, err := l.WaitIntegrated(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyInclusion(t, l, p)
+	er, err := l.GetEntry(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := DecodeRecord(er.Data)
+	if err != nil || rec.Type != TypeErasure || rec.Erasure.DecisionID != ids[0].String() || rec.Erasure.LegalBasis != "GDPR Art. 17(1)(a)" || !rec.Timestamp.Equal(at) {
+		t.Fatalf("erasure record %s: %v", er.Data, err)
+	}
+	e, err := l.GetEntry(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Erased || e.Record != nil || e.ErasureRecord != res.ID || e.Format != 2 {
+		t.Fatalf("erased entry: %+v", e)
+	}
+	if _, _, err := store.Get(ctx, ids[0]); !errors.Is(err, recordstore.ErrErased) {
+		t.Fatalf("store.Get after erasure: %v", err)
+	}
+	// The leaf and its proof against the latest checkpoint are intact.
+	ip, err := l.InclusionProof(ctx, ids[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyInclusion(t, l, ip)
+	again, err := l.Erase(ctx, ErasureRequest{Decision: ids[0], LegalBasis: "GDPR Art. 17(1)(a)", Requester: "r", Time: at.Add(time.Hour)})
+	if err != nil || !again.Already || again.ID != res.ID {
+		t.Fatalf("second Erase: %+v %v, want the first erasure record", again, err)
+	}
+	done, err := l.Erase(ctx, ErasureRequest{Decision: ids[1], LegalBasis: "GDPR Art. 17(1)(b)", Requester: "r", Time: at.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.GetEntry(ctx, ids[1]); !e.Erased || e.ErasureRecord != done.ID {
+		t.Fatalf("second decision erased: %+v", e)
+	}
+
+	// The third decision is untouched; a format 1 decision cannot be
+	// erased.
+	if e, err := l.GetEntry(ctx, ids[2]); err != nil || e.Erased || e.Record == nil {
+		t.Fatalf("untouched decision: %+v %v", e, err)
+	}
+	if _, err := l.Erase(ctx, ErasureRequest{Decision: rc1.ID, LegalBasis: "GDPR Art. 17", Requester: "r", Time: at}); !errors.Is(err, ErrNotErasable) {
+		t.Fatalf("Erase(format 1) = %v, want ErrNotErasable", err)
+	}
+	// Only two erasure records were logged.
+	waitFor(t, "erasure records integrated", func() bool { return l.Pending() == 0 })
+	cp, _ := l.LatestCheckpoint(ctx)
+	entries, err := l.Entries(ctx, 0, int(cp.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Type == TypeErasure {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d erasure records in the log, want 2", n)
+	}
+}
+
+func TestErasureRecordEncoding(t *testing.T) {
+	r, err := NewRecord(testTime, &Erasure{DecisionID: strings.Repeat("ab", 32), LegalBasis: "Art. 17 <\"x\">"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(r.Erasure)
+	plain, _ := json.Marshal(wireRecord{Format: 1, Type: TypeErasure, Timestamp: testTime.Format(timestampLayout), Body: body})
+	want, err := jcs.Transform(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("erasure encoding\n got %s\nwant %s", got, want)
+	}
+	if back, err := DecodeRecord(got); err != nil || *back.Erasure != *r.Erasure {
+		t.Fatalf("round trip: %v", err)
+	}
+	for _, bad := range []*Erasure{{DecisionID: "ab", LegalBasis: "x"}, {DecisionID: strings.Repeat("AB", 32), LegalBasis: "x"}, {DecisionID: strings.Repeat("ab", 32)}, {DecisionID: strings.Repeat("ab", 32), LegalBasis: strings.Repeat("x", MaxLegalBasis+1)}} {
+		if _, err := NewRecord(testTime, bad); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("NewRecord(%+v) = %v", bad, err)
+		}
+	}
 }

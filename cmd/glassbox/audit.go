@@ -54,6 +54,13 @@ type Receipt struct {
 	TreeSize        uint64   `json:"tree_size"`
 	Hashes          []string `json:"hashes"`
 	Checkpoint      string   `json:"checkpoint"`
+	// Erased: the decision's record was erased; ErasureRecord names the
+	// erasure record (its leaf bytes, in clear).
+	Erased        bool `json:"erased,omitempty"`
+	ErasureRecord *struct {
+		ID     string `json:"id"`
+		Record string `json:"record"`
+	} `json:"erasure_record,omitempty"`
 }
 
 func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -88,7 +95,13 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "verified: decision %s is leaf %d of the log of size %d, checkpoint signed by %s\n",
 		id, r.LeafIndex, r.TreeSize, keyName(*key))
-	if r.CommittedRecord != "" {
+	if r.Erased {
+		msg, err := describeErasure(&r, id)
+		if err != nil {
+			return fmt.Errorf("receipt does NOT verify: %w", err)
+		}
+		fmt.Fprintln(stdout, msg)
+	} else if r.CommittedRecord != "" {
 		fmt.Fprintln(stdout, "verified: the record in the receipt is the one the leaf commits to")
 	} else if transparency.LeafFormat(mustBase64(r.Record)) == transparency.EnvelopeFormat {
 		fmt.Fprintln(stdout, "the leaf is a commitment and the receipt carries no record: only the leaf is verified")
@@ -139,6 +152,30 @@ func verifyReceipt(r *Receipt, key string) (string, error) {
 		return "", fmt.Errorf("inclusion proof: %w", err)
 	}
 	return id, nil
+}
+
+// describeErasure checks that the receipt's erasure record is an erasure
+// of decision id and says so; the erasure record's own place in the log
+// is for the log to show (GET /v1/ledger/entries, its id).
+func describeErasure(r *Receipt, id string) (string, error) {
+	if r.ErasureRecord == nil {
+		return "erased: the decision's record was erased; the receipt names no erasure record. Only the leaf is verified", nil
+	}
+	data, err := base64.StdEncoding.DecodeString(r.ErasureRecord.Record)
+	if err != nil {
+		return "", fmt.Errorf("erasure record is not base64: %w", err)
+	}
+	rec, err := transparency.DecodeRecord(data)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("erasure record: %w", err)
+	case rec.Type != transparency.TypeErasure || rec.Erasure.DecisionID != id:
+		return "", fmt.Errorf("the erasure record is no erasure of decision %s", id)
+	case transparency.RecordID(data).String() != r.ErasureRecord.ID:
+		return "", fmt.Errorf("erasure record id %s is not its leaf hash %s", r.ErasureRecord.ID, transparency.RecordID(data))
+	}
+	return fmt.Sprintf("erased: the decision's record was erased (crypto-shredded) on %s under %q, erasure record %s; the leaf and its inclusion proof still verify",
+		rec.Timestamp.UTC().Format(time.RFC3339), rec.Erasure.LegalBasis, r.ErasureRecord.ID), nil
 }
 
 // mustBase64 decodes s, or returns nil.
@@ -214,12 +251,26 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
+		if c.key != "" {
+			from := uint64(0)
+			if last != nil {
+				from = last.Size
+			}
+			if err := reportForeign(ctx, c, *key, from, next.Size, stdout); err != nil {
+				return err
+			}
+		}
 		if last == nil || next.Size != last.Size {
 			fmt.Fprintf(stdout, "ok: checkpoint size %d root %s verified", next.Size, next.Root)
 			if last != nil {
 				fmt.Fprintf(stdout, ", consistent with size %d", last.Size)
 			}
 			fmt.Fprintln(stdout)
+			if last != nil {
+				if err := reportErasures(ctx, c, last.Size, next.Size, stdout); err != nil {
+					return err
+				}
+			}
 		} else {
 			fmt.Fprintf(stdout, "ok: size %d unchanged\n", next.Size)
 		}
@@ -313,4 +364,27 @@ func (c *apiClient) get(ctx context.Context, path string, q url.Values) ([]byte,
 		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
 	}
 	return body, nil
+}
+
+// reportErasures lists the erasure records among the leaves [from, to)
+// the monitor has just verified the log grew by: an erased decision is
+// reported as erased, with the record that says when and why, never as
+// missing.
+func reportErasures(ctx context.Context, c *apiClient, from, to uint64, stdout io.Writer) error {
+	leaves, _, err := fetchLeaves(ctx, c, from, to)
+	if err != nil {
+		return fmt.Errorf("reading the new leaves: %w", err)
+	}
+	for i, data := range leaves {
+		if transparency.LeafFormat(data) != transparency.RecordFormat {
+			continue
+		}
+		rec, err := transparency.DecodeRecord(data)
+		if err != nil || rec.Type != transparency.TypeErasure {
+			continue
+		}
+		fmt.Fprintf(stdout, "erasure: decision %s erased on %s under %q (erasure record %s, leaf %d)\n",
+			rec.Erasure.DecisionID, rec.Timestamp.UTC().Format(time.RFC3339), rec.Erasure.LegalBasis, transparency.RecordID(data), from+uint64(i))
+	}
+	return nil
 }

@@ -92,6 +92,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
 	}
+	for _, n := range rep.erasedNotes() {
+		fmt.Fprintln(stdout, n)
+	}
 	life, err := r.lifecycleOfRange(ctx, lr, c, cp, entries, *from, end, *apiKey != "")
 	if err != nil {
 		return err
@@ -290,6 +293,29 @@ type replayReport struct {
 	// leaves whose records were erased (not replayable, not an error).
 	foreign, erased int
 	problems        []string
+	// erasedIDs are the erased decisions, in log order; erasures the
+	// erasure records in the range, by decision id.
+	erasedIDs []string
+	erasures  map[string]erasureNote
+}
+
+type erasureNote struct {
+	id    string
+	basis string
+}
+
+// erasedNotes says, for every erased decision, which erasure record
+// erased it: erased decisions are reported as erased, not as missing.
+func (rep *replayReport) erasedNotes() []string {
+	var out []string
+	for _, id := range rep.erasedIDs {
+		if n, ok := rep.erasures[id]; ok {
+			out = append(out, fmt.Sprintf("%s: erased (erasure record %s, legal basis %q): not replayable, not a failure", id, n.id, n.basis))
+		} else {
+			out = append(out, fmt.Sprintf("%s: erased; its erasure record is not in the replayed range", id))
+		}
+	}
+	return out
 }
 
 func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
@@ -305,6 +331,7 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 			continue
 		case errors.Is(err, transparency.ErrErased):
 			rep.erased++
+			rep.erasedIDs = append(rep.erasedIDs, id)
 			continue
 		}
 		if err != nil {
@@ -328,6 +355,12 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 				rep.problems = append(rep.problems, fmt.Sprintf("%s: recourse MISMATCH: %s", id, strings.Join(diffs, "; ")))
 			}
 			continue
+		}
+		if rec.Type == transparency.TypeErasure {
+			if rep.erasures == nil {
+				rep.erasures = map[string]erasureNote{}
+			}
+			rep.erasures[rec.Erasure.DecisionID] = erasureNote{id: id, basis: rec.Erasure.LegalBasis}
 		}
 		if rec.Type != transparency.TypeDecision {
 			continue
