@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,6 +97,10 @@ type firstEvaluation struct {
 	features map[string]any
 	input    ast.Object
 	rules    ast.Value
+	// The outcome as decoded, for the reason plan.
+	decision Decision
+	findings []Finding
+	method   string
 }
 
 // Incomplete is the outcome of an application lacking information the
@@ -118,6 +123,9 @@ func (o Outcome) Missing() []string {
 // unknown model, an invalid PD) it returns the Outcome with its Violations
 // and a *Violation wrapping ErrRejected.
 func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
+	if o, ok := e.decideByPlan(in); ok {
+		return o, nil
+	}
 	out := Outcome{PolicyRevision: e.revision}
 	var res map[string]ast.Value
 	second, ok, err := e.secondInput(in)
@@ -159,6 +167,7 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 		out.first = &firstEvaluation{
 			engine: e, modelID: in.ModelID, pd: in.ProbabilityOfDefault, score: in.Score,
 			features: maps.Clone(in.Features), input: input, rules: res["rules"],
+			decision: out.Decision, findings: slices.Clone(out.Rules), method: out.ReasonMethod,
 		}
 	}
 	return out, nil

@@ -93,6 +93,11 @@ type Engine struct {
 	// non-deterministic built-in and every request must be evaluated.
 	accessMemo *accessMemo
 	terms      *inputTerms
+	// useReasonPlans: the Rego files are the embedded ones, whose
+	// reasons_outcome the reason plans restate (see reasonplan.go);
+	// reasonPlans are those of the admitted models.
+	useReasonPlans bool
+	reasonPlans    reasonPlans
 }
 
 // File is one policy source file.
@@ -291,7 +296,10 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
-	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator(), terms: newInputTerms()}
+	e := &Engine{
+		revision: Revision(files), store: store, workers: newEvaluator(), terms: newInputTerms(),
+		useReasonPlans: embeddedRules(files), reasonPlans: reasonPlans{plans: map[string]*reasonPlan{}},
+	}
 	if deterministic(compiler.Modules) {
 		e.accessMemo = newAccessMemo()
 	}
