@@ -321,3 +321,27 @@ func columnOf(rows [][]float64, f int) []float64 {
 	}
 	return out
 }
+
+// TestHotWeights checks that hotWeight is exact: hotDenominator times the
+// leaf weight a!·b!/(a+b+1)! is an integer for every a+b+1 up to
+// maxTableFeatures, and equals the float weight NewBaseline uses.
+func TestHotWeights(t *testing.T) {
+	fact := func(n int) int {
+		f := 1
+		for i := 2; i <= n; i++ {
+			f *= i
+		}
+		return f
+	}
+	for a := range maxTableFeatures {
+		for b := 0; a+b+1 <= maxTableFeatures; b++ {
+			num, den := hotDenominator*fact(a)*fact(b), fact(a+b+1)
+			if num%den != 0 {
+				t.Fatalf("%d·%d!·%d!/%d! is not an integer", hotDenominator, a, b, a+b+1)
+			}
+			if got := hotWeight(a, b); got != int64(num/den) || float64(got)/hotDenominator != factorialRatio(a, b) {
+				t.Errorf("hotWeight(%d, %d) = %d, want %d (weight %v)", a, b, got, num/den, factorialRatio(a, b))
+			}
+		}
+	}
+}
