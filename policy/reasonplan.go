@@ -108,11 +108,11 @@ func (e *Engine) buildReasonPlan(ctx context.Context, id string, vetted ast.Set)
 	if !ok {
 		return nil
 	}
-	if n, ok := maxV.Int(); !ok || n < 0 {
+	n, ok := maxV.Int()
+	if !ok || n < 0 {
 		return nil
-	} else {
-		plan.max = n
 	}
+	plan.max = n
 	plan.floor = 0.05 // decision.rego's default
 	if t := params.Get(ast.InternedTerm("materiality_floor")); t != nil {
 		n, ok := t.Value.(ast.Number)

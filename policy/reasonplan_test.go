@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"testing"
 
 	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -125,15 +125,7 @@ func TestReasonPlanAgreesOnTestSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testset.Rows(t, m)
 	reasoners := map[string]*explain.Reasoner{}
 	for method := range m.Reference.Methods {
 		if reasoners[method], err = explain.NewReasoner(m, m.Reference, method); err != nil {

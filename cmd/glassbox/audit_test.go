@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
@@ -42,15 +43,7 @@ func newTestLedger(t *testing.T) *testLedger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("../../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testset.Rows(t, m)
 	var apps []map[string]any
 	for i, x := range rows {
 		apps = append(apps, map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)})
