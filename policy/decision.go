@@ -55,10 +55,11 @@ type DecisionInput struct {
 	Explained bool     `json:"-"`
 	// Prior, with Explained, is the Outcome Decide gave for this same
 	// application without candidates, which asked for them. The engine
-	// then evaluates only the reason rules instead of every rule again,
-	// reusing the prior's rules; it falls back to the full evaluation when
-	// the prior is not from this engine, for this input, or the reason
-	// rules give no answer.
+	// then answers from the model's reason plan (reasonplan.go) or
+	// evaluates only the reason rules instead of every rule again, reusing
+	// the prior's rules; it falls back to the full evaluation when the
+	// prior is not from this engine, for this input, or neither gives an
+	// answer.
 	Prior *Outcome `json:"-"`
 }
 

@@ -7,7 +7,10 @@
 // policy/rego/data.json, compiled into the binary and replaceable at start
 // with a directory of the same layout. Go code here holds no policy of its
 // own: it converts typed requests into policy input, evaluates queries that
-// were prepared once at start, and converts the answers back. Every rule
+// were prepared once at start, and converts the answers back. The one
+// exception is the reason plan (reasonplan.go), the reason rules of an
+// adverse outcome restated over a model's policy parameters, used only with
+// the embedded Rego files and tested equal to their evaluation. Every rule
 // that can fire carries an OPA METADATA annotation with a stable id and the
 // regulation or internal rule it implements; the citations reported to
 // callers are read from those annotations by the policy itself.
@@ -75,8 +78,9 @@ const (
 
 // Engine evaluates glassbox policy. All queries are prepared in New; an
 // Engine is safe for concurrent use. Its only change after New is the
-// record AdmitModel keeps of admitted models, which makes later decisions
-// for them cheaper but never different.
+// record AdmitModel keeps of admitted models (in policy data and as reason
+// plans), which makes later decisions for them cheaper but never
+// different.
 type Engine struct {
 	revision string
 	workers  *evaluator
