@@ -108,6 +108,8 @@ type baselineSplit struct {
 	// is a categorical one or one whose missing type is zero, always
 	// decided by GoesLeft (see Baseline.slow).
 	nanLeft bool
+	// slow: the node is one of Baseline.slow.
+	slow bool
 }
 
 // xWays sets bit n of dst for every internal node n of tree t (in the
@@ -465,6 +467,7 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 			}
 			if t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero {
 				b.slow[i] = append(b.slow[i], int32(n))
+				b.splits[i][n].slow = true
 			}
 		}
 		w := b.words[i]
@@ -745,13 +748,19 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 			continue
 		}
 		t := &trees[i]
-		xb := xl[b.xOff[i]:]
-		// x's way at every split but those on f.
+		xb, splits := xl[b.xOff[i]:], b.splits[i]
+		// x's way at every split but those on f, decided there as xWays
+		// decides (GoesLeft's rule): the splits are read from the compact
+		// form, not from the tree's separate arrays.
 		cz := 0
 		for cz >= 0 {
 			left := xb[cz/64]>>(cz%64)&1 != 0
-			if t.SplitFeature[cz] == f {
-				left = t.GoesLeft(cz, v)
+			if sp := &splits[cz]; int(sp.feature) == f {
+				if sp.slow {
+					left = t.GoesLeft(cz, v)
+				} else {
+					left = (v <= sp.threshold) != (v != v && sp.nanLeft)
+				}
 			}
 			// Both children read, one chosen by index: no branch the
 			// data decides.
