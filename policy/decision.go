@@ -168,10 +168,20 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 		out.first = &firstEvaluation{
 			engine: e, modelID: in.ModelID, pd: in.ProbabilityOfDefault, score: in.Score,
 			features: maps.Clone(in.Features), input: input, rules: res["rules"],
-			decision: out.Decision, findings: slices.Clone(out.Rules), method: out.ReasonMethod,
+			decision: out.Decision, findings: cloneFindings(out.Rules), method: out.ReasonMethod,
 		}
 	}
 	return out, nil
+}
+
+// cloneFindings copies fs deeply, so that a caller changing the Outcome
+// it was given changes nothing Decide kept.
+func cloneFindings(fs []Finding) []Finding {
+	out := slices.Clone(fs)
+	for i := range out {
+		out[i].Features = slices.Clone(out[i].Features)
+	}
+	return out
 }
 
 // secondInput is the reason rules' input for in: the prior's input with

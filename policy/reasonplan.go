@@ -324,7 +324,7 @@ func (e *Engine) decideByPlan(in DecisionInput) (Outcome, bool) {
 	}
 	finding := plan.finding
 	finding.Message = fmt.Sprintf("%s carries %d principal reason(s) of %d candidate(s)", v, len(rs), len(in.Reasons))
-	rules := append(slices.Clone(f.findings), finding)
+	rules := append(cloneFindings(f.findings), finding)
 	sortFindings(rules)
 	return Outcome{
 		Decision: v, Reasons: rs, Rules: rules, PolicyRevision: e.revision, ReasonMethod: f.method,
