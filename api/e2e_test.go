@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/scoring/scoringtest"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -75,15 +75,7 @@ type (
 // application: categorical codes become level names, nan is left out.
 func testApplications(t *testing.T, m *scoring.Model) []map[string]any {
 	t.Helper()
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testset.Rows(t, m)
 	apps := make([]map[string]any, len(rows))
 	for i, row := range rows {
 		feats := map[string]any{}

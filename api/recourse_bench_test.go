@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/glassbox-ledger/glassbox/decision"
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/recoursestore"
@@ -69,17 +69,8 @@ func newRecourseBench(b testing.TB) *recourseBench {
 		b.Fatal(err)
 	}
 	s.models[m.Manifest.ID] = &servedModel{model: m, explainer: ex, recourse: rc}
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		b.Fatal(err)
-	}
 	rb := &recourseBench{s: s}
-	for _, x := range rows {
+	for _, x := range testset.Rows(b, m) {
 		ev, err := decision.Evaluate(ctx, pol, m, ex, x)
 		if err != nil {
 			b.Fatal(err)

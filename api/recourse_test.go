@@ -11,7 +11,6 @@ import (
 	"html"
 	"math"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/glassbox-ledger/glassbox/api/web"
 	"github.com/glassbox-ledger/glassbox/decision"
 	"github.com/glassbox-ledger/glassbox/explain"
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/scoring"
@@ -91,20 +91,6 @@ func (d decisionPath) recourser(t testing.TB) *explain.Recourser {
 	return rc
 }
 
-func readTestSet(t testing.TB, m *scoring.Model) [][]float64 {
-	t.Helper()
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 // checkPoints lists, per change, both ends and three interior points of
 // its interval (every level of a categorical change).
 func checkPoints(t testing.TB, m *scoring.Model, c explain.Change) []float64 {
@@ -143,7 +129,7 @@ func TestRecourseOverTestSet(t *testing.T) {
 	man := d.m.Manifest
 	amount, price := man.FeatureIndex("Amount"), man.FeatureIndex("Price")
 	adverse, helped, suggestions, checked := 0, 0, 0, 0
-	for row, x := range readTestSet(t, d.m) {
+	for row, x := range testset.Rows(t, d.m) {
 		if testing.Short() && row%5 != 0 {
 			// -short (the -race pass): a fifth of the rows; the full run
 			// covers them all.

@@ -77,6 +77,11 @@ type Baseline struct {
 	hot [][]leafHot
 	// slab[i] is the tables of tree i's leaves, one after the other.
 	slab [][]float64
+	// islab[i], for a tree with hot leaves, is its leaves' tables in
+	// integer form (see hotDenominator), one after the other: a quarter
+	// of slab's size, so that the tables of all trees fit a core's cache,
+	// where slab's do not.
+	islab [][]int16
 	// prop[i], for a tree with hot leaves, is its internal nodes in
 	// depth-first order as leafValues propagates the features x fails
 	// from each node to its children (see propStep).
@@ -103,6 +108,8 @@ type baselineSplit struct {
 	// is a categorical one or one whose missing type is zero, always
 	// decided by GoesLeft (see Baseline.slow).
 	nanLeft bool
+	// slow: the node is one of Baseline.slow.
+	slow bool
 }
 
 // xWays sets bit n of dst for every internal node n of tree t (in the
@@ -193,7 +200,9 @@ type baselineLeaf struct {
 // memory in order: the leaves' tables are far larger than a cache.
 type leafHot struct {
 	all, nonzero uint64
-	// table: the leaf has a table, which starts at slab[i][at], over
+	// value is the leaf's value.
+	value float64
+	// table: the leaf has a table, which starts at islab[i][at], over
 	// the u features in feats (the leaf's feats, which fit a byte each
 	// when hot is used, then hotDummy+k at each position k past them).
 	table bool
@@ -234,6 +243,56 @@ const hotDummy = 256 - maxTableFeatures
 // maxTableFeatures bounds the paths whose leaves get a table: 2^6·6
 // values per leaf at most, and one nonzero bit per mask.
 const maxTableFeatures = 6
+
+// hotDenominator times the weight a!·b!/(a+b+1)! of a leaf reached with
+// a+b+1 <= maxTableFeatures features is an integer (1/((a+b+1)·C(a+b, a))
+// with (a+b+1)·C(a+b, a) at most 60 and dividing 60). So a leaf's value
+// for a mask, summed over the reference rows, is its leaf value times an
+// integer numerator over hotDenominator, and at most MaxReferenceRows·60
+// in magnitude: an int16. The hot tables hold those numerators, which are
+// exact where the float tables' sums are rounded; the value times the
+// numerator is rounded once, and the division by hotDenominator is made
+// once per feature at the end.
+const hotDenominator = 60
+
+// hotWeight is hotDenominator·a!·b!/(a+b+1)!, for a+b+1 <=
+// maxTableFeatures (TestHotWeights checks that it is exact).
+func hotWeight(a, b int) int64 {
+	c := 1 // C(a+b, a)
+	for i := 1; i <= b; i++ {
+		c = c * (a + i) / i
+	}
+	return int64(hotDenominator / ((a + b + 1) * c))
+}
+
+// addNumerators adds the leaf's numerators (see hotDenominator) for a row
+// following the path's features in mask x to dst[k] for the feature of
+// bit k, as add adds the values. The leaf has at most maxTableFeatures
+// features.
+func (l *baselineLeaf) addNumerators(x uint64, dst []int64) {
+	all := uint64(1)<<len(l.feats) - 1
+	for _, rf := range l.refs {
+		if ^(x|rf.mask)&all != 0 {
+			continue
+		}
+		a, bb := x&^rf.mask, rf.mask&^x
+		na, nb := bits.OnesCount64(a), bits.OnesCount64(bb)
+		if na+nb == 0 {
+			continue
+		}
+		n := int64(rf.count)
+		if na > 0 {
+			for m, w := a, n*hotWeight(na-1, nb); m != 0; m &= m - 1 {
+				dst[bits.TrailingZeros64(m)] += w
+			}
+		}
+		if nb > 0 {
+			for m, w := bb, n*hotWeight(nb-1, na); m != 0; m &= m - 1 {
+				dst[bits.TrailingZeros64(m)] -= w
+			}
+		}
+	}
+}
 
 // baselineStep is one split on a leaf's path: the node, whether the path
 // goes left there, and the split feature's bit.
@@ -392,6 +451,7 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 	b.slow = make([][]int32, len(trees))
 	b.hot = make([][]leafHot, len(trees))
 	b.slab = make([][]float64, len(trees))
+	b.islab = make([][]int16, len(trees))
 	b.prop = make([][]propStep, len(trees))
 	b.xLeaf = make([][]leafPath, len(trees))
 	for i := range trees {
@@ -407,6 +467,7 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 			}
 			if t.IsCategorical(n) || t.MissingType(n) == scoring.MissingZero {
 				b.slow[i] = append(b.slow[i], int32(n))
+				b.splits[i][n].slow = true
 			}
 		}
 		w := b.words[i]
@@ -460,21 +521,33 @@ func NewBaseline(m *scoring.Model, rows [][]float64) (*Baseline, error) {
 		}
 		if b.leaves[i] != nil && w == 1 && nf < hotDummy {
 			b.prop[i] = propSteps(t, b.leaves[i], b.nodeBit[i])
-			at := 0
+			var islab []int16
+			num := make([]int64, maxTableFeatures)
 			for _, l := range b.leaves[i] {
-				h := leafHot{all: l.all, nonzero: l.nonzero, table: l.table != nil}
+				h := leafHot{all: l.all, value: l.value, table: l.table != nil}
 				if h.table {
-					h.u, h.at = uint8(len(l.feats)), int32(at)
+					u := len(l.feats)
+					h.u, h.at = uint8(u), int32(len(islab))
 					for k := range h.feats {
 						h.feats[k] = uint8(hotDummy + k)
 					}
 					for k, f := range l.feats {
 						h.feats[k] = uint8(f)
 					}
-					at += len(l.table)
+					for x := range uint64(1) << u {
+						clear(num)
+						l.addNumerators(x, num)
+						if slices.ContainsFunc(num, func(v int64) bool { return v != 0 }) {
+							h.nonzero |= 1 << x
+							for _, v := range num[:u] {
+								islab = append(islab, int16(v)) // |v| <= 64·60
+							}
+						}
+					}
 				}
 				b.hot[i] = append(b.hot[i], h)
 			}
+			b.islab[i] = append(islab, make([]int16, maxTableFeatures)...)
 		}
 	}
 	return b, nil
@@ -607,7 +680,7 @@ func (b *Baseline) shapley(x []float64, raw float64, phi []float64, xl []uint64,
 	inv := 1 / float64(len(b.rows))
 	var sum float64
 	for i := range phi {
-		phi[i] = (phi[i] + acc[i]) * inv
+		phi[i] = (phi[i] + acc[i]/hotDenominator) * inv
 		sum += phi[i]
 	}
 	if want := raw - b.refRaw; !(math.Abs(sum-want) <= Tolerance) {
@@ -675,13 +748,19 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 			continue
 		}
 		t := &trees[i]
-		xb := xl[b.xOff[i]:]
-		// x's way at every split but those on f.
+		xb, splits := xl[b.xOff[i]:], b.splits[i]
+		// x's way at every split but those on f, decided there as xWays
+		// decides (GoesLeft's rule): the splits are read from the compact
+		// form, not from the tree's separate arrays.
 		cz := 0
 		for cz >= 0 {
 			left := xb[cz/64]>>(cz%64)&1 != 0
-			if t.SplitFeature[cz] == f {
-				left = t.GoesLeft(cz, v)
+			if sp := &splits[cz]; int(sp.feature) == f {
+				if sp.slow {
+					left = t.GoesLeft(cz, v)
+				} else {
+					left = (v <= sp.threshold) != (v != v && sp.nanLeft)
+				}
 			}
 			// Both children read, one chosen by index: no branch the
 			// data decides.
@@ -705,14 +784,15 @@ func (b *Baseline) changeLowers(x []float64, raw float64, xl []uint64, p *xPaths
 // number). Each leaf's mask X is its features less those of the splits
 // on its path that xl fails.
 // It returns the position in leaf form of the leaf x reaches.
-// A tree in hot form adds to acc instead, by feature.
+// A tree in hot form adds to acc instead, by feature, in units of
+// 1/hotDenominator.
 // fail is room for its pass over the tree, whose slots it need not clear:
 // each is written before it is read.
 func (b *Baseline) leafValues(i int, xl []uint64, phi []float64, acc *[256]float64, fail *[256]uint64) int {
 	nodeBit := b.nodeBit[i]
 	xLeaf := -1
 	if hot := b.hot[i]; hot != nil {
-		xw, slab := xl[0], b.slab[i]
+		xw, slab := xl[0], b.islab[i]
 		// fail[s] is the mask of the features x fails on the way to
 		// slot s (see propStep), computed top down without a branch.
 		fail[0] = 0
@@ -740,13 +820,14 @@ func (b *Baseline) leafValues(i int, xl []uint64, phi []float64, acc *[256]float
 			// addTo, inlined and unrolled by hand: this is the innermost
 			// loop. The values past the leaf's u go to acc[hotDummy:].
 			r := int(h.at) + bits.OnesCount64(h.nonzero&(1<<x-1))*int(h.u)
-			row := (*[maxTableFeatures]float64)(slab[r : r+maxTableFeatures])
-			acc[h.feats[0]] += row[0]
-			acc[h.feats[1]] += row[1]
-			acc[h.feats[2]] += row[2]
-			acc[h.feats[3]] += row[3]
-			acc[h.feats[4]] += row[4]
-			acc[h.feats[5]] += row[5]
+			row := (*[maxTableFeatures]int16)(slab[r : r+maxTableFeatures])
+			v := h.value
+			acc[h.feats[0]] += v * float64(row[0])
+			acc[h.feats[1]] += v * float64(row[1])
+			acc[h.feats[2]] += v * float64(row[2])
+			acc[h.feats[3]] += v * float64(row[3])
+			acc[h.feats[4]] += v * float64(row[4])
+			acc[h.feats[5]] += v * float64(row[5])
 		}
 		return xLeaf
 	}

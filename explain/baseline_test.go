@@ -5,10 +5,10 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -120,7 +120,7 @@ func TestBaselineShippedModelDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	test := creditTestRows(t, m)
+	test := testset.Rows(t, m)
 	phi := make([]float64, m.NumFeatures())
 	picks := []int{0, 123}
 	if testing.Short() {
@@ -178,20 +178,6 @@ func shippedReference(t testing.TB) (*scoring.Model, *models.Reference) {
 	return m, p.Reference
 }
 
-func creditTestRows(t testing.TB, m *scoring.Model) [][]float64 {
-	t.Helper()
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 // BenchmarkBaselineShapley is one adverse decision's reason work: exact
 // baseline Shapley values against the shipped cutoff reference set (64
 // rows) and the verification of every candidate.
@@ -201,7 +187,7 @@ func BenchmarkBaselineShapley(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := creditTestRows(b, m)[1]
+	x := testset.Rows(b, m)[1]
 	raw := m.Raw(x)
 	for b.Loop() {
 		if _, err := r.Candidates(x, raw); err != nil {
@@ -224,7 +210,7 @@ func BenchmarkBaselineShapleyTestSet(b *testing.B) {
 	}
 	var rows [][]float64
 	var raws []float64
-	for _, x := range creditTestRows(b, m) {
+	for _, x := range testset.Rows(b, m) {
 		if raw := m.Raw(x); raw > r.baseline.ReferenceRaw() {
 			rows, raws = append(rows, x), append(raws, raw)
 		}
@@ -287,7 +273,7 @@ func TestChangeLowersMatchesModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		test := creditTestRows(t, m)
+		test := testset.Rows(t, m)
 		if testing.Short() {
 			test = test[:20]
 		} else {
@@ -320,4 +306,28 @@ func columnOf(rows [][]float64, f int) []float64 {
 		out[i] = r[f]
 	}
 	return out
+}
+
+// TestHotWeights checks that hotWeight is exact: hotDenominator times the
+// leaf weight a!·b!/(a+b+1)! is an integer for every a+b+1 up to
+// maxTableFeatures, and equals the float weight NewBaseline uses.
+func TestHotWeights(t *testing.T) {
+	fact := func(n int) int {
+		f := 1
+		for i := 2; i <= n; i++ {
+			f *= i
+		}
+		return f
+	}
+	for a := range maxTableFeatures {
+		for b := 0; a+b+1 <= maxTableFeatures; b++ {
+			num, den := hotDenominator*fact(a)*fact(b), fact(a+b+1)
+			if num%den != 0 {
+				t.Fatalf("%d·%d!·%d!/%d! is not an integer", hotDenominator, a, b, a+b+1)
+			}
+			if got := hotWeight(a, b); got != int64(num/den) || float64(got)/hotDenominator != factorialRatio(a, b) {
+				t.Errorf("hotWeight(%d, %d) = %d, want %d (weight %v)", a, b, got, num/den, factorialRatio(a, b))
+			}
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -28,7 +29,7 @@ func TestCandidatesAreVerified(t *testing.T) {
 		}
 		point := r.Point()
 		n := 0
-		for i, x := range creditTestRows(t, m) {
+		for i, x := range testset.Rows(t, m) {
 			raw := m.Raw(x)
 			if m.Probability(raw) < 0.25 {
 				continue
@@ -93,7 +94,7 @@ func TestCandidatesNeedATextForTheDirection(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := 0
-	for i, x := range creditTestRows(t, m)[:200] {
+	for i, x := range testset.Rows(t, m)[:200] {
 		cs, err := r.Candidates(x, m.Raw(x))
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +117,7 @@ func TestReasonerWithoutReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := creditTestRows(t, m)[0]
+	x := testset.Rows(t, m)[0]
 	cs, err := r.Candidates(x, m.Raw(x))
 	if err != nil || len(cs) != 1 || cs[0].Code != FallbackReasonCode || r.Method() != MethodUnverified {
 		t.Fatalf("candidates %+v, method %q, err %v", cs, r.Method(), err)

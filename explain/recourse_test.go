@@ -3,12 +3,12 @@ package explain
 import (
 	"context"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 )
@@ -39,15 +39,7 @@ func loadDefault(t testing.TB) (*scoring.Model, [][]float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testset.Rows(t, m)
 	return m, rows
 }
 

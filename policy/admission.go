@@ -96,7 +96,11 @@ func (e *Engine) AdmitEvidence(ctx context.Context, m *models.Manifest, actualSH
 	// read data.admitted.
 	defer e.accessMemo.invalidate()
 	if err := storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{admittedRoot, m.ID}, record); err != nil {
+		e.reasonPlans.set(m.ID, nil)
 		return a, fmt.Errorf("policy: admit model %q: recording admission: %w", m.ID, err)
+	}
+	if e.useReasonPlans {
+		e.reasonPlans.set(m.ID, e.buildReasonPlan(ctx, m.ID, reasons))
 	}
 	return a, nil
 }

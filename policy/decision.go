@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,10 +55,11 @@ type DecisionInput struct {
 	Explained bool     `json:"-"`
 	// Prior, with Explained, is the Outcome Decide gave for this same
 	// application without candidates, which asked for them. The engine
-	// then evaluates only the reason rules instead of every rule again,
-	// reusing the prior's rules; it falls back to the full evaluation when
-	// the prior is not from this engine, for this input, or the reason
-	// rules give no answer.
+	// then answers from the model's reason plan (reasonplan.go) or
+	// evaluates only the reason rules instead of every rule again, reusing
+	// the prior's rules; it falls back to the full evaluation when the
+	// prior is not from this engine, for this input, or neither gives an
+	// answer.
 	Prior *Outcome `json:"-"`
 }
 
@@ -96,6 +98,10 @@ type firstEvaluation struct {
 	features map[string]any
 	input    ast.Object
 	rules    ast.Value
+	// The outcome as decoded, for the reason plan.
+	decision Decision
+	findings []Finding
+	method   string
 }
 
 // Incomplete is the outcome of an application lacking information the
@@ -118,6 +124,9 @@ func (o Outcome) Missing() []string {
 // unknown model, an invalid PD) it returns the Outcome with its Violations
 // and a *Violation wrapping ErrRejected.
 func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) {
+	if o, ok := e.decideByPlan(in); ok {
+		return o, nil
+	}
 	out := Outcome{PolicyRevision: e.revision}
 	var res map[string]ast.Value
 	second, ok, err := e.secondInput(in)
@@ -159,9 +168,20 @@ func (e *Engine) Decide(ctx context.Context, in DecisionInput) (Outcome, error) 
 		out.first = &firstEvaluation{
 			engine: e, modelID: in.ModelID, pd: in.ProbabilityOfDefault, score: in.Score,
 			features: maps.Clone(in.Features), input: input, rules: res["rules"],
+			decision: out.Decision, findings: cloneFindings(out.Rules), method: out.ReasonMethod,
 		}
 	}
 	return out, nil
+}
+
+// cloneFindings copies fs deeply, so that a caller changing the Outcome
+// it was given changes nothing Decide kept.
+func cloneFindings(fs []Finding) []Finding {
+	out := slices.Clone(fs)
+	for i := range out {
+		out[i].Features = slices.Clone(out[i].Features)
+	}
+	return out
 }
 
 // secondInput is the reason rules' input for in: the prior's input with

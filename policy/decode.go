@@ -86,15 +86,20 @@ func asFindings(v ast.Value) []Finding {
 		})
 		out = append(out, f)
 	}
-	// Rego sets have no order of their own; sorting by id then message
-	// makes output and ledger records reproducible.
+	sortFindings(out)
+	return out
+}
+
+// sortFindings orders findings by id then message: Rego sets have no
+// order of their own, and sorting makes output and ledger records
+// reproducible.
+func sortFindings(out []Finding) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].ID != out[j].ID {
 			return out[i].ID < out[j].ID
 		}
 		return out[i].Message < out[j].Message
 	})
-	return out
 }
 
 func asReasons(v ast.Value) []Reason {

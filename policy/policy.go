@@ -7,7 +7,10 @@
 // policy/rego/data.json, compiled into the binary and replaceable at start
 // with a directory of the same layout. Go code here holds no policy of its
 // own: it converts typed requests into policy input, evaluates queries that
-// were prepared once at start, and converts the answers back. Every rule
+// were prepared once at start, and converts the answers back. The one
+// exception is the reason plan (reasonplan.go), the reason rules of an
+// adverse outcome restated over a model's policy parameters, used only with
+// the embedded Rego files and tested equal to their evaluation. Every rule
 // that can fire carries an OPA METADATA annotation with a stable id and the
 // regulation or internal rule it implements; the citations reported to
 // callers are read from those annotations by the policy itself.
@@ -79,8 +82,9 @@ const (
 
 // Engine evaluates glassbox policy. All queries are prepared in New; an
 // Engine is safe for concurrent use. Its only change after New is the
-// record AdmitModel keeps of admitted models, which makes later decisions
-// for them cheaper but never different.
+// record AdmitModel keeps of admitted models (in policy data and as reason
+// plans), which makes later decisions for them cheaper but never
+// different.
 type Engine struct {
 	revision string
 	workers  *evaluator
@@ -98,6 +102,11 @@ type Engine struct {
 	// non-deterministic built-in and every request must be evaluated.
 	accessMemo *accessMemo
 	terms      *inputTerms
+	// useReasonPlans: the Rego files are the embedded ones, whose
+	// reasons_outcome the reason plans restate (see reasonplan.go);
+	// reasonPlans are those of the admitted models.
+	useReasonPlans bool
+	reasonPlans    reasonPlans
 }
 
 // File is one policy source file.
@@ -296,7 +305,10 @@ func newEngine(ctx context.Context, files []File) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
-	e := &Engine{revision: Revision(files), store: store, workers: newEvaluator(), terms: newInputTerms()}
+	e := &Engine{
+		revision: Revision(files), store: store, workers: newEvaluator(), terms: newInputTerms(),
+		useReasonPlans: embeddedRules(files), reasonPlans: reasonPlans{plans: map[string]*reasonPlan{}},
+	}
 	if deterministic(compiler.Modules) {
 		e.accessMemo = newAccessMemo()
 	}

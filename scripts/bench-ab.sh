@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$b" loadtest --data testdata/credit_test.csv --write-bodies "$work/bodies.jsonl" >/dev/null
 key=KEY0123456789abcdef
-port=18080
+port=${PORT:-18080}
 tck=$(getconf CLK_TCK)
 
 run() {

@@ -22,6 +22,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/glassbox-ledger/glassbox/internal/testset"
 	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/scoring"
 	"github.com/glassbox-ledger/glassbox/transparency"
@@ -39,15 +40,7 @@ func testRowApplications(t *testing.T) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("../../testdata/credit_test.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := scoring.ReadCSV(f, m.Ensemble.FeatureNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testset.Rows(t, m)
 	apps := make([]map[string]any, len(rows))
 	for i, x := range rows {
 		apps[i] = map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)}
