@@ -1035,7 +1035,7 @@ func (s *Server) createContest(c *gin.Context) {
 			Message: "this decision was contested already (record " + st.Contest.ID.String() + ")"}})
 		return
 	}
-	body := &transparency.Contest{DecisionID: id, Lender: rec.Decision.Lender, Statement: statement}
+	body := &transparency.Contest{DecisionID: id, Lender: rec.Decision.Lender, ApplicationID: rec.Decision.ApplicationID, Statement: statement}
 	if len(corrections) > 0 {
 		body.Corrections = corrections
 	}
