@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -60,6 +61,15 @@ func (s *Server) eraseDecision(c *gin.Context) {
 		s.abortLedger(c, err, "no decision with this id")
 		return
 	}
+	// The recourse shown for the decision holds the applicant's values
+	// too: its record and its stored suggestions go with it. Failing
+	// that, the request can be repeated.
+	if err := s.eraseRecourse(ctx, id); err != nil {
+		s.log.ErrorContext(ctx, "erasing the recourse of an erased decision", slog.String("request_id", requestID(c)), slog.String("decision_id", id.String()), slog.Any("err", err))
+		c.Header("Retry-After", "1")
+		abortKind(c, "ledger-unavailable", "the decision's record was erased but the recourse shown for it could not be; repeat the request")
+		return
+	}
 	s.log.InfoContext(ctx, "decision erased", slog.String("request_id", requestID(c)), slog.String("decision_id", id.String()),
 		slog.String("erasure_record", res.Record.String()), slog.String("legal_basis", basis), slog.String("requester", requester),
 		slog.Bool("already_erased", res.Already))
@@ -104,4 +114,20 @@ func abortErased(c *gin.Context, e *transparency.Entry) {
 		p.Detail += "; the erasure record is " + p.ErasureRecord
 	}
 	abortProblem(c, p)
+}
+
+// eraseRecourse erases the recourse record of a decision and removes the
+// suggestions kept for it, if there are any.
+func (s *Server) eraseRecourse(ctx context.Context, id transparency.ID) error {
+	e, ok, err := s.recourse.Get(ctx, id.String())
+	if err != nil || !ok {
+		return err
+	}
+	if rid, err := transparency.ParseID(e.RecordID); err == nil && transparency.LeafFormat(e.Record) == transparency.EnvelopeFormat {
+		if _, err := s.ledger.EraseRecord(ctx, rid); err != nil && !errors.Is(err, transparency.ErrNotFound) {
+			return err
+		}
+	}
+	_, err = s.recourse.Delete(ctx, id.String())
+	return err
 }

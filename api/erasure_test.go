@@ -24,6 +24,12 @@ func TestErasure(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := e.createRisky("erase-1")
 	keep := e.createRisky("erase-2")
+	// The recourse shown for the decision is recorded too, and must go
+	// with it.
+	shown, _ := e.explanation(d)
+	if shown.RecourseRecord == "" {
+		t.Fatalf("no recourse recorded for %s", d.DecisionID)
+	}
 	e.settle()
 	path := "/v1/decisions/" + d.DecisionID + "/erasure"
 	body := map[string]any{"legal_basis": "GDPR Art. 17(1)(a)", "requester": "ticket 4711"}
@@ -103,6 +109,11 @@ func TestErasure(t *testing.T) {
 	rec, err := transparency.DecodeRecord(ent.Data)
 	if err != nil || rec.Erasure == nil || rec.Erasure.DecisionID != d.DecisionID || rec.Erasure.LegalBasis != "GDPR Art. 17(1)(a)" || bytes.Contains(ent.Data, []byte("4711")) {
 		t.Fatalf("erasure record %s: %v", ent.Data, err)
+	}
+
+	rid, _ := transparency.ParseID(shown.RecourseRecord)
+	if re, err := e.ledger.GetEntry(context.Background(), rid); err != nil || !re.Erased || re.Record != nil {
+		t.Fatalf("recourse record after the erasure: %+v %v", re, err)
 	}
 
 	// Again: the same erasure record; the other decision is untouched.

@@ -42,6 +42,9 @@ type Ledger interface {
 	// Erase crypto-shreds a format 2 decision's record and logs an
 	// erasure record.
 	Erase(ctx context.Context, id transparency.ID, legalBasis string, at time.Time) (transparency.ErasureResult, error)
+	// EraseRecord crypto-shreds a record that goes with an erased
+	// decision (its recourse record).
+	EraseRecord(ctx context.Context, id transparency.ID) (bool, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed

@@ -382,3 +382,21 @@ func (l *Ledger) erasureOf(ctx context.Context, id ID) ID {
 	}
 	return RecordID(kept)
 }
+
+// EraseRecord destroys the data key of a format 2 leaf's record without
+// logging an erasure record of its own: for records that go with an
+// erased decision (its recourse record), which the decision's erasure
+// record covers. It reports whether the record was erased before.
+func (l *Ledger) EraseRecord(ctx context.Context, id ID) (bool, error) {
+	if l.recs.store == nil {
+		return false, fmt.Errorf("%w: the ledger has no record store", ErrInvalidArgument)
+	}
+	already, err := l.recs.store.Erase(ctx, id)
+	if errors.Is(err, recordstore.ErrNotFound) {
+		return false, fmt.Errorf("%w: no record for %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: erasing %s: %w", ErrUnavailable, id, err)
+	}
+	return already, nil
+}
