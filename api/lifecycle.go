@@ -1156,3 +1156,21 @@ func (s *Server) contestForm(id string, rec *transparency.Record, lang string) *
 	}
 	return form
 }
+
+// eraseContests crypto-shreds the contest records of an erased decision:
+// the applicant's statement and corrections go with the decision. The
+// decision's erasure record covers them.
+func (s *Server) eraseContests(ctx context.Context, id transparency.ID) error {
+	if err := s.syncIndex(ctx); err != nil {
+		return err
+	}
+	for _, l := range s.life.index.Linked(id.String()) {
+		if l.Record.Type != transparency.TypeContest {
+			continue
+		}
+		if _, err := s.ledger.EraseRecord(ctx, l.ID); err != nil && !errors.Is(err, transparency.ErrNotFound) {
+			return fmt.Errorf("erasing contest %s: %w", l.ID, err)
+		}
+	}
+	return nil
+}

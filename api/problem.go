@@ -38,6 +38,9 @@ type Problem struct {
 	// after receiving the record, say): look each up by its id before
 	// retrying.
 	Unknown []UnknownDecision `json:"unknown,omitempty"`
+	// ErasureRecord is, for an erased decision (410), the id of the
+	// erasure record in the ledger.
+	ErasureRecord string `json:"erasure_record,omitempty"`
 }
 
 // UnknownDecision is a decision that may or may not be in the ledger. Its
@@ -75,7 +78,8 @@ var problemKinds = map[string]struct {
 	"policy-rejected":        {"Rejected by policy", http.StatusUnprocessableEntity},
 	"not-integrated":         {"Not yet integrated", http.StatusNotFound},
 	"foreign-leaf":           {"Foreign leaf", http.StatusNotFound},
-	"erased":                 {"Record erased", http.StatusGone},
+	"erased":                 {"Decision erased", http.StatusGone},
+	"not-erasable":           {"Decision cannot be erased", http.StatusConflict},
 	"rate-limited":           {"Too many requests", http.StatusTooManyRequests},
 	"internal":               {"Internal error", http.StatusInternalServerError},
 	"ledger-unavailable":     {"Ledger unavailable", http.StatusServiceUnavailable},

@@ -95,15 +95,20 @@ func (s *Server) loadDecision(c *gin.Context, action policy.Action) (*transparen
 		s.abortLedger(c, err, "no decision with this id")
 		return nil, nil, false
 	}
+	if entry.Erased {
+		// The leaf stays and so does its proof, which reveals nothing of
+		// the record; every other read answers 410. With the record gone
+		// there is no lender to match, so only callers entitled to any
+		// decision (or bound to this one) get the proof.
+		if action == policy.ActionDecisionsProof {
+			return entry, nil, s.authorize(c, action, "", id.String())
+		}
+		abortErased(c, entry)
+		return nil, nil, false
+	}
 	if entry.Foreign {
 		s.log.WarnContext(c.Request.Context(), "read of a foreign leaf", slog.String("id", id.String()))
 		abortKind(c, "foreign-leaf", "the log holds a leaf with this id, but this ledger did not write it (its authenticator does not verify): it is not a decision")
-		return nil, nil, false
-	}
-	if entry.Erased {
-		// The leaf and its proofs remain; what it committed to is gone,
-		// and nothing may be done with a decision no one can read.
-		abortKind(c, "erased", "the record of this decision was erased: its leaf and proofs remain, its contents do not")
 		return nil, nil, false
 	}
 	rec, err := transparency.DecodeRecord(entry.Record)

@@ -23,6 +23,8 @@ type RecourseStore interface {
 	Get(ctx context.Context, decisionID string) (recoursestore.Entry, bool, error)
 	Put(ctx context.Context, e recoursestore.Entry) (stored recoursestore.Entry, inserted bool, err error)
 	MarkAppended(ctx context.Context, decisionID string) error
+	// Delete removes a decision's entry when its record is erased.
+	Delete(ctx context.Context, decisionID string) (bool, error)
 }
 
 // memoryRecourse is the store used when Config.Recourse is nil (tests,
@@ -48,6 +50,14 @@ func (s *memoryRecourse) Put(_ context.Context, e recoursestore.Entry) (recourse
 	e.Appended = false
 	s.m[e.DecisionID] = e
 	return e, true, nil
+}
+
+func (s *memoryRecourse) Delete(_ context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[id]
+	delete(s.m, id)
+	return ok, nil
 }
 
 func (s *memoryRecourse) MarkAppended(_ context.Context, id string) error {
@@ -163,8 +173,13 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 	if err != nil {
 		return recoursestore.Entry{}, err
 	}
-	sealed, err := r.Seal()
+	sealed, err := s.ledger.Seal(r)
 	if err != nil {
+		return recoursestore.Entry{}, err
+	}
+	// The recourse store keeps the leaf; a format 2 leaf's record goes
+	// to the record store first, for appendRecourse to find.
+	if err := s.ledger.PutRecord(ctx, sealed); err != nil {
 		return recoursestore.Entry{}, err
 	}
 	e, _, err := s.recourse.Put(ctx, recoursestore.Entry{DecisionID: id, Counterfactuals: canon, Record: sealed.Bytes(), RecordID: sealed.ID().String()})
@@ -176,13 +191,9 @@ func (s *Server) computeRecourse(ctx context.Context, id string, rec *transparen
 
 // appendRecourse appends the stored record and marks it appended.
 func (s *Server) appendRecourse(ctx context.Context, e recoursestore.Entry) error {
-	r, err := transparency.DecodeRecord(e.Record)
+	sealed, err := s.ledger.Reseal(ctx, e.Record)
 	if err != nil {
 		return fmt.Errorf("stored recourse record: %w", err)
-	}
-	sealed, err := r.Seal()
-	if err != nil {
-		return err
 	}
 	if sealed.ID().String() != e.RecordID {
 		return fmt.Errorf("stored recourse record has id %s, store says %s", sealed.ID(), e.RecordID)

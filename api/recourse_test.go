@@ -258,10 +258,11 @@ func (e *env) recourseRecords(decisionID string) []transparency.Entry {
 	}
 	var out struct {
 		Entries []struct {
-			Index uint64
-			ID    string
-			Type  string
-			Data  string
+			Index           uint64
+			ID              string
+			Type            string
+			Data            string
+			CommittedRecord string `json:"committed_record"`
 		}
 	}
 	r.json(e.t, &out)
@@ -270,7 +271,12 @@ func (e *env) recourseRecords(decisionID string) []transparency.Entry {
 		if en.Type != string(transparency.TypeRecourse) {
 			continue
 		}
-		data, err := base64.StdEncoding.DecodeString(en.Data)
+		// A recourse record names its decision: it is a format 2 leaf,
+		// with the record beside it.
+		if en.CommittedRecord == "" {
+			e.t.Fatalf("recourse entry %d is not a commitment: %s", en.Index, en.Data)
+		}
+		data, err := base64.StdEncoding.DecodeString(en.CommittedRecord)
 		if err != nil {
 			e.t.Fatal(err)
 		}

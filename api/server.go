@@ -36,6 +36,16 @@ type Ledger interface {
 	// Seal encodes a record for AppendSealed: as a format 2 commitment
 	// envelope for decisions when the ledger keeps a record store.
 	Seal(r *transparency.Record) (transparency.Sealed, error)
+	// PutRecord stores a format 2 leaf's record before the leaf is kept
+	// for a later append; Reseal rebuilds such a leaf's Sealed.
+	PutRecord(ctx context.Context, s transparency.Sealed) error
+	Reseal(ctx context.Context, leaf []byte) (transparency.Sealed, error)
+	// Erase crypto-shreds a format 2 decision's record and logs an
+	// erasure record.
+	Erase(ctx context.Context, id transparency.ID, legalBasis string, at time.Time) (transparency.ErasureResult, error)
+	// EraseRecord crypto-shreds a record that goes with an erased
+	// decision (its recourse record).
+	EraseRecord(ctx context.Context, id transparency.ID) (bool, error)
 	// AppendSealed durably queues a sealed (encoded) record.
 	AppendSealed(ctx context.Context, s transparency.Sealed) (transparency.Receipt, error)
 	// WaitIntegrated blocks until the record is covered by a signed
@@ -430,6 +440,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/decisions/:id/explanation", s.getExplanation)
 	v1.GET("/decisions/:id/proof", s.getProof)
 	v1.GET("/decisions/:id/notice", s.getNotice)
+	v1.POST("/decisions/:id/erasure", s.allow(policy.ActionDecisionsErase), s.eraseDecision)
 	e.GET("/ui/decisions/:id", s.uiDecision)
 	e.GET("/ui/audit", s.uiAudit)
 	v1.GET("/ledger/checkpoint", s.allow(policy.ActionLedgerCheckpoint), s.checkpoint)

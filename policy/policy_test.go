@@ -248,7 +248,7 @@ var roleMatrix = map[Role][]Action{
 	RoleRegulator: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
 		ActionLedgerConsistency, ActionLedgerEntries, ActionAuditRead, ActionDecisionsHistory, ActionReviewsList,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
-	RoleAdmin: {ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
+	RoleAdmin: {ActionDecisionsErase, ActionModelsRead, ActionModelsAdmit, ActionPolicyRead, ActionMetrics,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionModelsList, ActionHealth, ActionOpenAPI},
 	RoleReviewer: {ActionDecisionsRead, ActionDecisionsExplanation, ActionDecisionsProof, ActionDecisionsNotice,
 		ActionDecisionsAct, ActionDecisionsHistory, ActionReviewsList,

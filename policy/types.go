@@ -43,6 +43,7 @@ const (
 	ActionDecisionsProof       Action = "decisions.proof"
 	ActionDecisionsNotice      Action = "decisions.notice"
 	ActionDecisionsReplay      Action = "decisions.replay"
+	ActionDecisionsErase       Action = "decisions.erase"
 	ActionLedgerCheckpoint     Action = "ledger.checkpoint"
 	ActionLedgerPublicKey      Action = "ledger.public_key"
 	ActionLedgerConsistency    Action = "ledger.consistency"
@@ -68,7 +69,7 @@ const (
 func Actions() []Action {
 	return []Action{
 		ActionDecisionsCreate, ActionDecisionsRead, ActionDecisionsExplanation,
-		ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay,
+		ActionDecisionsProof, ActionDecisionsNotice, ActionDecisionsReplay, ActionDecisionsErase,
 		ActionLedgerCheckpoint, ActionLedgerPublicKey, ActionLedgerConsistency,
 		ActionLedgerEntries, ActionModelsList, ActionModelsRead, ActionModelsAdmit,
 		ActionPolicyRead, ActionAuditRead, ActionHealth, ActionMetrics, ActionOpenAPI,

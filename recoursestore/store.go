@@ -47,7 +47,9 @@ const schema = `CREATE TABLE IF NOT EXISTS recourse (
 
 // Open opens (creating if needed) the store at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(FULL)"}}
+	// secure_delete: a deleted (erased) entry's bytes are overwritten in
+	// the database pages, not left in free space.
+	q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(FULL)", "secure_delete(ON)"}}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("recoursestore: open %q: %w", path, err)
@@ -108,4 +110,19 @@ func (s *Store) MarkAppended(ctx context.Context, decisionID string) error {
 		return fmt.Errorf("recoursestore: mark %s appended: %w", decisionID, err)
 	}
 	return nil
+}
+
+// Delete removes the entry of a decision (its record was erased), and
+// truncates the write-ahead log so that no old page image of it stays
+// there. It reports whether there was one.
+func (s *Store) Delete(ctx context.Context, decisionID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM recourse WHERE decision_id = ?`, decisionID)
+	if err != nil {
+		return false, fmt.Errorf("recoursestore: delete %s: %w", decisionID, err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return n == 1, fmt.Errorf("recoursestore: delete %s: checkpoint: %w", decisionID, err)
+	}
+	return n == 1, nil
 }

@@ -3,6 +3,7 @@ package recoursestore
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -57,6 +58,48 @@ func BenchmarkGet(b *testing.B) {
 	for b.Loop() {
 		if _, ok, err := s.Get(ctx, "d"); !ok || err != nil {
 			b.Fatal(ok, err)
+		}
+	}
+}
+
+// TestDeleteLeavesNoTrace: a deleted entry is gone, and its bytes are in
+// neither the database file nor its write-ahead log.
+func TestDeleteLeavesNoTrace(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "recourse.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	secret := []byte(`[{"Income":"between 1234567 and 7654321"}]`)
+	for _, e := range []Entry{
+		{DecisionID: "gone", Counterfactuals: secret, Record: []byte("r1"), RecordID: "id1"},
+		{DecisionID: "kept", Counterfactuals: []byte(`[]`), Record: []byte("r2"), RecordID: "id2"},
+	} {
+		if _, _, err := s.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.Delete(ctx, "gone"); err != nil || !ok {
+		t.Fatalf("Delete: %v %v", ok, err)
+	}
+	if ok, err := s.Delete(ctx, "gone"); err != nil || ok {
+		t.Fatalf("second Delete: %v %v", ok, err)
+	}
+	if _, ok, _ := s.Get(ctx, "gone"); ok {
+		t.Fatal("deleted entry still read")
+	}
+	if _, ok, _ := s.Get(ctx, "kept"); !ok {
+		t.Fatal("the other entry went too")
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		data, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("1234567")) {
+			t.Errorf("%s still holds the deleted entry's bytes", f)
 		}
 	}
 }

@@ -55,6 +55,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 		err = e.policyActivated(r.PolicyActivated)
 	case TypeRecourse:
 		err = e.recourse(r.Recourse)
+	case TypeErasure:
+		e.erasure(r.Erasure)
 	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
 		err = e.lifecycle(r.lifecycleBody())
 	default:
@@ -104,6 +106,8 @@ func sizeHint(r *Record) int {
 		n += 64 + len(r.PolicyActivated.Policy.Revision) + detailsSize(r.PolicyActivated.Details)
 	case r.Recourse != nil:
 		n += 256 + len(r.Recourse.Model.ID) + len(r.Recourse.Model.SHA256) + len(r.Recourse.Policy.Revision)
+	case r.Erasure != nil:
+		n += 128 + len(r.Erasure.LegalBasis)
 	}
 	return n
 }
@@ -320,6 +324,15 @@ func (e *recordEncoder) recourse(b *Recourse) error {
 	}
 	e.buf.WriteByte('}')
 	return nil
+}
+
+// erasure writes an erasure body; members in canonical order.
+func (e *recordEncoder) erasure(b *Erasure) {
+	e.buf.WriteString(`{"decision_id":`)
+	e.str(b.DecisionID)
+	e.buf.WriteString(`,"legal_basis":`)
+	e.str(b.LegalBasis)
+	e.buf.WriteByte('}')
 }
 
 func (e *recordEncoder) modelRef(m ModelRef) {

@@ -78,8 +78,11 @@ type Entry struct {
 	// Foreign marks a leaf this ledger did not write: an envelope whose
 	// authenticator fails, or bytes of neither format. Type is empty.
 	Foreign bool
-	// Erased marks a format 2 leaf whose record was erased.
-	Erased bool
+	// Erased marks a format 2 leaf whose record was erased;
+	// ErasureRecord is then the id of the erasure record (zero if the
+	// store keeps none).
+	Erased        bool
+	ErasureRecord ID
 }
 
 // InclusionProof proves that a record is in the tree of size TreeSize.

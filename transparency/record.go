@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -32,6 +33,7 @@ const (
 	TypeModelAdmitted   RecordType = "model_admitted"
 	TypePolicyActivated RecordType = "policy_activated"
 	TypeRecourse        RecordType = "recourse"
+	TypeErasure         RecordType = "erasure"
 )
 
 // Record is the envelope written as one leaf of the ledger. Exactly one of
@@ -49,6 +51,7 @@ type Record struct {
 	ModelAdmitted   *ModelAdmitted
 	PolicyActivated *PolicyActivated
 	Recourse        *Recourse
+	Erasure         *Erasure
 	// Lifecycle bodies (lifecycle.go).
 	FinalAction *FinalAction
 	NoticeSent  *NoticeSent
@@ -259,6 +262,19 @@ type Recourse struct {
 	Policy      PolicyRef `json:"policy"`
 }
 
+// Erasure is the body of an "erasure" record: the record a decision's
+// format 2 leaf commits to was erased (crypto-shredded) from the record
+// store. It holds no personal data: the decision id (a leaf hash) and the
+// legal basis; the envelope's timestamp is the time of the erasure. Who
+// asked is not logged.
+type Erasure struct {
+	DecisionID string `json:"decision_id"`
+	LegalBasis string `json:"legal_basis"`
+}
+
+// MaxLegalBasis bounds an erasure's legal basis, in bytes.
+const MaxLegalBasis = 200
+
 // DecisionFields returns the names of the decision body members in
 // encoding order: the vocabulary Minimise accepts.
 func DecisionFields() []string {
@@ -305,6 +321,8 @@ func NewRecord(ts time.Time, body any) (*Record, error) {
 		r.Type, r.PolicyActivated = TypePolicyActivated, b
 	case *Recourse:
 		r.Type, r.Recourse = TypeRecourse, b
+	case *Erasure:
+		r.Type, r.Erasure = TypeErasure, b
 	default:
 		if ok, err := r.setLifecycleBody(body); err != nil {
 			return nil, err
@@ -357,7 +375,7 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("%w: timestamp %v out of range", ErrInvalidRecord, r.Timestamp)
 	}
 	bodies := 0
-	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil,
+	for _, set := range []bool{r.Decision != nil, r.ModelAdmitted != nil, r.PolicyActivated != nil, r.Recourse != nil, r.Erasure != nil,
 		r.FinalAction != nil, r.NoticeSent != nil, r.Outcome != nil, r.Contest != nil, r.Rescore != nil} {
 		if set {
 			bodies++
@@ -394,6 +412,16 @@ func (r *Record) Validate() error {
 		}
 		if r.Recourse.Suggestions < 0 {
 			return fmt.Errorf("%w: recourse suggestions may not be negative", ErrInvalidRecord)
+		}
+	case TypeErasure:
+		if r.Erasure == nil {
+			return fmt.Errorf("%w: erasure record without body", ErrInvalidRecord)
+		}
+		if _, err := ParseID(r.Erasure.DecisionID); err != nil || strings.ToLower(r.Erasure.DecisionID) != r.Erasure.DecisionID {
+			return fmt.Errorf("%w: erasure decision_id must be 64 lowercase hex digits", ErrInvalidRecord)
+		}
+		if b := r.Erasure.LegalBasis; b == "" || len(b) > MaxLegalBasis || !utf8.ValidString(b) {
+			return fmt.Errorf("%w: erasure legal_basis must be 1 to %d bytes of UTF-8", ErrInvalidRecord, MaxLegalBasis)
 		}
 	case TypeFinalAction, TypeNoticeSent, TypeOutcome, TypeContest, TypeRescore:
 		return r.validateLifecycle()
@@ -509,6 +537,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	case TypeRecourse:
 		r.Recourse = &Recourse{}
 		err = strictUnmarshal(w.Body, r.Recourse)
+	case TypeErasure:
+		r.Erasure = &Erasure{}
+		err = strictUnmarshal(w.Body, r.Erasure)
 	default:
 		var ok bool
 		if ok, err = r.decodeLifecycle(w.Body); !ok {

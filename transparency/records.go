@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type RecordStore interface {
 	Pending(ctx context.Context, olderThan time.Time) ([][32]byte, error)
 	// Discard removes a pending record whose leaf never made it.
 	Discard(ctx context.Context, id [32]byte) error
+	// Erase destroys a record's data key, keeping a tombstone.
+	Erase(ctx context.Context, id [32]byte) (already bool, err error)
 }
 
 // DefaultRecordGrace is how long a record may stay pending before the
@@ -47,6 +50,10 @@ var ErrErased = errors.New("record erased")
 // authenticator does not verify, or it is no record at all). It is never
 // presented as a record.
 var ErrForeign = errors.New("foreign leaf: not written by this ledger")
+
+// ErrNotErasable: the decision was logged in clear (format 1), so its
+// record is the leaf itself and cannot be erased. Maps to 409.
+var ErrNotErasable = errors.New("record cannot be erased")
 
 // records is what a Ledger keeps for format 2 leaves.
 type records struct {
@@ -198,7 +205,7 @@ func (l *Ledger) open(ctx context.Context, e *Entry) error {
 		salt, record, err := l.recs.store.Get(ctx, e.ID)
 		switch {
 		case errors.Is(err, recordstore.ErrErased):
-			e.Erased = true
+			e.Erased, e.ErasureRecord = true, l.erasureOf(ctx, e.ID)
 			return nil
 		case errors.Is(err, recordstore.ErrNotFound):
 			return fmt.Errorf("%w: the record of leaf %s is missing from the record store", ErrInconsistent, e.ID)
@@ -245,4 +252,151 @@ func (l *Ledger) checkNewLeaves(ctx context.Context, leaves []Entry) {
 			l.reportForeign(ctx, e)
 		}
 	}
+}
+
+// PutRecord stores a format 2 leaf's record ahead of its append, for a
+// leaf whose bytes are kept elsewhere and appended later (Reseal); a
+// no-op for a format 1 leaf. AppendSealed puts it again, which the store
+// takes as a no-op.
+func (l *Ledger) PutRecord(ctx context.Context, s Sealed) error { return l.putRecord(ctx, s) }
+
+// Reseal rebuilds the Sealed of leaf bytes this ledger sealed earlier: a
+// format 1 record is decoded and sealed again; a format 2 envelope must
+// carry this ledger's authenticator and its record must be in the record
+// store (PutRecord) and open its commitment.
+func (l *Ledger) Reseal(ctx context.Context, leaf []byte) (Sealed, error) {
+	if LeafFormat(leaf) != EnvelopeFormat {
+		r, err := DecodeRecord(leaf)
+		if err != nil {
+			return Sealed{}, err
+		}
+		return r.Seal()
+	}
+	if l.recs.store == nil {
+		return Sealed{}, fmt.Errorf("%w: a format 2 leaf needs a record store", ErrInvalidArgument)
+	}
+	id := RecordID(leaf)
+	salt, record, err := l.recs.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, recordstore.ErrErased):
+		return Sealed{}, fmt.Errorf("%w: %s", ErrErased, id)
+	case errors.Is(err, recordstore.ErrNotFound):
+		return Sealed{}, fmt.Errorf("%w: no record for leaf %s in the record store", ErrNotFound, id)
+	case err != nil:
+		return Sealed{}, fmt.Errorf("%w: record store: %w", ErrUnavailable, err)
+	}
+	if _, err := OpenLeaf(leaf, salt, record, l.recs.verifier); err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{data: leaf, id: id, record: record, salt: salt}, nil
+}
+
+// erasureKey is where the record store keeps the erasure record of a
+// decision: under an id derived from the decision's, so that a read of the
+// erased decision can name its erasure record.
+func erasureKey(id ID) [32]byte {
+	return sha256.Sum256(append([]byte("glassbox erasure record\x00"), id[:]...))
+}
+
+// ErasureResult is what Erase did.
+type ErasureResult struct {
+	// Record is the id of the erasure record in the log.
+	Record ID
+	// Already is true when the decision's record had been erased before.
+	Already bool
+}
+
+// Erase erases the record a format 2 decision leaf commits to, by
+// destroying its data key in the record store, and logs an erasure record
+// (decision id, legal basis, time) in clear. The leaf and every proof stay
+// as they are. It is idempotent, and safe to repeat after a crash at any
+// step: the erasure record is kept in the record store before it is
+// appended, the append is made before the record is destroyed, and a
+// repeated call reuses the kept erasure record.
+//
+// A format 1 decision cannot be erased: its record is the leaf.
+func (l *Ledger) Erase(ctx context.Context, id ID, legalBasis string, at time.Time) (ErasureResult, error) {
+	if l.recs.store == nil {
+		return ErasureResult{}, fmt.Errorf("%w: the ledger has no record store", ErrInvalidArgument)
+	}
+	e, err := l.GetEntry(ctx, id)
+	if err != nil {
+		return ErasureResult{}, err
+	}
+	switch {
+	case e.Foreign:
+		return ErasureResult{}, fmt.Errorf("%w: %s", ErrForeign, id)
+	case e.Type != TypeDecision:
+		return ErasureResult{}, fmt.Errorf("%w: %s is a %s record, not a decision", ErrNotFound, id, e.Type)
+	case e.Format != EnvelopeFormat:
+		return ErasureResult{}, fmt.Errorf("%w: decision %s was logged in clear (format 1): its record is the leaf", ErrNotErasable, id)
+	}
+	key := erasureKey(id)
+	var sealed Sealed
+	_, kept, err := l.recs.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		if sealed, err = l.Reseal(ctx, kept); err != nil {
+			return ErasureResult{}, fmt.Errorf("kept erasure record of %s: %w", id, err)
+		}
+	case errors.Is(err, recordstore.ErrNotFound):
+		r, err := NewRecord(at, &Erasure{DecisionID: id.String(), LegalBasis: legalBasis})
+		if err != nil {
+			return ErasureResult{}, err
+		}
+		if sealed, err = r.Seal(); err != nil {
+			return ErasureResult{}, err
+		}
+		salt, err := NewSalt()
+		if err != nil {
+			return ErasureResult{}, err
+		}
+		// Committed at once: it is not a leaf's record, and reconciliation
+		// must leave it alone.
+		if err := l.recs.store.Put(ctx, key, salt, sealed.Bytes()); err != nil {
+			return ErasureResult{}, fmt.Errorf("%w: keeping the erasure record: %w", ErrUnavailable, err)
+		}
+		if err := l.recs.store.Commit(ctx, key); err != nil {
+			return ErasureResult{}, fmt.Errorf("%w: keeping the erasure record: %w", ErrUnavailable, err)
+		}
+	default:
+		return ErasureResult{}, fmt.Errorf("%w: record store: %w", ErrUnavailable, err)
+	}
+	if _, err := l.AppendSealed(ctx, sealed); err != nil {
+		return ErasureResult{}, err
+	}
+	already, err := l.recs.store.Erase(ctx, id)
+	if err != nil {
+		return ErasureResult{}, fmt.Errorf("%w: erasing %s: %w", ErrUnavailable, id, err)
+	}
+	l.logger.InfoContext(ctx, "decision record erased", "id", id.String(), "erasure_record", sealed.ID().String(), "already", already)
+	return ErasureResult{Record: sealed.ID(), Already: already || e.Erased}, nil
+}
+
+// erasureOf returns the id of the erasure record of an erased decision,
+// or the zero ID if none is kept.
+func (l *Ledger) erasureOf(ctx context.Context, id ID) ID {
+	_, kept, err := l.recs.store.Get(ctx, erasureKey(id))
+	if err != nil {
+		return ID{}
+	}
+	return RecordID(kept)
+}
+
+// EraseRecord destroys the data key of a format 2 leaf's record without
+// logging an erasure record of its own: for records that go with an
+// erased decision (its recourse record), which the decision's erasure
+// record covers. It reports whether the record was erased before.
+func (l *Ledger) EraseRecord(ctx context.Context, id ID) (bool, error) {
+	if l.recs.store == nil {
+		return false, fmt.Errorf("%w: the ledger has no record store", ErrInvalidArgument)
+	}
+	already, err := l.recs.store.Erase(ctx, id)
+	if errors.Is(err, recordstore.ErrNotFound) {
+		return false, fmt.Errorf("%w: no record for %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: erasing %s: %w", ErrUnavailable, id, err)
+	}
+	return already, nil
 }

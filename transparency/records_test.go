@@ -3,10 +3,14 @@ package transparency
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gowebpki/jcs"
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
@@ -260,4 +264,158 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestErase: the record is gone, the leaf and its proof remain, the
+// erasure record is in the log and names the decision; erasing again, or
+// after a crash that came between keeping the erasure record and
+// destroying the key, logs no second erasure record.
+func TestErase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openTestRecords(t, dir)
+	l := openTestLedger(t, filepath.Join(dir, "ledger"), func(c *EmbeddedConfig) { c.Records = store })
+	var ids []ID
+	for _, app := range []string{"erase-me", "crash-me", "keep-me"} {
+		_, s := sealDecision(t, l, app)
+		rc, err := l.AppendSealed(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.WaitIntegrated(ctx, rc.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rc.ID)
+	}
+	f1 := newDecisionBytes(t, "clear")
+	rc1, err := l.Append(ctx, f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitIntegrated(ctx, rc1.ID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	res, err := l.Erase(ctx, ids[0], "GDPR Art. 17(1)(a)", at)
+	if err != nil || res.Already {
+		t.Fatalf("Erase: %+v %v", res, err)
+	}
+	p, err := l.WaitIntegrated(ctx, res.Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyInclusion(t, l, p)
+	er, err := l.GetEntry(ctx, res.Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := DecodeRecord(er.Data)
+	if err != nil || rec.Type != TypeErasure || rec.Erasure.DecisionID != ids[0].String() || rec.Erasure.LegalBasis != "GDPR Art. 17(1)(a)" || !rec.Timestamp.Equal(at) {
+		t.Fatalf("erasure record %s: %v", er.Data, err)
+	}
+	e, err := l.GetEntry(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Erased || e.Record != nil || e.ErasureRecord != res.Record || e.Format != 2 {
+		t.Fatalf("erased entry: %+v", e)
+	}
+	if _, _, err := store.Get(ctx, ids[0]); !errors.Is(err, recordstore.ErrErased) {
+		t.Fatalf("store.Get after erasure: %v", err)
+	}
+	// The leaf and its proof against the latest checkpoint are intact.
+	ip, err := l.InclusionProof(ctx, ids[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyInclusion(t, l, ip)
+	again, err := l.Erase(ctx, ids[0], "GDPR Art. 17(1)(a)", at.Add(time.Hour))
+	if err != nil || !again.Already || again.Record != res.Record {
+		t.Fatalf("second Erase: %+v %v, want the first erasure record", again, err)
+	}
+
+	// A crash after the erasure record was kept and appended but before
+	// the key was destroyed: the record is still readable, and the
+	// repeated request completes with the same erasure record.
+	kept, err := NewRecord(at, &Erasure{DecisionID: ids[1].String(), LegalBasis: "GDPR Art. 17(1)(b)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := kept.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt, _ := NewSalt()
+	if err := store.Put(ctx, erasureKey(ids[1]), salt, ks.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Commit(ctx, erasureKey(ids[1])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendSealed(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.GetEntry(ctx, ids[1]); err != nil || e.Erased || e.Record == nil {
+		t.Fatalf("before the repeated request: %+v %v", e, err)
+	}
+	done, err := l.Erase(ctx, ids[1], "ignored: the kept record wins", at.Add(time.Minute))
+	if err != nil || done.Record != ks.ID() {
+		t.Fatalf("repeated Erase after the crash: %+v %v, want %s", done, err, ks.ID())
+	}
+	if e, _ := l.GetEntry(ctx, ids[1]); !e.Erased || e.ErasureRecord != ks.ID() {
+		t.Fatalf("after the repeated request: %+v", e)
+	}
+
+	// The third decision is untouched; a format 1 decision cannot be
+	// erased.
+	if e, err := l.GetEntry(ctx, ids[2]); err != nil || e.Erased || e.Record == nil {
+		t.Fatalf("untouched decision: %+v %v", e, err)
+	}
+	if _, err := l.Erase(ctx, rc1.ID, "GDPR Art. 17", at); !errors.Is(err, ErrNotErasable) {
+		t.Fatalf("Erase(format 1) = %v, want ErrNotErasable", err)
+	}
+	// Only two erasure records were logged.
+	waitFor(t, "erasure records integrated", func() bool { return l.Pending() == 0 })
+	cp, _ := l.LatestCheckpoint(ctx)
+	entries, err := l.Entries(ctx, 0, int(cp.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Type == TypeErasure {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d erasure records in the log, want 2", n)
+	}
+}
+
+func TestErasureRecordEncoding(t *testing.T) {
+	r, err := NewRecord(testTime, &Erasure{DecisionID: strings.Repeat("ab", 32), LegalBasis: "Art. 17 <\"x\">"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(r.Erasure)
+	plain, _ := json.Marshal(wireRecord{Format: 1, Type: TypeErasure, Timestamp: testTime.Format(timestampLayout), Body: body})
+	want, err := jcs.Transform(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("erasure encoding\n got %s\nwant %s", got, want)
+	}
+	if back, err := DecodeRecord(got); err != nil || *back.Erasure != *r.Erasure {
+		t.Fatalf("round trip: %v", err)
+	}
+	for _, bad := range []*Erasure{{DecisionID: "ab", LegalBasis: "x"}, {DecisionID: strings.Repeat("AB", 32), LegalBasis: "x"}, {DecisionID: strings.Repeat("ab", 32)}, {DecisionID: strings.Repeat("ab", 32), LegalBasis: strings.Repeat("x", MaxLegalBasis+1)}} {
+		if _, err := NewRecord(testTime, bad); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("NewRecord(%+v) = %v", bad, err)
+		}
+	}
 }

@@ -392,6 +392,8 @@ func AuditFromEntries(entries []transparency.Entry) ([]AuditEntry, []GovernanceE
 				Subject: "model " + ma.Model.ID, SHA256: ma.Model.SHA256, Details: details(ma.Details)})
 		case transparency.TypeRecourse:
 			ae.Summary = fmt.Sprintf("recourse for decision %s (%d suggestion(s))", rec.Recourse.DecisionID, rec.Recourse.Suggestions)
+		case transparency.TypeErasure:
+			ae.Summary = fmt.Sprintf("record of decision %s erased (%s)", rec.Erasure.DecisionID, rec.Erasure.LegalBasis)
 		case transparency.TypePolicyActivated:
 			pa := rec.PolicyActivated
 			rev := "revision " + pa.Policy.Revision

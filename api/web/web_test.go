@@ -541,3 +541,42 @@ func TestReloadPageNeedsNothingTheCSPForbids(t *testing.T) {
 		t.Error("a page without a token carries one")
 	}
 }
+
+// TestAuditEntriesFormat2: a format 2 decision is summarised from the
+// record beside its leaf; a foreign leaf, an erased record and an erasure
+// record say what they are.
+func TestAuditEntriesFormat2(t *testing.T) {
+	ts := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rec, err := transparency.NewRecord(ts, &transparency.Decision{Lender: "lender-demo", ApplicationID: "a1", Decision: "decline", Score: 480})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := rec.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := []byte(`{"authenticator":"AA==","commitment":"00","format":2}`) // only its prefix matters here
+	er, err := transparency.NewRecord(ts, &transparency.Erasure{DecisionID: strings.Repeat("ab", 32), LegalBasis: "GDPR Art. 17(1)(a)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erBytes, _ := er.Encode()
+	entries := []transparency.Entry{
+		{Index: 0, Data: envelope, Record: full, Format: 2, Type: transparency.TypeDecision},
+		{Index: 1, Data: []byte("queued by someone else"), Foreign: true},
+		{Index: 2, Data: envelope, Format: 2, Type: transparency.TypeDecision, Erased: true},
+		{Index: 3, Data: erBytes, Record: erBytes, Format: 1, Type: transparency.TypeErasure},
+	}
+	list, _ := AuditFromEntries(entries)
+	want := []struct{ typ, summary string }{
+		{"decision", "decline · score 480 · lender lender-demo"},
+		{"foreign", "FOREIGN LEAF"},
+		{"decision", "record erased"},
+		{"erasure", "record of decision " + strings.Repeat("ab", 32) + " erased (GDPR Art. 17(1)(a))"},
+	}
+	for i, w := range want {
+		if list[i].Type != w.typ || !strings.HasPrefix(list[i].Summary, w.summary) {
+			t.Errorf("entry %d: %s %q, want %s %q", i, list[i].Type, list[i].Summary, w.typ, w.summary)
+		}
+	}
+}

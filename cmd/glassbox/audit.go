@@ -204,6 +204,15 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
+		if c.key != "" {
+			from := uint64(0)
+			if last != nil {
+				from = last.Size
+			}
+			if err := reportForeign(ctx, c, *key, from, next.Size, stdout); err != nil {
+				return err
+			}
+		}
 		if last == nil || next.Size != last.Size {
 			fmt.Fprintf(stdout, "ok: checkpoint size %d root %s verified", next.Size, next.Root)
 			if last != nil {

@@ -153,7 +153,7 @@ func TestAuditCommands(t *testing.T) {
 		secrets := map[string]bool{}
 		numbers := map[float64]bool{}
 		var shapes []leafShape
-		decisions := 0
+		decisions, recourse := 0, 0
 		for _, leaf := range leaves {
 			if transparency.LeafFormat(leaf) != transparency.EnvelopeFormat {
 				if bytes.Contains(leaf, []byte(`"type":"decision"`)) {
@@ -177,6 +177,12 @@ func TestAuditCommands(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if rec.Recourse != nil {
+				// Which decision got recourse (an adverse one) and what it
+				// was are the applicant's too.
+				secrets[rec.Recourse.DecisionID], secrets[rec.Recourse.Digest] = true, true
+				recourse++
+			}
 			if rec.Decision == nil {
 				continue
 			}
@@ -197,8 +203,8 @@ func TestAuditCommands(t *testing.T) {
 				secrets[r.Text] = true
 			}
 		}
-		if decisions != len(tl.ids) {
-			t.Fatalf("%d decision records beside the leaves, %d decisions made", decisions, len(tl.ids))
+		if decisions != len(tl.ids) || recourse != recorded {
+			t.Fatalf("%d decision and %d recourse records beside the leaves, %d decisions made and %d recourse recorded", decisions, recourse, len(tl.ids), recorded)
 		}
 		for x := range numbers {
 			secrets[strconv.FormatFloat(x, 'g', -1, 64)] = true
@@ -343,7 +349,7 @@ func TestAuditCommands(t *testing.T) {
 				recourse = e
 			}
 		}
-		rec, err := transparency.DecodeRecord(recourse)
+		rec, err := r.open(recourse)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -300,9 +300,10 @@ func logApplications(t *testing.T, url string) map[string]string {
 		}
 		var page struct {
 			Entries []struct {
-				ID   string `json:"id"`
-				Type string `json:"type"`
-				Data string `json:"data"`
+				ID              string `json:"id"`
+				Type            string `json:"type"`
+				Data            string `json:"data"`
+				CommittedRecord string `json:"committed_record"`
 			} `json:"entries"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
@@ -315,7 +316,13 @@ func logApplications(t *testing.T, url string) map[string]string {
 			if e.Type != "decision" {
 				continue
 			}
-			raw, err := base64.StdEncoding.DecodeString(e.Data)
+			// A format 2 leaf's record (with the application id) is
+			// beside it; every acknowledged decision must have one.
+			if e.CommittedRecord == "" {
+				t.Errorf("decision %s in the log has no record beside it", e.ID)
+				continue
+			}
+			raw, err := base64.StdEncoding.DecodeString(e.CommittedRecord)
 			if err != nil {
 				t.Fatal(err)
 			}

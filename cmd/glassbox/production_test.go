@@ -537,6 +537,10 @@ func testForeignLeaf(t *testing.T, tr *trillianStack, key string, replicas ...*s
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	// A monitor reading the entries reports them and fails.
+	if code, out, errOut := runCmd("audit", "monitor", "--server", replicas[1].url, "--key", key, "--api-key", regulatorKey); code == 0 || strings.Count(out, "FOREIGN leaf") != len(leaves) {
+		t.Errorf("monitor over foreign leaves: exit %d\n%s\n%s", code, out, errOut)
+	}
 	// Replay reports them as foreign and fails.
 	code, out, errOut := runCmd("audit", "replay", "--server", replicas[0].url, "--key", key, "--api-key", regulatorKey)
 	if code == 0 || !strings.Contains(out, "FOREIGN leaf") || !strings.Contains(out, "2 foreign leaves") {

@@ -14,7 +14,10 @@
 // directory; see CreateKEK and LoadKEK), so neither store alone, nor both
 // stores without the KEK, reveal a record. The salt is encrypted too: with
 // it, anyone holding a leaf could confirm a guessed record against the
-// leaf's commitment.
+// leaf's commitment. The store checks the KEK it is opened with against a
+// value sealed under the KEK it was created with, and refuses another
+// (ErrWrongKEK); RotateKEK re-wraps every data key with a new KEK in one
+// transaction, cheaply, since only the small wrapped keys change.
 //
 // # Erasure by crypto-shredding
 //

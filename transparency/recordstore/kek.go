@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // KEKSize is the length of a key-encryption key in bytes (AES-256).
@@ -55,7 +56,20 @@ func CreateKEK(path string) (KEK, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("recordstore: write KEK %s: %w", path, err), os.Remove(path))
 	}
+	// The directory entry too: records are wrapped with this KEK as soon
+	// as it is returned, and a crash must not leave them without it.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("recordstore: create KEK %s: %w", path, err)
+	}
 	return k, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // LoadKEK reads the KEK at path. The file must hold exactly KEKSize bytes

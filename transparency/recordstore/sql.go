@@ -273,6 +273,69 @@ func (b *sqlBackend) tombstone(ctx context.Context, id [32]byte, at int64) error
 	return nil
 }
 
+// rewrapPage is how many keys rewrapKeys reads at a time.
+const rewrapPage = 1000
+
+func (b *sqlBackend) rewrapKeys(ctx context.Context, f func(id [32]byte, wrapped []byte) ([]byte, error), check []byte) (n int, err error) {
+	err = b.inTx(ctx, b.keys, "rewrap keys", func(tx *sql.Tx) error {
+		n = 0
+		after := []byte{}
+		for {
+			page, err := readKeyPage(ctx, tx, after)
+			if err != nil {
+				return err
+			}
+			for _, k := range page {
+				w, err := f(k.id, k.wrapped)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE `+keysTable+` SET wrapped = ? WHERE id = ?`, w, k.id[:]); err != nil {
+					return err
+				}
+				n++
+			}
+			if len(page) < rewrapPage {
+				break
+			}
+			last := page[len(page)-1].id
+			after = last[:]
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE `+metaTable+` SET v = ? WHERE k = 'kek_check'`, check)
+		if err != nil {
+			return err
+		}
+		if m, err := res.RowsAffected(); err != nil || m != 1 {
+			return errors.Join(fmt.Errorf("KEK check value: %d rows updated", m), err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// readKeyPage reads the next rewrapPage keys with ids above after.
+func readKeyPage(ctx context.Context, tx *sql.Tx, after []byte) ([]row, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, wrapped FROM `+keysTable+` WHERE id > ? ORDER BY id LIMIT ?`, after, rewrapPage)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var page []row
+	for rows.Next() {
+		var raw []byte
+		var r row
+		if err := rows.Scan(&raw, &r.wrapped); err != nil {
+			return nil, err
+		}
+		if len(raw) != len(r.id) {
+			return nil, fmt.Errorf("key id of %d bytes", len(raw))
+		}
+		r.id = [32]byte(raw)
+		page = append(page, r)
+	}
+	return page, rows.Err()
+}
+
 func (b *sqlBackend) scrub(ctx context.Context) error {
 	if b.scrubFn == nil {
 		return nil

@@ -107,6 +107,9 @@ type backend interface {
 	deleteRecord(ctx context.Context, id [32]byte) error
 	// tombstone replaces id's ciphertext with an erasure mark.
 	tombstone(ctx context.Context, id [32]byte, at int64) error
+	// rewrapKeys replaces, in one transaction, every wrapped key w by
+	// f(id, w) and the KEK check value by check.
+	rewrapKeys(ctx context.Context, f func(id [32]byte, wrapped []byte) ([]byte, error), check []byte) (n int, err error)
 	// scrub removes what an erasure left in logs of the database, where
 	// that can be done (SQLite: checkpoint and truncate the WALs).
 	scrub(ctx context.Context) error
@@ -116,8 +119,12 @@ type backend interface {
 // Store is an open record store. It is safe for concurrent use.
 type Store struct {
 	b    backend
-	kek  cipher.AEAD
 	opts options
+
+	// kekMu is held for reading while the KEK is in use, for writing
+	// while RotateKEK replaces it.
+	kekMu sync.RWMutex
+	kek   cipher.AEAD
 
 	puts chan *putReq
 	quit chan struct{}
@@ -170,13 +177,18 @@ func checkKEK(ctx context.Context, b backend, aead cipher.AEAD) error {
 		return err
 	}
 	if v == nil {
-		return b.setKEKCheck(ctx, aead.Seal(nil, nil, []byte(checkAAD), []byte(checkAAD)))
+		return b.setKEKCheck(ctx, kekCheckValue(aead))
 	}
 	pt, err := aead.Open(nil, nil, v, []byte(checkAAD))
 	if err != nil || string(pt) != checkAAD {
 		return fmt.Errorf("%w: it does not open the store's KEK check value", ErrWrongKEK)
 	}
 	return nil
+}
+
+// kekCheckValue is a known plaintext sealed under the KEK.
+func kekCheckValue(aead cipher.AEAD) []byte {
+	return aead.Seal(nil, nil, []byte(checkAAD), []byte(checkAAD))
 }
 
 // Close stops the writer and closes the databases. Puts still waiting
@@ -198,7 +210,9 @@ func (s *Store) Put(ctx context.Context, id [32]byte, salt, record []byte) error
 	if len(salt) < MinSaltSize || len(salt) > MaxSaltSize {
 		return fmt.Errorf("recordstore: put %x: salt of %d bytes, want %d to %d", id, len(salt), MinSaltSize, MaxSaltSize)
 	}
-	r := &putReq{id: id, salt: salt, record: record, err: make(chan error, 1)}
+	// Copies: the writer may still read them after a cancelled Put has
+	// returned to a caller who reuses its buffers.
+	r := &putReq{id: id, salt: bytes.Clone(salt), record: bytes.Clone(record), err: make(chan error, 1)}
 	select {
 	case s.puts <- r:
 	case <-s.quit:
@@ -243,6 +257,8 @@ func (s *Store) writer() {
 
 func (s *Store) writeBatch(batch []*putReq) {
 	ctx := s.ctx
+	s.kekMu.RLock()
+	defer s.kekMu.RUnlock()
 	results := make([]error, len(batch))
 	first := make(map[[32]byte]int, len(batch)) // id → index of its first Put in the batch
 	ids := make([][32]byte, 0, len(batch))
@@ -346,6 +362,7 @@ func aad(role string, id [32]byte) []byte {
 }
 
 // open decrypts a stored record with its wrapped key from the key store.
+// The caller holds kekMu for reading.
 func (s *Store) open(ctx context.Context, r row) (salt, record []byte, err error) {
 	wrapped, err := s.b.key(ctx, r.id)
 	if err != nil {
@@ -395,11 +412,44 @@ func (s *Store) Get(ctx context.Context, id [32]byte) (salt, record []byte, err 
 	if r.state == stateErased {
 		return nil, nil, fmt.Errorf("recordstore: get %x: %w", id, ErrErased)
 	}
+	s.kekMu.RLock()
 	salt, record, err = s.open(ctx, r)
+	s.kekMu.RUnlock()
 	if err != nil {
 		return nil, nil, fmt.Errorf("recordstore: get %x: %w", id, err)
 	}
 	return salt, record, nil
+}
+
+// RotateKEK re-wraps every data key with next and makes next the store's
+// KEK, in one transaction: a crash leaves every key wrapped by the old KEK
+// or every key by next. The caller keeps next where the next start-up
+// will load it before calling, and the old KEK until RotateKEK returns
+// (see docs/record-store.md). Puts and Gets wait while it runs.
+func (s *Store) RotateKEK(ctx context.Context, next KEK) error {
+	if len(next) != KEKSize {
+		return fmt.Errorf("recordstore: rotate: KEK of %d bytes, want %d", len(next), KEKSize)
+	}
+	aead, err := newAEAD(next)
+	if err != nil {
+		return err
+	}
+	s.kekMu.Lock()
+	defer s.kekMu.Unlock()
+	_, err = s.b.rewrapKeys(ctx, func(id [32]byte, wrapped []byte) ([]byte, error) {
+		dk, err := s.kek.Open(nil, nil, wrapped, aad(keyAAD, id))
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot unwrap the data key of %x", ErrWrongKEK, id)
+		}
+		return aead.Seal(nil, nil, dk, aad(keyAAD, id)), nil
+	}, kekCheckValue(aead))
+	if err != nil {
+		return fmt.Errorf("recordstore: rotate KEK: %w", err)
+	}
+	s.kek = aead
+	// Keys wrapped by the old KEK are overwritten in the pages; the
+	// checkpoint drops the older page images too.
+	return s.b.scrub(ctx)
 }
 
 // Commit marks records whose leaves are durable in the log. Committed and

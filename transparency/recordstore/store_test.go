@@ -102,6 +102,27 @@ func put(t *testing.T, s *Store, r testRecord) {
 	}
 }
 
+// putAll puts records from 32 goroutines, so they are written in groups.
+func putAll(t *testing.T, s *Store, recs []testRecord) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for i := w; i < len(recs); i += 32 {
+				r := recs[i]
+				if err := s.Put(t.Context(), r.id, r.salt, r.record); err != nil {
+					t.Errorf("put %x: %v", r.id[:4], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
 func mustGet(t *testing.T, s *Store, r testRecord) {
 	t.Helper()
 	salt, rec, err := s.Get(t.Context(), r.id)
@@ -730,6 +751,74 @@ func TestCrashBetweenSteps(t *testing.T) {
 		}
 		if _, _, err := s.Get(ctx, discarding.id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get after the discard completed = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestRotateKEK(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h harness) {
+		ctx := t.Context()
+		oldKEK, newKEKv := newKEK(t), newKEK(t)
+		s, err := h.open(ctx, oldKEK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []testRecord
+		for i := range 2*rewrapPage + 500 { // more than one page of rewrapping
+			recs = append(recs, mkRecord(t, fmt.Sprintf("rotated %d", i)))
+		}
+		putAll(t, s, recs)
+		erased := recs[0]
+		if _, err := s.Erase(ctx, erased.id); err != nil {
+			t.Fatal(err)
+		}
+		keysBefore := h.keys(t)
+		if err := s.RotateKEK(ctx, newKEKv[:31]); err == nil {
+			t.Error("RotateKEK accepted a 31-byte KEK")
+		}
+		if err := s.RotateKEK(ctx, newKEKv); err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, s, recs[1])
+		added := mkRecord(t, "after rotation")
+		put(t, s, added)
+		mustGet(t, s, added)
+
+		// Every key is now wrapped by the new KEK and none by the old.
+		backup := h.backupRecords(t)
+		keysAfter := h.keys(t)
+		if len(keysAfter) != len(recs) { // the erased one gone, the added one there
+			t.Fatalf("%d keys after rotation, want %d", len(keysAfter), len(recs))
+		}
+		for id, w := range keysAfter {
+			if _, _, err := decryptRaw(oldKEK, id, w, backup[id]); err == nil {
+				t.Fatalf("key of %x still opens under the old KEK", id[:4])
+			}
+			if _, _, err := decryptRaw(newKEKv, id, w, backup[id]); err != nil {
+				t.Fatalf("key of %x does not open under the new KEK: %v", id[:4], err)
+			}
+		}
+		for name, b := range h.rawFiles(t) {
+			for _, r := range recs[1:4] {
+				if bytes.Contains(b, keysBefore[r.id]) {
+					t.Errorf("%s still holds a key wrapped by the old KEK", name)
+				}
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := h.open(ctx, oldKEK); !errors.Is(err, ErrWrongKEK) {
+			if err == nil {
+				_ = s.Close()
+			}
+			t.Errorf("open with the old KEK after rotation = %v, want ErrWrongKEK", err)
+		}
+		s = openT(t, h, newKEKv)
+		mustGet(t, s, recs[len(recs)-1])
+		mustGet(t, s, added)
+		if _, _, err := s.Get(ctx, erased.id); !errors.Is(err, ErrErased) {
+			t.Errorf("erased record after rotation: %v", err)
 		}
 	})
 }
