@@ -100,6 +100,13 @@ func (s *Server) createErasure(c *gin.Context) {
 		abortKind(c, "ledger-unavailable", "the record is erased, but its recourse could not be deleted yet; repeat the request, which answers with the same erasure record")
 		return
 	}
+	// So do the applicant's contests of it (lifecycle.go).
+	if err := s.eraseContests(ctx, id); err != nil {
+		s.log.ErrorContext(ctx, "erasing the contests of an erased decision", slog.String("request_id", requestID(c)), slog.String("decision_id", id.String()), slog.Any("err", err))
+		c.Header("Retry-After", "1")
+		abortKind(c, "ledger-unavailable", "the record is erased, but the contests of it could not be yet; repeat the request, which answers with the same erasure record")
+		return
+	}
 	if wait {
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
 		defer cancel()
@@ -215,3 +222,4 @@ func (s *Server) abortErased(c *gin.Context, action policy.Action, id transparen
 	}
 	abortProblem(c, p)
 }
+

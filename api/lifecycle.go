@@ -1035,7 +1035,7 @@ func (s *Server) createContest(c *gin.Context) {
 			Message: "this decision was contested already (record " + st.Contest.ID.String() + ")"}})
 		return
 	}
-	body := &transparency.Contest{DecisionID: id, Lender: rec.Decision.Lender, Statement: statement}
+	body := &transparency.Contest{DecisionID: id, Lender: rec.Decision.Lender, ApplicationID: rec.Decision.ApplicationID, Statement: statement}
 	if len(corrections) > 0 {
 		body.Corrections = corrections
 	}
@@ -1155,4 +1155,26 @@ func (s *Server) contestForm(id string, rec *transparency.Record, lang string) *
 		form.Fields = append(form.Fields, web.ContestField{Name: f.Name, Label: f.DisplayName(lang), Value: v})
 	}
 	return form
+}
+
+// eraseContests crypto-shreds the contest records of an erased decision:
+// the applicant's statement and corrections go with the decision. The
+// decision's erasure record covers them.
+func (s *Server) eraseContests(ctx context.Context, id transparency.ID) error {
+	if err := s.syncIndex(ctx); err != nil {
+		return err
+	}
+	var contests []transparency.ID
+	for _, l := range s.life.index.Linked(id.String()) {
+		if l.Record.Type == transparency.TypeContest {
+			contests = append(contests, l.ID)
+		}
+	}
+	if len(contests) == 0 {
+		return nil
+	}
+	if err := s.ledger.EraseRelated(ctx, id, contests...); err != nil {
+		return fmt.Errorf("erasing the contests of %s: %w", id, err)
+	}
+	return nil
 }

@@ -590,3 +590,35 @@ func TestLifecycleBadRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestErasureTakesContests: erasing a contested decision erases the
+// contest's record too (the statement is the applicant's), while the
+// leaves and their proofs stay; a lifecycle call on the erased decision
+// is refused.
+func TestErasureTakesContests(t *testing.T) {
+	e, _ := newClockEnv(t)
+	d := e.scoredRows(120)["decline"][0]
+	var ct lifecycleOut
+	e.post(d.ApplicantToken, "/v1/decisions/"+d.DecisionID+"/contest", map[string]any{"statement": "The debt shown is my brother's, not mine."}, http.StatusCreated).json(t, &ct)
+	e.settle()
+	e.post(keyAdmin, "/v1/decisions/"+d.DecisionID+"/erasure", map[string]any{"legal_basis": "GDPR Art. 17(1)(a)", "requester": "ticket 17"}, http.StatusOK)
+	cid, err := transparency.ParseID(ct.RecordID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := e.ledger.GetEntry(context.Background(), cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !entry.Erased || entry.Record != nil || strings.Contains(string(entry.Data), "brother") {
+		t.Errorf("contest after erasure: erased %v, record %q", entry.Erased, entry.Record)
+	}
+	if _, err := e.ledger.InclusionProof(context.Background(), cid, 0); err != nil {
+		t.Errorf("the contest's leaf lost its proof: %v", err)
+	}
+	before := e.settle()
+	e.post(keyReviewer, "/v1/decisions/"+d.DecisionID+"/actions", map[string]any{"action": "withdrawn"}, http.StatusGone)
+	if after := e.settle(); after != before {
+		t.Errorf("an action on an erased decision changed the ledger: %d → %d", before, after)
+	}
+}

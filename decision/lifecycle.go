@@ -81,7 +81,7 @@ func (x *Index) Add(id transparency.ID, rec *transparency.Record) {
 		case transparency.TypeContest:
 			// A contest asks a person again, whatever was decided before;
 			// the next final action answers it.
-			x.open[did] = Review{DecisionID: did, Lender: rec.Contest.Lender, Kind: "contest", Since: rec.Timestamp}
+			x.open[did] = Review{DecisionID: did, Lender: rec.Contest.Lender, ApplicationID: rec.Contest.ApplicationID, Kind: "contest", Since: rec.Timestamp}
 		}
 	}
 }

@@ -63,9 +63,9 @@ func TestIndex(t *testing.T) {
 		t.Fatalf("after b's final action the queue is %+v", got)
 	}
 	// A contest brings b back, as a contest; the next action answers it.
-	ctID, ct := record(t, t0.Add(4*day), &transparency.Contest{DecisionID: b.String(), Lender: "acme", Statement: "wrong income"})
+	ctID, ct := record(t, t0.Add(4*day), &transparency.Contest{DecisionID: b.String(), Lender: "acme", ApplicationID: "a-2", Statement: "wrong income"})
 	x.Add(ctID, ct)
-	if got := x.Reviews("acme"); len(got) != 2 || got[1].DecisionID != b.String() || got[1].Kind != "contest" || !got[1].Since.Equal(t0.Add(4*day)) {
+	if got := x.Reviews("acme"); len(got) != 2 || got[1].DecisionID != b.String() || got[1].Kind != "contest" || got[1].ApplicationID != "a-2" || !got[1].Since.Equal(t0.Add(4*day)) {
 		t.Fatalf("after the contest the queue is %+v", got)
 	}
 	st := decision.StateOf(x.Linked(b.String()))

@@ -121,7 +121,10 @@ type Outcome struct {
 type Contest struct {
 	DecisionID string `json:"decision_id"`
 	Lender     string `json:"lender"`
-	Statement  string `json:"statement"`
+	// ApplicationID is the lender's reference of the application, for the
+	// reviewer queue.
+	ApplicationID string `json:"application_id,omitempty"`
+	Statement     string `json:"statement"`
 	// Corrections are the feature values the applicant says are right.
 	Corrections map[string]FeatureValue `json:"corrections,omitempty"`
 	Nonce       string                  `json:"nonce"`
