@@ -142,6 +142,9 @@ type Ledger struct {
 	// eraseSeam, set only by tests, is called between the steps of an
 	// erasure; an error stops it there, as a crash would.
 	eraseSeam func(step string) error
+	// recordFault is why the last record store Put failed, nil once one
+	// succeeds (or a readiness probe does).
+	recordFault error
 
 	// front is owned by the refresh loop: the frontier at the latest
 	// checkpoint, or nil until (re)loaded.
@@ -926,6 +929,9 @@ func (l *Ledger) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if err := l.recordStoreReady(ctx); err != nil {
+		return fmt.Errorf("%w: not accepting appends: %w", ErrUnavailable, err)
+	}
 	if _, err := l.log.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: l.treeID}); err != nil {
 		return grpcErr("ready", err)
 	}
