@@ -192,6 +192,11 @@ func (l *flakyLedger) Seal(r *transparency.Record) (transparency.Sealed, error) 
 
 func (l *flakyLedger) PutRecord(context.Context, transparency.Sealed) error { return nil }
 
+// Erasure: nothing is erased here.
+func (l *flakyLedger) Erasure(context.Context, transparency.ID) (*transparency.ErasureInfo, error) {
+	return nil, transparency.ErrNotFound
+}
+
 func (l *flakyLedger) Reseal(_ context.Context, leaf []byte) (transparency.Sealed, error) {
 	r, err := transparency.DecodeRecord(leaf)
 	if err != nil {
