@@ -136,6 +136,9 @@ type Ledger struct {
 	// recs holds the record store for format 2 leaves and what checks
 	// them.
 	recs records
+	// recordFault is why the last record store Put failed, nil once one
+	// succeeds (or a readiness probe does).
+	recordFault error
 
 	// eraseSeam, set only by tests, is called between the steps of an
 	// erasure; an error stops it there, as a crash would.
@@ -917,6 +920,9 @@ func (l *Ledger) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if err := l.recordStoreReady(ctx); err != nil {
+		return fmt.Errorf("%w: not accepting appends: %w", ErrUnavailable, err)
+	}
 	if _, err := l.log.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: l.treeID}); err != nil {
 		return grpcErr("ready", err)
 	}

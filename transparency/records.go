@@ -93,9 +93,47 @@ func (l *Ledger) putRecord(ctx context.Context, s Sealed) error {
 	if l.recs.store == nil {
 		return fmt.Errorf("%w: a format 2 leaf needs a record store", ErrInvalidArgument)
 	}
-	if err := l.recs.store.Put(ctx, s.id, salt, record); err != nil {
+	err := l.recs.store.Put(ctx, s.id, salt, record)
+	if ctx.Err() == nil {
+		// A caller giving up says nothing about the store.
+		l.mu.Lock()
+		l.recordFault = err
+		l.mu.Unlock()
+	}
+	if err != nil {
 		return fmt.Errorf("%w: record store: %w", ErrNotRecorded, err)
 	}
+	return nil
+}
+
+// recordStoreReady reports whether the record store takes writes. After a
+// Put failed it writes (and discards) a probe record, so that readiness
+// recovers when the store does, without waiting for traffic that a load
+// balancer would not send to an unready replica.
+func (l *Ledger) recordStoreReady(ctx context.Context) error {
+	l.mu.Lock()
+	fault := l.recordFault
+	l.mu.Unlock()
+	if fault == nil || l.recs.store == nil {
+		return nil
+	}
+	var probe [32]byte
+	salt, err := NewSalt()
+	if err != nil {
+		return err
+	}
+	copy(probe[:], salt)
+	if err := l.recs.store.Put(ctx, probe, salt, []byte("{}")); err != nil {
+		return fmt.Errorf("the record store refuses writes: %w", err)
+	}
+	if err := l.recs.store.Discard(ctx, probe); err != nil {
+		l.logger.WarnContext(ctx, "discarding the record store probe failed; reconciliation will", "err", err)
+	}
+	l.mu.Lock()
+	if l.recordFault == fault {
+		l.recordFault = nil
+	}
+	l.mu.Unlock()
 	return nil
 }
 

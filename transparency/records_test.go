@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/glassbox-ledger/glassbox/internal/tmpfs"
 	"github.com/glassbox-ledger/glassbox/transparency/recordstore"
 )
 
@@ -391,6 +394,57 @@ func TestErasureRecordEncoding(t *testing.T) {
 	for _, bad := range []*Erasure{{DecisionID: "ab", LegalBasis: "x"}, {DecisionID: strings.Repeat("AB", 32), LegalBasis: "x"}, {DecisionID: strings.Repeat("ab", 32)}, {DecisionID: strings.Repeat("ab", 32), LegalBasis: strings.Repeat("x", MaxLegalBasis+1)}} {
 		if _, err := NewRecord(testTime, bad); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("NewRecord(%+v) = %v", bad, err)
+		}
+	}
+}
+
+// TestRecordStoreFullDisk: with the record store's disk full (a real
+// tmpfs, the log on another disk), appends are refused as not recorded,
+// nothing reaches the log, and the ledger is not ready; once space is
+// freed it is ready again without traffic, and appends succeed.
+func TestRecordStoreFullDisk(t *testing.T) {
+	ctx := context.Background()
+	disk := tmpfs.Mount(t, "4m")
+	store := openTestRecords(t, disk)
+	l := openTestLedger(t, filepath.Join(t.TempDir(), "ledger"), func(c *EmbeddedConfig) { c.Records = store })
+	if err := l.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(disk, "filler")
+	tmpfs.Fill(t, filler)
+	var refused []ID
+	for i := 0; len(refused) == 0 && i < 2000; i++ {
+		_, s := sealDecision(t, l, fmt.Sprintf("full-%d", i))
+		if _, err := l.AppendSealed(ctx, s); err != nil {
+			if !errors.Is(err, ErrNotRecorded) {
+				t.Fatalf("append on a full record store: %v, want ErrNotRecorded", err)
+			}
+			refused = append(refused, s.ID())
+		}
+	}
+	if len(refused) == 0 {
+		t.Fatal("no append refused with the record store's disk full")
+	}
+	if err := l.Ready(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ready with the record store's disk full: %v", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready after space was freed", func() bool { return l.Ready(ctx) == nil })
+	_, s := sealDecision(t, l, "after")
+	rc, err := l.AppendSealed(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitIntegrated(ctx, rc.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "log settled", func() bool { return l.Pending() == 0 })
+	cp, _ := l.LatestCheckpoint(ctx)
+	for _, id := range refused {
+		if _, err := l.InclusionProof(ctx, id, cp.Size); !errors.Is(err, ErrNotFound) {
+			t.Errorf("refused decision %s: %v, want not in the log", id, err)
 		}
 	}
 }
