@@ -172,7 +172,7 @@ func (s *Server) dropRecourse(ctx context.Context, id transparency.ID) error {
 			return err
 		}
 	}
-	if err := s.recourse.Delete(ctx, id.String()); err != nil {
+	if _, err := s.recourse.Delete(ctx, id.String()); err != nil {
 		s.log.ErrorContext(ctx, "deleting the recourse of an erased decision", slog.String("decision", id.String()), slog.Any("err", err))
 		return err
 	}
@@ -222,4 +222,3 @@ func (s *Server) abortErased(c *gin.Context, action policy.Action, id transparen
 	}
 	abortProblem(c, p)
 }
-

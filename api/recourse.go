@@ -23,8 +23,8 @@ type RecourseStore interface {
 	Get(ctx context.Context, decisionID string) (recoursestore.Entry, bool, error)
 	Put(ctx context.Context, e recoursestore.Entry) (stored recoursestore.Entry, inserted bool, err error)
 	MarkAppended(ctx context.Context, decisionID string) error
-	// Delete removes a decision's entry (the decision was erased).
-	Delete(ctx context.Context, decisionID string) error
+	// Delete removes a decision's entry when its record is erased.
+	Delete(ctx context.Context, decisionID string) (bool, error)
 }
 
 // memoryRecourse is the store used when Config.Recourse is nil (tests,
@@ -52,11 +52,12 @@ func (s *memoryRecourse) Put(_ context.Context, e recoursestore.Entry) (recourse
 	return e, true, nil
 }
 
-func (s *memoryRecourse) Delete(_ context.Context, id string) error {
+func (s *memoryRecourse) Delete(_ context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, ok := s.m[id]
 	delete(s.m, id)
-	return nil
+	return ok, nil
 }
 
 func (s *memoryRecourse) MarkAppended(_ context.Context, id string) error {

@@ -47,8 +47,8 @@ const schema = `CREATE TABLE IF NOT EXISTS recourse (
 
 // Open opens (creating if needed) the store at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	// secure_delete: an erased decision's suggestions (Delete) are
-	// overwritten in the file, not only unlinked from the b-tree.
+	// secure_delete: a deleted (erased) entry's bytes are overwritten in
+	// the database pages, not left in free space.
 	q := url.Values{"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(FULL)", "secure_delete(ON)"}}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
@@ -112,18 +112,17 @@ func (s *Store) MarkAppended(ctx context.Context, decisionID string) error {
 	return nil
 }
 
-// Delete removes a decision's recourse, when the decision is erased: the
-// suggestions carry the applicant's values. The row is overwritten in
-// place (secure_delete) and the write-ahead log checkpointed and
-// truncated, so no older page image keeps it. Deleting what is not there
-// is a no-op. Copies of the file taken before stay as they are (see
-// docs/ledger.md, "Erasure").
-func (s *Store) Delete(ctx context.Context, decisionID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM recourse WHERE decision_id = ?`, decisionID); err != nil {
-		return fmt.Errorf("recoursestore: delete %s: %w", decisionID, err)
+// Delete removes the entry of a decision (its record was erased), and
+// truncates the write-ahead log so that no old page image of it stays
+// there. It reports whether there was one.
+func (s *Store) Delete(ctx context.Context, decisionID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM recourse WHERE decision_id = ?`, decisionID)
+	if err != nil {
+		return false, fmt.Errorf("recoursestore: delete %s: %w", decisionID, err)
 	}
+	n, _ := res.RowsAffected()
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return fmt.Errorf("recoursestore: delete %s: checkpoint: %w", decisionID, err)
+		return n == 1, fmt.Errorf("recoursestore: delete %s: checkpoint: %w", decisionID, err)
 	}
-	return nil
+	return n == 1, nil
 }
