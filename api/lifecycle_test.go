@@ -601,7 +601,7 @@ func TestErasureTakesContests(t *testing.T) {
 	var ct lifecycleOut
 	e.post(d.ApplicantToken, "/v1/decisions/"+d.DecisionID+"/contest", map[string]any{"statement": "The debt shown is my brother's, not mine."}, http.StatusCreated).json(t, &ct)
 	e.settle()
-	e.post(keyAdmin, "/v1/decisions/"+d.DecisionID+"/erasure", map[string]any{"legal_basis": "GDPR Art. 17(1)(a)", "requester": "ticket 17"}, http.StatusOK)
+	e.post(keyAdmin, "/v1/decisions/"+d.DecisionID+"/erasure", map[string]any{"legal_basis": "GDPR Art. 17(1)(a)", "requester": "ticket 17"}, http.StatusCreated)
 	cid, err := transparency.ParseID(ct.RecordID)
 	if err != nil {
 		t.Fatal(err)

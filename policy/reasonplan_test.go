@@ -60,7 +60,7 @@ func planEngines(t testing.TB, params map[string]any, max int) (plans, reference
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.AdmitPackage(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference); err != nil {
+		if _, err := e.AdmitEvidence(ctx, pkg.Manifest, pkg.SHA256, pkg.Reference, pkg.Evidence); err != nil {
 			t.Fatal(err)
 		}
 		return e
