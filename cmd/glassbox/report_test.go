@@ -229,11 +229,27 @@ func TestAuditReport(t *testing.T) {
 
 	// The protected attributes are in no ledger entry.
 	cp := checkpointOf(t, url, tl.key)
-	entries, err := fetchEntries(context.Background(), &apiClient{base: url, key: regulatorKey, http: httpClient}, 0, cp.Size)
+	leaves, committed, err := fetchLeaves(context.Background(), &apiClient{base: url, key: regulatorKey, http: httpClient}, 0, cp.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every leaf, and every record beside a format 2 leaf.
+	var entries [][]byte
+	for _, l := range leaves {
+		entries = append(entries, l)
+		if c, ok := committed[transparency.RecordID(l)]; ok && c.record != nil {
+			entries = append(entries, c.record)
+		}
+	}
 	for i, e := range entries {
+		if transparency.LeafFormat(e) == transparency.EnvelopeFormat {
+			for _, s := range []string{`"Age"`, `"Marital"`, "18-24", "married", "single"} {
+				if bytes.Contains(e, []byte(s)) {
+					t.Errorf("leaf %d holds %s", i, s)
+				}
+			}
+			continue
+		}
 		rec, err := transparency.DecodeRecord(e)
 		if err != nil {
 			t.Fatalf("entry %d: %v", i, err)
