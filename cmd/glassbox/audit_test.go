@@ -31,14 +31,7 @@ import (
 // application for the embedded default model.
 func testRowApplications(t *testing.T) []map[string]any {
 	t.Helper()
-	pkg, err := models.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := scoring.Load(pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := defaultModel(t)
 	f, err := os.Open("../../testdata/credit_test.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +46,20 @@ func testRowApplications(t *testing.T) []map[string]any {
 		apps[i] = map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)}
 	}
 	return apps
+}
+
+// defaultModel loads the embedded default model.
+func defaultModel(t *testing.T) *scoring.Model {
+	t.Helper()
+	pkg, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scoring.Load(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // testLedger is a glassbox serve holding a decision for every row of the
