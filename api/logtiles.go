@@ -180,11 +180,21 @@ func (s *Server) witnessedSize(ctx context.Context, entry *transparency.Entry) u
 	return cp.Size
 }
 
-// recordCommitment is what the tlog-proof's extra line carries: the
-// decision's record commitment once leaves are commitments (issue 18).
-// Today the leaf is the record itself, its hash is the decision id, and
-// there is nothing extra to carry.
-func recordCommitment(*transparency.Entry) []byte { return nil }
+// recordCommitment is what the tlog-proof's extra line carries: for a
+// format 2 leaf, the leaf itself, the commitment envelope (format, type,
+// second-precision time, model, policy, the commitment and the
+// authenticator; no personal data, so the proof file may be shared). A
+// verifier hashes it to the leaf hash the inclusion proof is checked with,
+// checks its authenticator with the log key and, given the record and
+// salt, the commitment: the bare commitment would be unbound to the leaf,
+// since extra is not signed. A format 1 leaf is the record in clear and is
+// never put in a proof file: no extra.
+func recordCommitment(e *transparency.Entry) []byte {
+	if e.Format != transparency.EnvelopeFormat || e.Foreign {
+		return nil
+	}
+	return e.Data
+}
 
 // witnessCheck is the readiness detail for witnessing. Witnesses never make
 // the service unready: a witness that is down must not stop decisions.

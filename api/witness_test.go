@@ -112,8 +112,19 @@ func TestTLogProofWithWitnessDown(t *testing.T) {
 	// checkpoint note opened with x/mod's note package.
 	head, cpNote, ok := strings.Cut(string(tp.body), "\n\n")
 	lines := strings.Split(head, "\n")
-	if !ok || lines[0] != "c2sp.org/tlog-proof@v1" || !strings.HasPrefix(lines[1], "index ") {
-		t.Fatalf("not a tlog-proof:\n%s", tp.body)
+	if !ok || lines[0] != "c2sp.org/tlog-proof@v1" || !strings.HasPrefix(lines[1], "extra ") {
+		t.Fatalf("not a tlog-proof with extra:\n%s", tp.body)
+	}
+	// extra is the decision's format 2 leaf: it hashes to the decision id
+	// and holds the commitment, not the record.
+	extra, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(lines[1], "extra "))
+	if err != nil || transparency.LeafFormat(extra) != transparency.EnvelopeFormat || transparency.RecordID(extra).String() != d.DecisionID ||
+		!strings.Contains(string(extra), `"commitment":"`) || strings.Contains(string(extra), `"application_id"`) {
+		t.Fatalf("extra is not the decision's envelope: %v %s", err, extra)
+	}
+	lines = append(lines[:1], lines[2:]...)
+	if !strings.HasPrefix(lines[1], "index ") {
+		t.Fatalf("no index line:\n%s", tp.body)
 	}
 	var index uint64
 	fmt.Sscanf(lines[1], "index %d", &index)

@@ -17,9 +17,11 @@ const TLogProofHeader = "c2sp.org/tlog-proof@v1"
 // TLogProof is a C2SP tlog-proof: an offline proof that the leaf at Index
 // is in the tree a (cosigned) checkpoint commits to.
 type TLogProof struct {
-	// Extra is opaque, unauthenticated data. glassbox reserves it for the
-	// decision's record commitment (issue 18); until leaves are
-	// commitments it is empty and the line is omitted.
+	// Extra is opaque, unauthenticated data. glassbox puts a format 2
+	// leaf's bytes there (the commitment envelope, which holds the record
+	// commitment), so the proof names its leaf; a verifier trusts it only
+	// once it hashes to the leaf proven included and its authenticator
+	// verifies. Empty (the line omitted) for format 1 leaves.
 	Extra  []byte
 	Index  uint64
 	Hashes [][]byte

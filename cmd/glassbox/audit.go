@@ -30,8 +30,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"fairness":       runFairness,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE | --decision-id ID] FILE\n"+
-			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY] [--interval D --count N] [--lifecycle [--as-of T]]\n"+
+		fmt.Fprintln(stderr, "usage: glassbox audit verify-receipt --key KEY [--witness-key VKEY ... --witness-quorum N] [--record FILE [--salt HEX]] [--decision-id ID] FILE\n"+
+			"       glassbox audit monitor --server URL --key KEY [--state FILE] [--api-key KEY [--psi-threshold X] [--drift-min N] [--models DIR] [--policy DIR]] [--interval D --count N] [--lifecycle [--as-of T]]\n"+
 			"       glassbox audit replay --server URL --key KEY [--from N --to M] [--models DIR] [--policy DIR]\n"+
 			"       "+reportUsage+"\n       "+fairnessUsage)
 		return fmt.Errorf("%w: audit needs a subcommand", errUsage)
@@ -81,13 +81,16 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 	if isTLogProof(data) {
 		return verifyTLogProofFile(data, *key, &wit, stdout)
 	}
-	if err := wit.checkJSONReceipt(data, *key); err != nil {
-		return fmt.Errorf("receipt does NOT verify: %w", err)
-	}
 	var r Receipt
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&r); err != nil {
 		return fmt.Errorf("receipt: %w", err)
+	}
+	if err := wit.checkJSONReceipt(&r, *key); err != nil {
+		if errors.Is(err, errUsage) {
+			return err
+		}
+		return fmt.Errorf("receipt does NOT verify: %w", err)
 	}
 	id, err := verifyReceipt(&r, *key)
 	if err != nil {
@@ -101,6 +104,8 @@ func runVerifyReceipt(_ context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("receipt does NOT verify: %w", err)
 		}
 		fmt.Fprintln(stdout, msg)
+	} else if wit.record != "" {
+		fmt.Fprintf(stdout, "verified: the record in %s is the one the leaf commits to\n", wit.record)
 	} else if r.CommittedRecord != "" {
 		fmt.Fprintln(stdout, "verified: the record in the receipt is the one the leaf commits to")
 	} else if transparency.LeafFormat(mustBase64(r.Record)) == transparency.EnvelopeFormat {
@@ -221,6 +226,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	interval := fs.Duration("interval", 10*time.Second, "time between checks when --count > 1")
 	count := fs.Int("count", 1, "number of checks (0 = until interrupted)")
 	life := lifecycleFlags(fs)
+	newEntries := newEntryCheckFlags(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -228,6 +234,10 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%w: --server and --key are required", errUsage)
 	}
 	c := &apiClient{base: strings.TrimRight(*server, "/"), key: *apiKey, http: &http.Client{Timeout: 30 * time.Second}}
+	checks, err := newEntries.prepare(ctx, *key)
+	if err != nil {
+		return err
+	}
 	var last *monitorState
 	if *statePath != "" {
 		if data, err := os.ReadFile(*statePath); err == nil {
@@ -239,11 +249,16 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
+	// Findings among the new entries do not stop the monitor: they are
+	// printed, the state moves past the entries judged (so each is
+	// reported once), and the run exits non-zero at its end. A history
+	// that does not verify stops it at once.
+	var findings []error
 	for i := 0; *count == 0 || i < *count; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil
+				return errors.Join(findings...)
 			case <-time.After(*interval):
 			}
 		}
@@ -256,9 +271,13 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if last != nil {
 				from = last.Size
 			}
-			if err := reportForeign(ctx, c, *key, from, next.Size, stdout); err != nil {
+			// Foreign leaves, missing records and score drift among the
+			// new entries (their records need the API key).
+			found, err := checks.check(ctx, c, from, next.Size, stdout)
+			if err != nil {
 				return err
 			}
+			findings = append(findings, found...)
 		}
 		if last == nil || next.Size != last.Size {
 			fmt.Fprintf(stdout, "ok: checkpoint size %d root %s verified", next.Size, next.Root)
@@ -285,7 +304,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 	}
-	return nil
+	return errors.Join(findings...)
 }
 
 // monitorOnce fetches and verifies the latest checkpoint and, when a

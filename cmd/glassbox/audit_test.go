@@ -32,6 +32,18 @@ import (
 // application for the embedded default model.
 func testRowApplications(t *testing.T) []map[string]any {
 	t.Helper()
+	m := defaultModel(t)
+	rows := testset.Rows(t, m)
+	apps := make([]map[string]any, len(rows))
+	for i, x := range rows {
+		apps[i] = map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)}
+	}
+	return apps
+}
+
+// defaultModel loads the embedded default model.
+func defaultModel(t *testing.T) *scoring.Model {
+	t.Helper()
 	pkg, err := models.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -40,12 +52,7 @@ func testRowApplications(t *testing.T) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := testset.Rows(t, m)
-	apps := make([]map[string]any, len(rows))
-	for i, x := range rows {
-		apps[i] = map[string]any{"application_id": fmt.Sprintf("row-%d", i), "features": m.FeatureValues(x)}
-	}
-	return apps
+	return m
 }
 
 // testLedger is a glassbox serve holding a decision for every row of the

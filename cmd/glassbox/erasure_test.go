@@ -20,26 +20,14 @@ func TestAuditErasedDecision(t *testing.T) {
 	ctx := context.Background()
 	p := startServe(t, t.TempDir())
 	key := publicKey(t, p.url)
-	var ids []string
-	for i := range 3 {
-		code, body, err := call(ctx, http.MethodPost, p.url+"/v1/decisions?wait=integrated", lenderKey, sampleApplication(i))
-		if err != nil || code != http.StatusCreated {
-			t.Fatalf("decision: %d %v %s", code, err, body)
-		}
-		ids = append(ids, jsonField(t, body, "decision_id"))
-	}
+	ids := postSamples(t, p.url, 3)
 	state := filepath.Join(t.TempDir(), "monitor.json")
 	monitor := []string{"audit", "monitor", "--server", p.url, "--key", key, "--state", state, "--api-key", regulatorKey}
 	if code, out, errOut := runCmd(monitor...); code != 0 {
 		t.Fatalf("monitor before: %d %s %s", code, out, errOut)
 	}
 
-	code, body, err := call(ctx, http.MethodPost, p.url+"/v1/decisions/"+ids[1]+"/erasure?wait=integrated", adminKey,
-		map[string]string{"legal_basis": "GDPR Art. 17(1)(b)", "requester": "the applicant"})
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("erasure: %d %v %s", code, err, body)
-	}
-	erasure := jsonField(t, body, "id")
+	erasure := eraseDecision(t, p.url, ids[1])
 
 	t.Run("monitor", func(t *testing.T) {
 		code, out, errOut := runCmd(monitor...)
@@ -97,4 +85,31 @@ func jsonField(t *testing.T, body []byte, name string) string {
 		t.Fatalf("no %s in %s", name, body)
 	}
 	return s
+}
+
+// postSamples scores n sample applications, each once integrated, and
+// returns their decision ids.
+func postSamples(t *testing.T, url string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		code, body, err := call(context.Background(), http.MethodPost, url+"/v1/decisions?wait=integrated", lenderKey, sampleApplication(i))
+		if err != nil || code != http.StatusCreated {
+			t.Fatalf("decision: %d %v %s", code, err, body)
+		}
+		ids = append(ids, jsonField(t, body, "decision_id"))
+	}
+	return ids
+}
+
+// eraseDecision erases decision id (admin) and returns the erasure
+// record's id once it is integrated.
+func eraseDecision(t *testing.T, url, id string) string {
+	t.Helper()
+	code, body, err := call(context.Background(), http.MethodPost, url+"/v1/decisions/"+id+"/erasure?wait=integrated", adminKey,
+		map[string]string{"legal_basis": "GDPR Art. 17(1)(b)", "requester": "the applicant"})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("erasure: %d %v %s", code, err, body)
+	}
+	return jsonField(t, body, "id")
 }

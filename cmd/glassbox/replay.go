@@ -87,7 +87,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if r.verifier, err = transparency.NewLeafVerifier(*key); err != nil {
 		return err
 	}
-	r.committed = committed
+	r.committed, r.withRecords = committed, *apiKey != ""
 	rep := r.replay(ctx, entries)
 	for _, p := range rep.problems {
 		fmt.Fprintln(stdout, p)
@@ -104,13 +104,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "checked %d lifecycle records: %d problems, %d not checked, %d contests awaiting an answer\n", life.checked, life.problems, life.refused, life.unanswered)
 	fmt.Fprintf(stdout, "recomputed %d recourse records\n", rep.recourse)
-	if rep.foreign > 0 || rep.erased > 0 {
-		fmt.Fprintf(stdout, "%d foreign leaves (not written by this ledger), %d erased records\n", rep.foreign, rep.erased)
+	if rep.foreign > 0 || rep.erased > 0 || rep.missing > 0 {
+		fmt.Fprintf(stdout, "%d foreign leaves (not written by this ledger), %d erased records, %d records missing from the store\n", rep.foreign, rep.erased, rep.missing)
 	}
 	fmt.Fprintf(stdout, "replayed %d decisions in entries %d..%d of the signed tree of size %d (policy revision %s): %d mismatches, %d not replayable\n",
 		rep.replayed, *from, end, cp.Size, r.pol.Revision(), rep.mismatches, rep.refused)
 	fmt.Fprintf(stdout, "fetched %d bytes in %d requests\n", c.fetched, c.requests)
-	if rep.mismatches > 0 || rep.refused > 0 || rep.foreign > 0 || life.problems > 0 || life.refused > 0 {
+	if rep.mismatches > 0 || rep.refused > 0 || rep.foreign > 0 || rep.missing > 0 || life.problems > 0 || life.refused > 0 {
 		return errors.New("replay found differences")
 	}
 	return nil
@@ -121,11 +121,6 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 type committedRecord struct {
 	record, salt []byte
 	erased       bool
-}
-
-func fetchEntries(ctx context.Context, c *apiClient, start, end uint64) ([][]byte, error) {
-	out, _, err := fetchLeaves(ctx, c, start, end)
-	return out, err
 }
 
 // fetchLeaves reads the leaves in [start, end) and, by leaf id, the
@@ -247,6 +242,9 @@ type replayer struct {
 	// their records by leaf id (fetchLeaves).
 	verifier  note.Verifier
 	committed map[transparency.ID]committedRecord
+	// withRecords: committed was read (with an API key), so a format 2
+	// leaf without its record is a missing record, not an unread one.
+	withRecords bool
 }
 
 func newReplayer(ctx context.Context, modelsDir, policyDir string) (*replayer, error) {
@@ -290,9 +288,11 @@ type replayReport struct {
 	// and refused.
 	recourse int
 	// foreign counts leaves the ledger did not write; erased, format 2
-	// leaves whose records were erased (not replayable, not an error).
-	foreign, erased int
-	problems        []string
+	// leaves whose records were erased (not replayable, not an error);
+	// missing, genuine format 2 leaves whose record the server does not
+	// return and that are not erased (a finding).
+	foreign, erased, missing int
+	problems                 []string
 	// erasedIDs are the erased decisions, in log order; erasures the
 	// erasure records in the range, by decision id.
 	erasedIDs []string
@@ -332,6 +332,14 @@ func (r *replayer) replay(ctx context.Context, entries [][]byte) replayReport {
 		case errors.Is(err, transparency.ErrErased):
 			rep.erased++
 			rep.erasedIDs = append(rep.erasedIDs, id)
+			continue
+		case errors.Is(err, errRecordMissing) && r.withRecords:
+			rep.missing++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: MISSING RECORD: %v", id, err))
+			continue
+		case errors.Is(err, errRecordMissing):
+			rep.refused++
+			rep.problems = append(rep.problems, fmt.Sprintf("%s: NOT REPLAYED: a format 2 leaf, and its record is read only with a regulator's --api-key", id))
 			continue
 		}
 		if err != nil {
@@ -408,10 +416,16 @@ func openCommitted(data []byte, committed map[transparency.ID]committedRecord, v
 	case c.erased:
 		return nil, transparency.ErrErased
 	case rec == nil:
-		return nil, errors.New("the server gave no record for this format 2 leaf")
+		return nil, errRecordMissing
 	}
 	return rec, nil
 }
+
+// errRecordMissing: the server gave no record for a genuine format 2 leaf
+// and does not say it was erased. Read with records (a regulator's API
+// key), that is a record missing from the store: every leaf is written
+// only once its record is durable, and only erasure removes one.
+var errRecordMissing = errors.New("the server gives no record for this format 2 leaf, and it is not erased")
 
 // replayRecourse recomputes the recourse of decision record d and
 // compares it with what the recourse record says was shown.

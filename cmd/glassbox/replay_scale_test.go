@@ -101,8 +101,8 @@ func TestReplayRangeOfBigLog(t *testing.T) {
 	if to-from != 10 || from < filler {
 		t.Fatalf("decisions are leaves %d..%d", from, to)
 	}
-	// The regulator key reads the records beside the format 2 leaves of
-	// the range (the tiles themselves are public).
+	// Format 2 decisions: their records come with the regulator's key,
+	// for the range alone.
 	code, out, errOut := runCmd("audit", "replay", "--server", p.url, "--key", key, "--api-key", regulatorKey,
 		"--from", strconv.FormatUint(from, 10), "--to", strconv.FormatUint(to, 10))
 	if code != 0 || !strings.Contains(out, "replayed 10 decisions") || !strings.Contains(out, ": 0 mismatches, 0 not replayable") {

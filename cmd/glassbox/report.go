@@ -63,11 +63,7 @@ func newReportFlags(fs *flag.FlagSet) *reportFlags {
 func (f *reportFlags) options(ctx context.Context) (report.Options, error) {
 	opt := report.Options{ModelID: *f.model, PSIThreshold: *f.psi, CalibrationAlpha: *f.alpha}
 	if opt.PSIThreshold == 0 || opt.CalibrationAlpha == 0 {
-		eng, err := policy.New(ctx, *f.policyDir)
-		if err != nil {
-			return opt, err
-		}
-		th, err := eng.MonitoringThresholds(ctx)
+		th, err := monitoringThresholds(ctx, *f.policyDir)
 		if err != nil {
 			return opt, err
 		}
@@ -86,6 +82,16 @@ func (f *reportFlags) options(ctx context.Context) (report.Options, error) {
 		}
 	}
 	return opt, nil
+}
+
+// monitoringThresholds reads data.config.monitoring of the policy in dir
+// (the embedded policy if empty).
+func monitoringThresholds(ctx context.Context, dir string) (policy.Monitoring, error) {
+	eng, err := policy.New(ctx, dir)
+	if err != nil {
+		return policy.Monitoring{}, err
+	}
+	return eng.MonitoringThresholds(ctx)
 }
 
 // scopeOptions turns a report's recorded scope back into options.

@@ -229,26 +229,17 @@ func TestAuditReport(t *testing.T) {
 
 	// The protected attributes are in no ledger entry.
 	cp := checkpointOf(t, url, tl.key)
-	leaves, committed, err := fetchLeaves(context.Background(), &apiClient{base: url, key: regulatorKey, http: httpClient}, 0, cp.Size)
+	// nor in any record a format 2 leaf commits to.
+	entries, committed, err := fetchLeaves(context.Background(), &apiClient{base: url, key: regulatorKey, http: httpClient}, 0, cp.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every leaf, and every record beside a format 2 leaf.
-	var entries [][]byte
-	for _, l := range leaves {
-		entries = append(entries, l)
-		if c, ok := committed[transparency.RecordID(l)]; ok && c.record != nil {
-			entries = append(entries, c.record)
-		}
-	}
 	for i, e := range entries {
 		if transparency.LeafFormat(e) == transparency.EnvelopeFormat {
-			for _, s := range []string{`"Age"`, `"Marital"`, "18-24", "married", "single"} {
-				if bytes.Contains(e, []byte(s)) {
-					t.Errorf("leaf %d holds %s", i, s)
-				}
+			if bytes.Contains(e, []byte(`"Age"`)) || bytes.Contains(e, []byte(`"Marital"`)) {
+				t.Errorf("leaf %d names a protected attribute", i)
 			}
-			continue
+			e = committed[transparency.RecordID(e)].record
 		}
 		rec, err := transparency.DecodeRecord(e)
 		if err != nil {

@@ -76,7 +76,7 @@ func swapFirstDecision(t *testing.T, bundle, forged []byte) []byte {
 		n := int(bundle[0])<<8 | int(bundle[1])
 		e := bundle[2 : 2+n]
 		bundle = bundle[2+n:]
-		if env, err := transparency.DecodeLeaf(e); !swapped && err == nil && env.Type() == transparency.TypeDecision {
+		if l, err := transparency.DecodeLeaf(e); !swapped && err == nil && l.Type() == transparency.TypeDecision {
 			e, swapped = forged, true
 		}
 		out = append(out, byte(len(e)>>8), byte(len(e)))

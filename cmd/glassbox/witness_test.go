@@ -277,8 +277,9 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("tlog-proof: %d %v %s", code, err, proofBody)
 	}
-	if !bytes.HasPrefix(proofBody, []byte("c2sp.org/tlog-proof@v1\nindex ")) {
-		t.Fatalf("not a tlog-proof:\n%s", proofBody)
+	// A format 2 decision: extra is its leaf, the commitment envelope.
+	if !bytes.HasPrefix(proofBody, []byte("c2sp.org/tlog-proof@v1\nextra ")) {
+		t.Fatalf("not a tlog-proof with extra:\n%s", proofBody)
 	}
 	code, receipt, err := call(context.Background(), http.MethodGet, p.url+"/v1/decisions/"+id+"/proof", lenderKey, nil)
 	if err != nil || code != http.StatusOK {
@@ -288,7 +289,13 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 	if err := json.Unmarshal(receipt, &r); err != nil {
 		t.Fatal(err)
 	}
-	record, _ := base64.StdEncoding.DecodeString(r.Record)
+	record, _ := base64.StdEncoding.DecodeString(r.CommittedRecord)
+	if len(record) == 0 || r.Salt == "" {
+		t.Fatalf("the receipt of a format 2 decision carries no committed record and salt: %s", receipt)
+	}
+	if p, err := transparency.ParseTLogProof(proofBody); err != nil || !bytes.Equal(p.Extra, mustBase64(r.Record)) {
+		t.Fatalf("the tlog-proof's extra is not the decision's leaf: %v", err)
+	}
 	// The JSON receipt is proven against the witnessed checkpoint too, and
 	// carries its cosignature.
 	if _, err := transparency.OpenCosignedCheckpoint([]byte(r.Checkpoint), logKey, []string{w.vkey}, 1); err != nil {
@@ -304,6 +311,7 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		return path
 	}
 	recordFile := write("record", record)
+	saltArgs := []string{"--salt", r.Salt}
 	proofFile := write("good.tlog-proof", proofBody)
 
 	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -317,16 +325,17 @@ func TestWitnessCosignsAndOfflineProof(t *testing.T) {
 		ok    bool
 		match string
 	}{
-		{"quorum 1 with litewitness", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, proofFile}, true, "cosigned by " + w.name},
+		{"quorum 1 with litewitness", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, "--salt", r.Salt, proofFile}, true, "cosigned by " + w.name},
+		{"the record from the JSON receipt", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", write("saved-receipt.json", receipt), proofFile}, true, "the record is the one the leaf commits to"},
 		{"by decision id", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--decision-id", id, proofFile}, true, "verified"},
-		{"no witness policy", []string{"--record", recordFile, proofFile}, true, "no witness required"},
+		{"no witness policy", append(saltArgs, "--record", recordFile, proofFile), true, "no witness required"},
 		{"JSON receipt, quorum 1", []string{"--witness-key", w.vkey, "--witness-quorum", "1", write("receipt.json", receipt)}, true, "verified: decision " + id},
 		{"JSON receipt, wrong witness key", []string{"--witness-key", wrongKey, "--witness-quorum", "1", write("receipt2.json", receipt)}, false, "does NOT verify"},
-		{"tampered cosignature", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, write("tampered", tampered)}, false, "does NOT verify"},
-		{"wrong witness key", []string{"--witness-key", wrongKey, "--witness-quorum", "1", "--record", recordFile, proofFile}, false, "does NOT verify"},
-		{"quorum 2 of one cosigner", []string{"--witness-key", w.vkey, "--witness-key", downKey, "--witness-quorum", "2", "--record", recordFile, proofFile}, false, "quorum is 2"},
-		{"forked checkpoint", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, write("forked", forked)}, false, "does NOT verify"},
-		{"other record", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", write("other", append(bytes.Clone(record), ' ')), proofFile}, false, "inclusion proof"},
+		{"tampered cosignature", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, "--salt", r.Salt, write("tampered", tampered)}, false, "does NOT verify"},
+		{"wrong witness key", []string{"--witness-key", wrongKey, "--witness-quorum", "1", "--record", recordFile, "--salt", r.Salt, proofFile}, false, "does NOT verify"},
+		{"quorum 2 of one cosigner", []string{"--witness-key", w.vkey, "--witness-key", downKey, "--witness-quorum", "2", "--record", recordFile, "--salt", r.Salt, proofFile}, false, "quorum is 2"},
+		{"forked checkpoint", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--record", recordFile, "--salt", r.Salt, write("forked", forked)}, false, "does NOT verify"},
+		{"other record", []string{"--witness-key", w.vkey, "--witness-quorum", "1", "--salt", r.Salt, "--record", write("other", append(bytes.Clone(record), ' ')), proofFile}, false, "do not match the leaf's commitment"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
