@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,49 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glassbox-ledger/glassbox/internal/tmpfs"
 )
-
-// mountTmpfs mounts a tmpfs of the given size at a fresh directory, or
-// skips the test where that is not possible (not root, no mount
-// permission in a container).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs at %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file until the file system reports ENOSPC, in smaller and
-// smaller pieces so that no space is left at all.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for chunk := 1 << 20; chunk >= 512; chunk /= 4 {
-		buf := make([]byte, chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-}
 
 // diskLoad is what clients were told while the disk filled and emptied.
 type diskLoad struct {
@@ -166,7 +125,7 @@ func TestDiskFullRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	dir := mountTmpfs(t, "48m")
+	dir := tmpfs.Mount(t, "48m")
 	data := filepath.Join(dir, "data")
 	p := startServe(t, data)
 	key := publicKey(t, p.url)
@@ -191,7 +150,7 @@ func TestDiskFullRecovery(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	before := checkpointOf(t, p.url, key)
 	filler := filepath.Join(dir, "filler")
-	fill(t, filler)
+	tmpfs.Fill(t, filler)
 
 	// Full: the server says so.
 	deadline := time.Now().Add(30 * time.Second)
