@@ -178,25 +178,37 @@ func (s *Server) uiDecision(c *gin.Context) {
 // the recent activity.
 const auditWindow = 200
 
-// uiAudit: GET /ui/audit, the regulator's page. Browsers cannot attach a
-// bearer key to a navigation, so the key may come as the password of
-// HTTP Basic authentication, which the browser prompts for.
-func (s *Server) uiAudit(c *gin.Context) {
+// auditCheckpoint admits a caller to the audit pages and returns the
+// latest signed checkpoint; false means the answer has been written.
+// Browsers cannot attach a bearer key to a navigation, so the key may come
+// as the password of HTTP Basic authentication, which the browser prompts
+// for.
+func (s *Server) auditCheckpoint(c *gin.Context) (*transparency.Checkpoint, bool) {
 	if !checkQuery(c) {
-		return
+		return nil, false
 	}
 	if callerOf(c).Role == "" {
 		c.Header("WWW-Authenticate", `Basic realm="glassbox audit", charset="UTF-8"`)
 	}
 	if !s.authorize(c, policy.ActionAuditRead, "", "") {
+		return nil, false
+	}
+	cp, err := s.ledger.LatestCheckpoint(c.Request.Context())
+	if err != nil {
+		s.abortLedger(c, err, "")
+		return nil, false
+	}
+	return cp, true
+}
+
+// uiAudit: GET /ui/audit, the regulator's page (see auditCheckpoint for
+// how the regulator's key arrives).
+func (s *Server) uiAudit(c *gin.Context) {
+	cp, ok := s.auditCheckpoint(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	cp, err := s.ledger.LatestCheckpoint(ctx)
-	if err != nil {
-		s.abortLedger(c, err, "")
-		return
-	}
 	var entries []transparency.Entry
 	if cp.Size > 0 {
 		head := min(cp.Size, auditWindow)

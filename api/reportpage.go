@@ -29,21 +29,11 @@ type monitoringPolicy interface {
 // for the models this server serves. The page names the log size and root,
 // so the regulator can recompute it from the entries with the CLI.
 func (s *Server) uiAuditReport(c *gin.Context) {
-	if !checkQuery(c) {
-		return
-	}
-	if callerOf(c).Role == "" {
-		c.Header("WWW-Authenticate", `Basic realm="glassbox audit", charset="UTF-8"`)
-	}
-	if !s.authorize(c, policy.ActionAuditRead, "", "") {
+	cp, ok := s.auditCheckpoint(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	cp, err := s.ledger.LatestCheckpoint(ctx)
-	if err != nil {
-		s.abortLedger(c, err, "")
-		return
-	}
 	if cp.Size > maxReportPageEntries {
 		abortKind(c, "validation", fmt.Sprintf("the log holds %d entries; this page reports on at most %d: use glassbox audit report", cp.Size, maxReportPageEntries))
 		return

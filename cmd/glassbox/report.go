@@ -22,7 +22,6 @@ import (
 
 	"github.com/glassbox-ledger/glassbox/audit"
 	"github.com/glassbox-ledger/glassbox/audit/report"
-	"github.com/glassbox-ledger/glassbox/models"
 	"github.com/glassbox-ledger/glassbox/policy"
 	"github.com/glassbox-ledger/glassbox/transparency"
 )
@@ -204,17 +203,9 @@ func (l *ledgerPrefix) prefix(size uint64) (*report.Prefix, int, error) {
 
 // reportModels maps model SHA-256s to the packages at hand.
 func reportModels(dir string) (map[string]*report.Model, error) {
-	def, err := models.Default()
+	pkgs, err := packages(dir)
 	if err != nil {
 		return nil, err
-	}
-	pkgs := []*models.Package{def}
-	if dir != "" {
-		more, err := models.LoadAll(dir)
-		if err != nil {
-			return nil, err
-		}
-		pkgs = append(pkgs, more...)
 	}
 	out := map[string]*report.Model{}
 	for _, p := range pkgs {

@@ -298,8 +298,8 @@ func creditorWarnings(c notice.Creditor, served []*scoring.Model) []string {
 	return out
 }
 
-// loadModels reads the model packages to serve.
-func loadModels(dir string) ([]*scoring.Model, error) {
+// packages is the embedded default model package and those in dir, if any.
+func packages(dir string) ([]*models.Package, error) {
 	def, err := models.Default()
 	if err != nil {
 		return nil, err
@@ -311,6 +311,15 @@ func loadModels(dir string) ([]*scoring.Model, error) {
 			return nil, err
 		}
 		pkgs = append(pkgs, more...)
+	}
+	return pkgs, nil
+}
+
+// loadModels reads the model packages to serve.
+func loadModels(dir string) ([]*scoring.Model, error) {
+	pkgs, err := packages(dir)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*scoring.Model, 0, len(pkgs))
 	seen := map[string]string{}
